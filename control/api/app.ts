@@ -1,0 +1,31 @@
+/** The internal platform API (default :9000): bearer PLATFORM_SECRET, JSON errors. */
+import Koa from 'koa';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { requirePlatformSecret } from './auth.ts';
+import { containerRoutes, type ContainerRoutesDeps } from './containers.ts';
+import { errorHandler } from './error-handler.ts';
+import { requestLog } from './request-log.ts';
+import { systemRoutes, type SystemRoutesDeps } from './system.ts';
+
+export interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps {
+  logger: Logger;
+  metrics: Metrics;
+  platformSecret: string;
+  authDisabled: boolean;
+}
+
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/health']);
+
+export function createApiApp(deps: ApiDeps): Koa {
+  const app = new Koa();
+  app.silent = true; // errors are rendered and logged by errorHandler
+  const containers = containerRoutes(deps);
+  const system = systemRoutes(deps);
+  app.use(requestLog(deps.logger, deps.metrics));
+  app.use(errorHandler(deps.logger));
+  app.use(requirePlatformSecret(deps.platformSecret, deps.authDisabled, OPEN_PATHS));
+  app.use(system.routes()).use(system.allowedMethods());
+  app.use(containers.routes()).use(containers.allowedMethods());
+  return app;
+}

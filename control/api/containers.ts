@@ -1,0 +1,83 @@
+/** /containers: provision, inspect, start, stop, destroy and follow instances. */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { ValidationError } from '../errors.ts';
+import type { InstanceService } from '../provisioning/service.ts';
+import type { InstanceStore } from '../provisioning/store.ts';
+import { readJsonBody } from './body.ts';
+import { streamEvents } from './event-stream.ts';
+import { instanceView } from './views.ts';
+
+export interface ContainerRoutesDeps {
+  service: InstanceService;
+  store: InstanceStore;
+  bodyLimitBytes: number;
+  /** Called after a request changed state, so the local worker acts at once. */
+  kick(): void;
+}
+
+function intParam(ctx: Context, name: string, fallback: number, min: number, max: number): number {
+  const raw = ctx.query[name];
+  if (raw === undefined) return fallback;
+  const value = Array.isArray(raw) ? NaN : Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ValidationError(`${name} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
+  return value;
+}
+
+const actorOf = (ctx: Context): string => (ctx.state.actor as string | undefined) ?? 'platform-dev';
+
+export function containerRoutes(deps: ContainerRoutesDeps): Router {
+  const { service, store } = deps;
+  const router = new Router({ prefix: '/containers' });
+
+  router.post('/provision', async (ctx) => {
+    const body = await readJsonBody(ctx, deps.bodyLimitBytes);
+    const { instance, created } = await service.provision({ handle: body.handle, userId: body.userId }, actorOf(ctx));
+    if (created) deps.kick();
+    ctx.status = created ? 201 : 200;
+    ctx.body = { instance: instanceView(instance), created };
+  });
+
+  router.get('/', async (ctx) => {
+    const status = typeof ctx.query.status === 'string' && ctx.query.status !== '' ? ctx.query.status : undefined;
+    const { instances, total } = await service.list({ status, limit: intParam(ctx, 'limit', 100, 1, 1000), offset: intParam(ctx, 'offset', 0, 0, 10_000_000) });
+    ctx.body = { instances: instances.map(instanceView), total };
+  });
+
+  router.get('/:handle', async (ctx) => {
+    ctx.body = { instance: instanceView(await service.get(ctx.params.handle!)) };
+  });
+
+  for (const action of ['start', 'stop'] as const) {
+    router.post(`/:handle/${action}`, async (ctx) => {
+      const { instance, changed } = await service.request(ctx.params.handle!, action, actorOf(ctx));
+      if (changed) deps.kick();
+      ctx.status = changed ? 202 : 200;
+      ctx.body = { instance: instanceView(instance), changed };
+    });
+  }
+
+  router.delete('/:handle', async (ctx) => {
+    const handle = ctx.params.handle!;
+    if (ctx.query.confirm !== handle) {
+      throw new ValidationError(`Destroying needs confirmation: repeat the handle as ?confirm=${handle}.`);
+    }
+    const purge = ctx.query.purge === '1' || ctx.query.purge === 'true';
+    const { instance, changed } = await service.request(handle, 'destroy', actorOf(ctx), { purge });
+    if (changed) deps.kick();
+    ctx.status = changed ? 202 : 200;
+    ctx.body = { instance: instanceView(instance), changed };
+  });
+
+  router.get('/:handle/events', async (ctx) => {
+    const handle = ctx.params.handle!;
+    await service.get(handle);
+    const lastEventId = ctx.get('last-event-id');
+    const after = lastEventId && /^\d+$/.test(lastEventId) ? Number(lastEventId) : intParam(ctx, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+    const follow = ctx.query.follow === '1' || ctx.accepts('json', 'text/event-stream') === 'text/event-stream';
+    if (follow) return streamEvents(ctx, store, handle, after);
+    ctx.body = { events: await store.events(handle, after, intParam(ctx, 'limit', 500, 1, 5000)) };
+  });
+
+  return router;
+}

@@ -1,0 +1,167 @@
+/**
+ * The control service's configuration: parsed once from the environment into a
+ * typed, deeply frozen object. Nothing else in control/ reads process.env.
+ * Every variable is documented in .env.example with its default.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from './errors.ts';
+import { EnvReader, deepFreeze, type Env } from './config-parse.ts';
+
+export type PlatformMode = 'development' | 'production';
+export type OrchestratorKind = 'local';
+
+export interface Config {
+  mode: PlatformMode;
+  dataDir: string;
+  /** `sqlite:<path>` or a postgres:// URL. */
+  databaseUrl: string;
+  api: { host: string; port: number; bodyLimitBytes: number };
+  /** Null in development when unset: main.ts then generates one under dataDir. */
+  platformSecret: string | null;
+  /** Key from which per-instance credentials are derived; same rule as platformSecret. */
+  secretKey: string | null;
+  /** PLATFORM_DEV=1: the platform API accepts requests without a bearer secret. */
+  apiAuthDisabled: boolean;
+  orchestrator: OrchestratorKind;
+  /** Names this control replica in leases; unique per replica (defaults to the host name). */
+  replicaId: string;
+  instance: {
+    /** Shell command the local driver runs; null runs the reference instance in instance/. */
+    command: string | null;
+    image: string;
+    cpu: number;
+    memoryMB: number;
+    startTimeoutMs: number;
+  };
+  lifecycle: { idleTimeoutMs: number; sweepIntervalMs: number; activityFlushIntervalMs: number };
+  provisioning: {
+    maxAttempts: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    leaseMs: number;
+    pollIntervalMs: number;
+    concurrency: number;
+  };
+  /** What instances get as ANTHROPIC_BASE_URL: the platform's metering route. */
+  meterUrl: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Development-only choices in force, each warned about loudly at start-up. */
+  devWarnings: string[];
+}
+
+export const DEFAULT_INSTANCE_IMAGE = 'ghcr.io/hamedmp/matrix-os:latest';
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const read = new EnvReader(env);
+  const mode = read.oneOf('PLATFORM_MODE', ['development', 'production'] as const, 'development');
+  const production = mode === 'production';
+  const dataDir = path.resolve(cwd, read.string('DATA_DIR', '.data'));
+  const databaseUrl = parseDatabaseUrl(read, dataDir, cwd);
+
+  const platformSecret = read.secret('PLATFORM_SECRET', 32);
+  const secretKey = read.secret('SECRET_KEY', 32);
+  const apiAuthDisabled = read.flag('PLATFORM_DEV');
+  const orchestrator = read.oneOf('ORCHESTRATOR', ['local'] as const, 'local');
+  const allowLocalDriver = read.flag('ALLOW_LOCAL_DRIVER');
+
+  const config: Config = {
+    mode,
+    dataDir,
+    databaseUrl,
+    api: {
+      host: read.string('API_HOST', '127.0.0.1'),
+      port: read.port('API_PORT', 9000),
+      bodyLimitBytes: read.integer('API_BODY_LIMIT_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    },
+    platformSecret,
+    secretKey,
+    apiAuthDisabled,
+    orchestrator,
+    replicaId: parseReplicaId(read),
+    instance: {
+      command: read.optionalString('INSTANCE_COMMAND'),
+      image: read.string('INSTANCE_IMAGE', DEFAULT_INSTANCE_IMAGE),
+      cpu: read.number('INSTANCE_CPU', 0.5, 0.05, 64),
+      memoryMB: read.integer('INSTANCE_MEMORY_MB', 256, 64, 65536),
+      startTimeoutMs: read.duration('INSTANCE_START_TIMEOUT', 60_000, 1000),
+    },
+    lifecycle: {
+      idleTimeoutMs: read.duration('IDLE_TIMEOUT', 30 * 60_000, 1000),
+      sweepIntervalMs: read.duration('SWEEP_INTERVAL', 5 * 60_000, 100),
+      activityFlushIntervalMs: read.duration('ACTIVITY_FLUSH_INTERVAL', 5000, 50),
+    },
+    provisioning: {
+      maxAttempts: read.integer('PROVISION_MAX_ATTEMPTS', 5, 1, 100),
+      backoffBaseMs: read.duration('PROVISION_BACKOFF_BASE', 1000, 10),
+      backoffMaxMs: read.duration('PROVISION_BACKOFF_MAX', 60_000, 10),
+      leaseMs: read.duration('PROVISION_LEASE', 30_000, 500),
+      pollIntervalMs: read.duration('WORKER_POLL_INTERVAL', 1000, 10),
+      concurrency: read.integer('WORKER_CONCURRENCY', 16, 1, 256),
+    },
+    meterUrl: read.url('METER_URL', 'http://127.0.0.1:8080', ['http:', 'https:']),
+    logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    devWarnings: [],
+  };
+
+  checkCrossFieldRules(read, config, { production, allowLocalDriver });
+  if (read.problems.length > 0) throw new ConfigError(read.problems.join('\n'));
+  config.devWarnings.push(...developmentWarnings(config, allowLocalDriver));
+  return deepFreeze(config);
+}
+
+function parseDatabaseUrl(read: EnvReader, dataDir: string, cwd: string): string {
+  const value = read.raw('DATABASE_URL');
+  if (value === undefined) return `sqlite:${path.join(dataDir, 'platform.sqlite')}`;
+  if (/^postgres(ql)?:\/\//.test(value)) return value;
+  if (value.startsWith('sqlite:')) {
+    const file = value.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (file === '') {
+      read.problems.push('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:.data/platform.sqlite');
+      return value;
+    }
+    return `sqlite:${path.resolve(cwd, file)}`;
+  }
+  read.problems.push('DATABASE_URL must start with postgres://, postgresql:// or sqlite:, got an unsupported scheme');
+  return value;
+}
+
+function parseReplicaId(read: EnvReader): string {
+  // No underscore: it is a wildcard in the LIKE that finds this replica's old leases.
+  const value = read.string('REPLICA_ID', os.hostname().replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 48) || 'control');
+  read.require(/^[A-Za-z0-9.-]{1,48}$/.test(value), `REPLICA_ID must be 1 to 48 letters, digits, dots or hyphens, got "${value}"`);
+  return value;
+}
+
+function checkCrossFieldRules(read: EnvReader, config: Config, opts: { production: boolean; allowLocalDriver: boolean }): void {
+  const p = config.provisioning;
+  read.require(p.backoffMaxMs >= p.backoffBaseMs, `PROVISION_BACKOFF_MAX (${p.backoffMaxMs}ms) must not be below PROVISION_BACKOFF_BASE (${p.backoffBaseMs}ms)`);
+  read.require(
+    config.lifecycle.activityFlushIntervalMs < config.lifecycle.idleTimeoutMs,
+    'ACTIVITY_FLUSH_INTERVAL must be shorter than IDLE_TIMEOUT, or active instances could be stopped',
+  );
+  if (!opts.production) return;
+  read.require(config.platformSecret !== null, 'PLATFORM_SECRET is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)');
+  read.require(config.secretKey !== null, 'SECRET_KEY is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)');
+  read.require(!config.apiAuthDisabled, 'PLATFORM_DEV=1 is refused when PLATFORM_MODE=production: the platform API must require PLATFORM_SECRET');
+  read.require(
+    config.orchestrator !== 'local' || opts.allowLocalDriver,
+    'ORCHESTRATOR=local is a development driver: in production set ORCHESTRATOR=nomad, or ALLOW_LOCAL_DRIVER=1 to run instances as local processes anyway',
+  );
+}
+
+function developmentWarnings(config: Config, allowLocalDriver: boolean): string[] {
+  const warnings: string[] = [];
+  if (config.apiAuthDisabled) warnings.push('PLATFORM_DEV=1: the platform API accepts requests WITHOUT a bearer secret. Never use this on a reachable host.');
+  if (config.mode === 'development' && config.platformSecret === null) {
+    warnings.push('PLATFORM_SECRET is not set: using a generated development secret stored in DATA_DIR/dev-secrets.json.');
+  }
+  if (config.orchestrator === 'local') {
+    warnings.push(
+      allowLocalDriver && config.mode === 'production'
+        ? 'ALLOW_LOCAL_DRIVER=1: instances run as local processes with best-effort memory limits only.'
+        : 'ORCHESTRATOR=local: instances run as local processes; memory and CPU limits are best effort (development only).',
+    );
+  }
+  return warnings;
+}

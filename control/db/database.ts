@@ -1,0 +1,109 @@
+/**
+ * Opens the platform database: a SQLite file (WAL) by default, PostgreSQL when
+ * DATABASE_URL says so. Runs pending migrations before anything else touches it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import sqlite3 from 'sqlite3';
+import { Sequelize, Transaction } from 'sequelize';
+import { Umzug, SequelizeStorage } from 'umzug';
+import { defineModels, type Models } from './models.ts';
+import * as initial from './migrations/0001-initial.ts';
+import { PlatformError, UnavailableError, describeError } from '../errors.ts';
+import { redactUrl } from '../config-parse.ts';
+
+export interface Database {
+  sequelize: Sequelize;
+  models: Models;
+  dialect: 'sqlite' | 'postgres';
+  /** Cheap liveness probe for /health. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MIGRATIONS = [{ name: '0001-initial', up: initial.up, down: initial.down }];
+const SQLITE_BUSY_TIMEOUT_MS = 15_000;
+/** Any 64-bit number works; it only has to be the same for every replica. */
+const MIGRATION_LOCK_KEY = 40_009_000;
+
+/**
+ * sqlite3's Database with a busy timeout and relaxed fsync on every connection:
+ * Sequelize opens one connection per transaction and offers no hook for this.
+ */
+function busyTolerantSqlite(): typeof sqlite3 {
+  function Database(file: string, mode: number, callback: (err: Error | null) => void): sqlite3.Database {
+    const db: sqlite3.Database = new sqlite3.Database(file, mode, (err) => {
+      if (err) return callback(err);
+      db.configure('busyTimeout', SQLITE_BUSY_TIMEOUT_MS);
+      db.exec('PRAGMA synchronous=NORMAL;', (pragmaErr) => callback(pragmaErr));
+    });
+    return db;
+  }
+  return { ...sqlite3, Database } as unknown as typeof sqlite3;
+}
+
+export async function openDatabase(databaseUrl: string, options: { logging?: (sql: string) => void } = {}): Promise<Database> {
+  const sqliteFile = databaseUrl.startsWith('sqlite:') ? databaseUrl.slice('sqlite:'.length) : null;
+  let sequelize: Sequelize;
+  if (sqliteFile !== null) {
+    fs.mkdirSync(path.dirname(sqliteFile), { recursive: true });
+    sequelize = new Sequelize({
+      dialect: 'sqlite',
+      storage: sqliteFile,
+      dialectModule: busyTolerantSqlite(),
+      // IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
+      transactionType: Transaction.TYPES.IMMEDIATE,
+      logging: options.logging ?? false,
+    });
+  } else {
+    sequelize = new Sequelize(databaseUrl, {
+      dialect: 'postgres',
+      logging: options.logging ?? false,
+      pool: { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
+    });
+  }
+  try {
+    await sequelize.authenticate();
+    if (sqliteFile !== null) await sequelize.query('PRAGMA journal_mode=WAL;');
+    await migrate(sequelize);
+  } catch (err) {
+    await sequelize.close().catch(() => undefined);
+    throw new UnavailableError('database_unavailable', `Cannot open the database at ${redactUrl(databaseUrl)}: ${describeError(err)}`, { cause: err });
+  }
+  const models = defineModels(sequelize);
+  return {
+    sequelize,
+    models,
+    dialect: sqliteFile !== null ? 'sqlite' : 'postgres',
+    async ping() {
+      try {
+        await sequelize.query('SELECT 1');
+      } catch (err) {
+        throw new UnavailableError('database_unavailable', 'The database is not answering.', { detail: describeError(err), cause: err });
+      }
+    },
+    close: () => sequelize.close(),
+  };
+}
+
+/** Applies pending migrations; on PostgreSQL an advisory lock keeps replicas from racing. */
+async function migrate(sequelize: Sequelize): Promise<void> {
+  const umzug = new Umzug({
+    migrations: MIGRATIONS.map((m) => ({ name: m.name, up: () => m.up(sequelize.getQueryInterface()), down: () => m.down(sequelize.getQueryInterface()) })),
+    storage: new SequelizeStorage({ sequelize, tableName: 'schema_migrations' }),
+    logger: undefined,
+  });
+  if (sequelize.getDialect() !== 'postgres') {
+    await umzug.up();
+    return;
+  }
+  // Session-level advisory locks need one pinned connection: hold it in a transaction.
+  await sequelize.transaction(async (tx) => {
+    await sequelize.query('SELECT pg_advisory_xact_lock(:key)', { replacements: { key: MIGRATION_LOCK_KEY }, transaction: tx });
+    await umzug.up();
+  });
+}
+
+export function isDatabaseError(err: unknown): boolean {
+  return !(err instanceof PlatformError) && err instanceof Error && err.name.startsWith('Sequelize');
+}

@@ -1,0 +1,165 @@
+/**
+ * Sequelize models. The schema itself is owned by the migrations in ./migrations;
+ * these definitions must match them (a test checks that every model's columns exist).
+ */
+import {
+  DataTypes,
+  Model,
+  type CreationOptional,
+  type InferAttributes,
+  type InferCreationAttributes,
+  type Sequelize,
+} from 'sequelize';
+import type { InstanceStatus } from '../provisioning/states.ts';
+
+export type UserRole = 'user' | 'admin';
+
+export class User extends Model<InferAttributes<User>, InferCreationAttributes<User>> {
+  declare id: string;
+  declare handle: string | null;
+  declare oidc_issuer: CreationOptional<string | null>;
+  declare oidc_subject: CreationOptional<string | null>;
+  declare email: CreationOptional<string | null>;
+  declare display_name: CreationOptional<string | null>;
+  declare role: CreationOptional<UserRole>;
+  declare created_at: CreationOptional<Date>;
+  declare updated_at: CreationOptional<Date>;
+  declare deleted_at: CreationOptional<Date | null>;
+}
+
+export class Instance extends Model<InferAttributes<Instance>, InferCreationAttributes<Instance>> {
+  declare id: CreationOptional<number>;
+  declare handle: string;
+  declare owner_id: string;
+  declare driver: string;
+  declare job_id: CreationOptional<string | null>;
+  declare status: InstanceStatus;
+  declare gateway_url: CreationOptional<string | null>;
+  declare shell_url: CreationOptional<string | null>;
+  declare last_active_at: CreationOptional<Date | null>;
+  declare requested_at: CreationOptional<Date | null>;
+  declare started_at: CreationOptional<Date | null>;
+  declare stopped_at: CreationOptional<Date | null>;
+  declare attempts: CreationOptional<number>;
+  declare last_error: CreationOptional<string | null>;
+  declare spec_hash: CreationOptional<string | null>;
+  declare token_generation: CreationOptional<number>;
+  declare purge_on_destroy: CreationOptional<boolean>;
+  declare archive_path: CreationOptional<string | null>;
+  declare lease_owner: CreationOptional<string | null>;
+  declare lease_expires_at: CreationOptional<Date | null>;
+  declare next_attempt_at: CreationOptional<Date | null>;
+  declare created_at: CreationOptional<Date>;
+  declare updated_at: CreationOptional<Date>;
+}
+
+export type EventKind = 'transition' | 'progress' | 'error' | 'reconcile';
+
+export class InstanceEvent extends Model<InferAttributes<InstanceEvent>, InferCreationAttributes<InstanceEvent>> {
+  declare id: CreationOptional<number>;
+  declare instance_id: number;
+  declare handle: string;
+  declare kind: EventKind;
+  declare from_status: CreationOptional<string | null>;
+  declare to_status: CreationOptional<string | null>;
+  declare message: string;
+  declare created_at: CreationOptional<Date>;
+}
+
+export class AuditEntry extends Model<InferAttributes<AuditEntry>, InferCreationAttributes<AuditEntry>> {
+  declare id: CreationOptional<number>;
+  declare actor: string;
+  declare action: string;
+  declare target: CreationOptional<string | null>;
+  declare detail: CreationOptional<string | null>;
+  declare created_at: CreationOptional<Date>;
+}
+
+const common = { underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
+const appendOnly = { underscored: true, createdAt: 'created_at', updatedAt: false } as const;
+
+export interface Models {
+  User: typeof User;
+  Instance: typeof Instance;
+  InstanceEvent: typeof InstanceEvent;
+  AuditEntry: typeof AuditEntry;
+}
+
+/**
+ * Each call binds fresh subclasses, so two databases (say SQLite and PostgreSQL in
+ * one test process) never share model state.
+ */
+export function defineModels(sequelize: Sequelize): Models {
+  const UserModel = class extends User {};
+  const InstanceModel = class extends Instance {};
+  const InstanceEventModel = class extends InstanceEvent {};
+  const AuditEntryModel = class extends AuditEntry {};
+  UserModel.init(
+    {
+      id: { type: DataTypes.STRING(64), primaryKey: true },
+      handle: { type: DataTypes.STRING(32), allowNull: true },
+      oidc_issuer: { type: DataTypes.STRING(512), allowNull: true },
+      oidc_subject: { type: DataTypes.STRING(255), allowNull: true },
+      email: { type: DataTypes.STRING(320), allowNull: true },
+      display_name: { type: DataTypes.STRING(128), allowNull: true },
+      role: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'user' },
+      created_at: DataTypes.DATE,
+      updated_at: DataTypes.DATE,
+      deleted_at: { type: DataTypes.DATE, allowNull: true },
+    },
+    { sequelize, tableName: 'users', modelName: 'User', ...common },
+  );
+  InstanceModel.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      handle: { type: DataTypes.STRING(32), allowNull: false },
+      owner_id: { type: DataTypes.STRING(64), allowNull: false },
+      driver: { type: DataTypes.STRING(16), allowNull: false },
+      job_id: DataTypes.STRING(128),
+      status: { type: DataTypes.STRING(16), allowNull: false },
+      gateway_url: DataTypes.STRING(255),
+      shell_url: DataTypes.STRING(255),
+      last_active_at: DataTypes.DATE,
+      requested_at: DataTypes.DATE,
+      started_at: DataTypes.DATE,
+      stopped_at: DataTypes.DATE,
+      attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      last_error: DataTypes.TEXT,
+      spec_hash: DataTypes.STRING(64),
+      token_generation: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
+      purge_on_destroy: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      archive_path: DataTypes.STRING(1024),
+      lease_owner: DataTypes.STRING(64),
+      lease_expires_at: DataTypes.DATE,
+      next_attempt_at: DataTypes.DATE,
+      created_at: DataTypes.DATE,
+      updated_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'instances', modelName: 'Instance', ...common },
+  );
+  InstanceEventModel.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      instance_id: { type: DataTypes.INTEGER, allowNull: false },
+      handle: { type: DataTypes.STRING(32), allowNull: false },
+      kind: { type: DataTypes.STRING(16), allowNull: false },
+      from_status: DataTypes.STRING(16),
+      to_status: DataTypes.STRING(16),
+      message: { type: DataTypes.TEXT, allowNull: false },
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'instance_events', modelName: 'InstanceEvent', ...appendOnly },
+  );
+  AuditEntryModel.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      actor: { type: DataTypes.STRING(128), allowNull: false },
+      action: { type: DataTypes.STRING(64), allowNull: false },
+      target: DataTypes.STRING(128),
+      detail: DataTypes.TEXT,
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'audit_log', modelName: 'AuditEntry', ...appendOnly },
+  );
+  return { User: UserModel, Instance: InstanceModel, InstanceEvent: InstanceEventModel, AuditEntry: AuditEntryModel };
+}

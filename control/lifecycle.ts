@@ -1,0 +1,189 @@
+/**
+ * Instance lifecycle outside provisioning: activity tracking, the idle sweep and
+ * reconcile (database against the orchestrator, fixing drift both ways).
+ *
+ * Activity is recorded in memory (router and meter call recordActivity on their hot
+ * paths) and flushed in batches. Each replica flushes before it sweeps; activity
+ * held by another replica is at most one flush interval old, which config keeps
+ * far below the idle timeout.
+ */
+import { Op } from 'sequelize';
+import type { Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import { describeError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import type { Orchestrator, RuntimeStatus } from './orchestrator/types.ts';
+import type { InstanceStore } from './provisioning/store.ts';
+
+export class ActivityRecorder {
+  private pending = new Map<string, number>();
+
+  constructor(private readonly db: Database) {}
+
+  /** Hot path: O(1), no I/O. */
+  record(handle: string, at: number = Date.now()): void {
+    const previous = this.pending.get(handle);
+    if (previous === undefined || previous < at) this.pending.set(handle, at);
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Writes pending activity; last_active_at only ever moves forward. */
+  async flush(): Promise<number> {
+    if (this.pending.size === 0) return 0;
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      await this.db.sequelize.transaction(async (transaction) => {
+        for (const [handle, at] of batch) {
+          const when = new Date(at);
+          await this.db.models.Instance.update(
+            { last_active_at: when },
+            { where: { handle, [Op.or]: [{ last_active_at: null }, { last_active_at: { [Op.lt]: when } }] }, transaction, silent: true },
+          );
+        }
+      });
+      return batch.size;
+    } catch (err) {
+      for (const [handle, at] of batch) this.record(handle, at);
+      throw err;
+    }
+  }
+}
+
+export interface SweepReport {
+  stopped: string[];
+  fixes: string[];
+  durationMs: number;
+}
+
+export class Lifecycle {
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<SweepReport> | null = null;
+
+  constructor(
+    private readonly deps: {
+      db: Database;
+      store: InstanceStore;
+      orchestrator: Orchestrator;
+      activity: ActivityRecorder;
+      config: Config;
+      logger: Logger;
+      metrics: Metrics;
+    },
+  ) {}
+
+  start(): void {
+    const { config, logger, activity } = this.deps;
+    this.flushTimer = setInterval(() => {
+      activity.flush().catch((err) => logger.error({ err: describeError(err) }, 'activity flush failed; will retry'));
+    }, config.lifecycle.activityFlushIntervalMs);
+    this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), config.lifecycle.sweepIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    clearInterval(this.flushTimer);
+    await this.sweeping?.catch(() => undefined);
+    await this.deps.activity.flush().catch(() => undefined);
+  }
+
+  /** One sweep: flush activity, stop idle instances, then reconcile. Never runs twice at once. */
+  sweep(): Promise<SweepReport> {
+    this.sweeping ??= this.runSweep().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  private async runSweep(): Promise<SweepReport> {
+    const started = performance.now();
+    const { logger, metrics } = this.deps;
+    try {
+      await this.deps.activity.flush();
+      const stopped = await this.stopIdle();
+      const fixes = await this.reconcile();
+      const durationMs = performance.now() - started;
+      metrics.sweepSeconds.observe(durationMs / 1000);
+      if (stopped.length || fixes.length) logger.info({ stopped, fixes: fixes.length, durationMs: Math.round(durationMs) }, 'sweep done');
+      return { stopped, fixes, durationMs };
+    } catch (err) {
+      logger.error({ err: describeError(err) }, 'sweep failed; the next one retries');
+      throw err;
+    }
+  }
+
+  /** Stops running instances idle past the limit. Idleness is re-checked inside each guarded UPDATE. */
+  async stopIdle(now = Date.now()): Promise<string[]> {
+    const { db, store, config } = this.deps;
+    const cutoff = new Date(now - config.lifecycle.idleTimeoutMs);
+    const idle = { [Op.or]: [{ last_active_at: { [Op.lt]: cutoff } }, { last_active_at: null, started_at: { [Op.lt]: cutoff } }] };
+    const candidates = await db.models.Instance.findAll({ where: { status: 'running', ...idle }, attributes: ['handle'] });
+    const minutes = Math.round(config.lifecycle.idleTimeoutMs / 60_000);
+    const stopped: string[] = [];
+    for (const { handle } of candidates) {
+      const message = `Stopping: idle for more than ${minutes >= 1 ? `${minutes} min` : `${config.lifecycle.idleTimeoutMs / 1000} s`}; the next visit wakes it`;
+      if (await store.transition(handle, ['running'], 'stopping', message, { where: idle, patch: { attempts: 0 } })) stopped.push(handle);
+    }
+    return stopped;
+  }
+
+  /** Compares the database with the orchestrator and fixes drift; returns one line per fix. */
+  async reconcile(): Promise<string[]> {
+    const { db, store, orchestrator, logger } = this.deps;
+    let runtime: RuntimeStatus[];
+    const listedAt = new Date();
+    try {
+      runtime = await orchestrator.list();
+    } catch (err) {
+      logger.warn({ err: describeError(err) }, 'reconcile skipped: orchestrator unavailable');
+      return [];
+    }
+    const rows = await db.models.Instance.findAll({ attributes: ['handle', 'status', 'gateway_url', 'shell_url'] });
+    const byHandle = new Map(rows.map((r) => [r.handle, r]));
+    const live = new Map(runtime.filter((r) => r.state === 'running' || r.state === 'starting').map((r) => [r.handle, r]));
+    const fixes: string[] = [];
+    const fix = async (handle: string, line: string, action: () => Promise<unknown>) => {
+      try {
+        await action();
+        fixes.push(`${handle}: ${line}`);
+        logger.warn({ handle, fix: line }, 'reconcile fixed drift');
+      } catch (err) {
+        logger.error({ handle, err: describeError(err) }, 'reconcile could not fix drift');
+      }
+    };
+
+    for (const [handle, rt] of live) {
+      const row = byHandle.get(handle);
+      if (!row) {
+        // An orphan: stopped and reported, never destroyed (its data may matter).
+        await fix(handle, 'orphan instance with no database row: stopped', () => orchestrator.stop(handle));
+      } else if (['stopped', 'destroyed', 'failed'].includes(row.status)) {
+        await fix(handle, `running although the database says ${row.status}: stopped`, async () => {
+          await orchestrator.stop(handle);
+          await store.note(handle, 'reconcile', `A process was still running while the instance was ${row.status}; it was stopped.`);
+        });
+      } else if (row.status === 'running' && rt.address && rt.address.gateway !== row.gateway_url) {
+        await fix(handle, 'address changed: route updated', () =>
+          db.models.Instance.update({ gateway_url: rt.address!.gateway, shell_url: rt.address!.shell }, { where: { handle, status: 'running' } }),
+        );
+      }
+    }
+    for (const row of rows) {
+      if (row.status !== 'running' || live.has(row.handle)) continue;
+      await fix(row.handle, 'running in the database but not in the orchestrator: restarting', () =>
+        store.transition(row.handle, ['running'], 'starting', 'The instance was found not running; restarting it', {
+          kind: 'reconcile',
+          // Started after the orchestrator was listed: not drift, just news the list missed.
+          where: { started_at: { [Op.lt]: listedAt } },
+          patch: { requested_at: new Date(), gateway_url: null, shell_url: null },
+        }),
+      );
+    }
+    return fixes;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Entry point of the control service: config -> database -> orchestrator -> listeners.
+ * The only place that picks an orchestrator driver.
+ */
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from './config.ts';
+import { ConfigError, describeError } from './errors.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { LocalOrchestrator } from './orchestrator/local.ts';
+import type { Orchestrator } from './orchestrator/types.ts';
+import { startPlatform } from './platform.ts';
+
+/** argv that runs instance/server.ts under tsx, independent of the child's cwd. */
+export function referenceInstanceCommand(): string[] {
+  return [process.execPath, '--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../instance/server.ts', import.meta.url))];
+}
+
+export function localDriverId(dataDir: string): string {
+  return crypto.createHash('sha256').update(dataDir).digest('hex').slice(0, 16);
+}
+
+export function createOrchestrator(config: Config): Orchestrator {
+  switch (config.orchestrator) {
+    case 'local':
+      return new LocalOrchestrator({ dataDir: config.dataDir, driverId: localDriverId(config.dataDir), referenceCommand: referenceInstanceCommand() });
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`Configuration error:\n${err.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const logger: Logger = createLogger(config.logLevel);
+  for (const warning of config.devWarnings) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
+  const platform = await startPlatform(config, createOrchestrator(config), logger);
+  logger.info({ api: platform.apiUrl, driver: platform.orchestrator.name, database: platform.db.dialect, mode: config.mode }, 'control service ready');
+  process.stdout.write(`\nMatrix OS platform ${config.mode} — platform API: ${platform.apiUrl} (health: ${platform.apiUrl}/health, metrics: ${platform.apiUrl}/metrics)\n` +
+    `Operator CLI: npm run cli -- list\n\n`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down; instances keep running and are re-adopted on the next start');
+    platform.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err: describeError(err) }, 'unclean shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err) => {
+    process.stderr.write(`Control service failed to start: ${describeError(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,223 @@
+/**
+ * The local driver: each instance is a child process in its own process group,
+ * with its own data dir and free ports. Development only: memory limits are best
+ * effort (a V8 heap cap for Node instances), CPU is not limited.
+ *
+ * State that must survive a control restart lives on disk (DATA_DIR/local-driver/
+ * {handle}.json) and in the processes themselves (a marker variable in their
+ * environment), so a restarted control service re-adopts what it ran.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestrator, type RuntimeStatus } from './types.ts';
+import { DRIVER_MARKER, freePort, isOurProcess, scanProcesses, terminateGroup } from './local-processes.ts';
+
+export interface LocalDriverOptions {
+  dataDir: string;
+  /** Identifies this platform's processes; defaults to one derived from dataDir. */
+  driverId: string;
+  /** argv that runs the reference instance when a spec has no command. */
+  referenceCommand: readonly string[];
+  host?: string;
+  stopGraceMs?: number;
+  /** Variables copied from the control service's own environment (never secrets). */
+  inheritEnv?: Readonly<Record<string, string | undefined>>;
+}
+
+interface ProcessRecord {
+  pid: number;
+  gatewayPort: number;
+  shellPort: number;
+  specHash: string;
+  startedAt: string;
+}
+
+const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+export class LocalOrchestrator implements Orchestrator {
+  readonly name = 'local';
+  private readonly specs = new Map<string, InstanceSpec>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly exits = new Map<string, string>();
+  private readonly host: string;
+  private readonly stopGraceMs: number;
+  private readonly stateDir: string;
+
+  constructor(private readonly options: LocalDriverOptions) {
+    this.host = options.host ?? '127.0.0.1';
+    this.stopGraceMs = options.stopGraceMs ?? 5000;
+    this.stateDir = path.join(options.dataDir, 'local-driver');
+    fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+  }
+
+  async ensure(spec: InstanceSpec): Promise<void> {
+    await fsp.mkdir(spec.volumePath, { recursive: true });
+    this.specs.set(spec.handle, spec);
+  }
+
+  start(handle: string): Promise<void> {
+    return this.singleFlight(handle, async () => {
+      const spec = this.specs.get(handle);
+      if (!spec) throw new OrchestratorError('spec_missing', `No definition for instance "${handle}": it must be provisioned first.`);
+      const record = await this.liveRecord(handle);
+      if (record && record.specHash === spec.hash) return;
+      if (record) await this.stopProcesses(handle);
+      await this.spawnInstance(spec);
+    });
+  }
+
+  stop(handle: string): Promise<void> {
+    return this.singleFlight(handle, () => this.stopProcesses(handle));
+  }
+
+  destroy(handle: string, options: { purge: boolean }): Promise<DestroyResult> {
+    let result: DestroyResult = { archivePath: null };
+    return this.singleFlight(handle, async () => {
+      await this.stopProcesses(handle);
+      this.specs.delete(handle);
+      const userDir = path.join(this.options.dataDir, 'users', handle);
+      if (options.purge) {
+        await fsp.rm(userDir, { recursive: true, force: true });
+        return;
+      }
+      const archiveRoot = path.join(this.options.dataDir, 'archive');
+      if (fs.existsSync(userDir)) {
+        await fsp.mkdir(archiveRoot, { recursive: true });
+        const archivePath = path.join(archiveRoot, `${handle}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+        await fsp.rename(userDir, archivePath);
+        result = { archivePath };
+      } else {
+        // A retried destroy finds the archive the first attempt made.
+        const earlier = (await fsp.readdir(archiveRoot).catch(() => [] as string[])).filter((n) => n.startsWith(`${handle}-`)).sort();
+        result = { archivePath: earlier.length ? path.join(archiveRoot, earlier[earlier.length - 1]!) : null };
+      }
+    }).then(() => result);
+  }
+
+  async status(handle: string): Promise<RuntimeStatus> {
+    const record = await this.readRecord(handle);
+    if (record && (await isOurProcess(record.pid, this.options.driverId, handle))) {
+      return {
+        handle,
+        state: 'running',
+        address: { gateway: `http://${this.host}:${record.gatewayPort}`, shell: `http://${this.host}:${record.shellPort}` },
+        detail: `process ${record.pid}`,
+        specHash: record.specHash,
+      };
+    }
+    // A record without its process: it died without being asked to stop.
+    if (record) return { handle, state: 'failed', detail: this.exits.get(handle) ?? `process ${record.pid} is no longer running` };
+    const known = this.specs.has(handle) || fs.existsSync(path.join(this.options.dataDir, 'users', handle));
+    return { handle, state: known ? 'stopped' : 'missing', detail: known ? 'not running' : 'unknown to the local driver' };
+  }
+
+  async list(): Promise<RuntimeStatus[]> {
+    const handles = new Set<string>(this.specs.keys());
+    for (const file of await fsp.readdir(this.stateDir)) if (file.endsWith('.json')) handles.add(file.slice(0, -5));
+    const strays = await scanProcesses(this.options.driverId);
+    for (const p of strays) if (p.handle) handles.add(p.handle);
+    const statuses = await Promise.all([...handles].map((h) => this.status(h)));
+    // A process we started but never recorded (control died right after spawn) is still ours.
+    return statuses.map((s) => {
+      if (s.state === 'running') return s;
+      const stray = strays.find((p) => p.handle === s.handle && p.gatewayPort && p.shellPort);
+      if (!stray) return s;
+      return {
+        handle: s.handle,
+        state: 'running',
+        detail: `unrecorded process ${stray.pid}`,
+        address: { gateway: `http://${this.host}:${stray.gatewayPort}`, shell: `http://${this.host}:${stray.shellPort}` },
+      };
+    });
+  }
+
+  async health() {
+    return { ok: true, detail: `local driver, state in ${this.stateDir}` };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.inflight.values());
+  }
+
+  private async singleFlight(handle: string, task: () => Promise<void>): Promise<void> {
+    const previous = this.inflight.get(handle) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(task);
+    this.inflight.set(handle, next);
+    try {
+      await next;
+    } finally {
+      if (this.inflight.get(handle) === next) this.inflight.delete(handle);
+    }
+  }
+
+  private recordPath(handle: string): string {
+    return path.join(this.stateDir, `${handle}.json`);
+  }
+
+  private async readRecord(handle: string): Promise<ProcessRecord | null> {
+    try {
+      return JSON.parse(await fsp.readFile(this.recordPath(handle), 'utf8')) as ProcessRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  private async liveRecord(handle: string): Promise<ProcessRecord | null> {
+    const record = await this.readRecord(handle);
+    return record && (await isOurProcess(record.pid, this.options.driverId, handle)) ? record : null;
+  }
+
+  private async stopProcesses(handle: string): Promise<void> {
+    const pids = new Set<number>();
+    const record = await this.liveRecord(handle);
+    if (record) pids.add(record.pid);
+    for (const p of await scanProcesses(this.options.driverId)) if (p.handle === handle) pids.add(p.pid);
+    await Promise.all([...pids].map((pid) => terminateGroup(pid, this.stopGraceMs)));
+    await fsp.rm(this.recordPath(handle), { force: true });
+    this.exits.delete(handle);
+  }
+
+  private async spawnInstance(spec: InstanceSpec): Promise<void> {
+    const [gatewayPort, shellPort] = [await freePort(this.host), await freePort(this.host)];
+    const logDir = path.join(this.options.dataDir, 'users', spec.handle, 'logs');
+    await fsp.mkdir(logDir, { recursive: true });
+    await fsp.mkdir(spec.volumePath, { recursive: true });
+    const log = fs.openSync(path.join(logDir, 'instance.log'), 'a');
+    const argv = spec.command ? ['/bin/sh', '-c', `exec ${spec.command}`] : [...this.options.referenceCommand];
+    const inherit = this.options.inheritEnv ?? process.env;
+    const env: Record<string, string> = {};
+    for (const name of INHERITED) if (inherit[name]) env[name] = inherit[name]!;
+    Object.assign(env, spec.env, spec.secrets, {
+      HOME: spec.volumePath,
+      HOST: this.host,
+      PORT: String(gatewayPort),
+      SHELL_PORT: String(shellPort),
+      MATRIX_DATA_DIR: spec.volumePath,
+      // Best-effort memory limit: caps the V8 heap of Node-based instances.
+      NODE_OPTIONS: `--max-old-space-size=${Math.max(32, Math.floor(spec.memoryMB * 0.75))}`,
+      [DRIVER_MARKER]: this.options.driverId,
+    });
+    this.exits.delete(spec.handle);
+    let child;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { cwd: spec.volumePath, env, detached: true, stdio: ['ignore', log, log] });
+    } finally {
+      fs.closeSync(log);
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      const error = await new Promise<Error>((resolve) => child.once('error', resolve));
+      throw new OrchestratorError('spawn_failed', `Could not start the instance process for "${spec.handle}": ${error.message}`);
+    }
+    child.once('exit', (code, signal) => {
+      this.exits.set(spec.handle, `process exited (${signal ?? `code ${code}`}); see ${path.join(logDir, 'instance.log')}`);
+    });
+    child.unref();
+    const record: ProcessRecord = { pid, gatewayPort, shellPort, specHash: spec.hash, startedAt: new Date().toISOString() };
+    const tmp = `${this.recordPath(spec.handle)}.${pid}.tmp`;
+    await fsp.writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
+    await fsp.rename(tmp, this.recordPath(spec.handle));
+  }
+}

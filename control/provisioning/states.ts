@@ -1,0 +1,50 @@
+/**
+ * The instance state machine. Transient states are work for the provisioning
+ * worker; stable states wait for a request (API, router wake, idle sweep).
+ *
+ *   requested -> provisioning -> starting -> running -> stopping -> stopped
+ *   any live state -> destroying -> destroyed;  any transient state -> failed(error)
+ */
+export const INSTANCE_STATUSES = [
+  'requested',
+  'provisioning',
+  'starting',
+  'running',
+  'stopping',
+  'stopped',
+  'destroying',
+  'destroyed',
+  'failed',
+] as const;
+
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+
+/** States the worker acts on: each has exactly one step that moves it forward. */
+export const TRANSIENT_STATUSES = ['requested', 'provisioning', 'starting', 'stopping', 'destroying'] as const;
+export type TransientStatus = (typeof TRANSIENT_STATUSES)[number];
+
+export function isTransient(status: InstanceStatus): status is TransientStatus {
+  return (TRANSIENT_STATUSES as readonly string[]).includes(status);
+}
+
+export function isInstanceStatus(value: unknown): value is InstanceStatus {
+  return typeof value === 'string' && (INSTANCE_STATUSES as readonly string[]).includes(value);
+}
+
+/** Requests a user or operator can make, and the states each one may start from. */
+export const REQUEST_SOURCES = {
+  start: ['stopped', 'failed'],
+  stop: ['requested', 'provisioning', 'starting', 'running', 'failed'],
+  destroy: ['requested', 'provisioning', 'starting', 'running', 'stopping', 'stopped', 'failed'],
+  reprovision: ['destroyed', 'failed'],
+} as const satisfies Record<string, readonly InstanceStatus[]>;
+
+/** Where each request leads. */
+export const REQUEST_TARGETS = {
+  start: 'starting',
+  stop: 'stopping',
+  destroy: 'destroying',
+  reprovision: 'requested',
+} as const satisfies Record<keyof typeof REQUEST_SOURCES, InstanceStatus>;
+
+export type InstanceRequest = keyof typeof REQUEST_SOURCES;

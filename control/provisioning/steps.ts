@@ -1,0 +1,67 @@
+/**
+ * One step per transient state: what the worker does to move an instance forward.
+ * Every step is idempotent, so a step cut short by a crash is simply run again.
+ */
+import type { Instance } from '../db/models.ts';
+import type { InstanceSpec, Orchestrator } from '../orchestrator/types.ts';
+import type { InstancePatch } from './store.ts';
+import type { InstanceStatus, TransientStatus } from './states.ts';
+import { waitUntilHealthy } from './health.ts';
+
+export interface StepContext {
+  row: Instance;
+  spec: InstanceSpec;
+  orchestrator: Orchestrator;
+  startTimeoutMs: number;
+  signal: AbortSignal;
+  progress(message: string): Promise<void>;
+}
+
+export interface StepOutcome {
+  to: InstanceStatus;
+  message: string;
+  patch?: InstancePatch;
+}
+
+export function jobIdFor(handle: string): string {
+  return `matrixos-${handle}`;
+}
+
+export const STEPS: Record<TransientStatus, (ctx: StepContext) => Promise<StepOutcome>> = {
+  async requested() {
+    return { to: 'provisioning', message: 'Provisioning started' };
+  },
+
+  async provisioning({ spec, orchestrator, row }) {
+    await orchestrator.ensure(spec);
+    return { to: 'starting', message: 'Storage and instance definition ready', patch: { spec_hash: spec.hash, job_id: jobIdFor(row.handle) } };
+  },
+
+  async starting({ spec, orchestrator, row, startTimeoutMs, signal, progress }) {
+    // ensure() again: after a control restart the driver may have forgotten the definition.
+    await orchestrator.ensure(spec);
+    await orchestrator.start(row.handle);
+    await progress('Instance process started; waiting for its health check');
+    const address = await waitUntilHealthy(orchestrator, row.handle, startTimeoutMs, signal);
+    const now = new Date();
+    return {
+      to: 'running',
+      message: 'Running: health check passed',
+      patch: { gateway_url: address.gateway, shell_url: address.shell, started_at: now, last_active_at: now, spec_hash: spec.hash, last_error: null, attempts: 0 },
+    };
+  },
+
+  async stopping({ orchestrator, row }) {
+    await orchestrator.stop(row.handle);
+    return { to: 'stopped', message: 'Stopped; data kept', patch: { stopped_at: new Date(), gateway_url: null, shell_url: null, attempts: 0 } };
+  },
+
+  async destroying({ orchestrator, row }) {
+    const { archivePath } = await orchestrator.destroy(row.handle, { purge: row.purge_on_destroy });
+    return {
+      to: 'destroyed',
+      message: row.purge_on_destroy ? 'Destroyed; data purged' : 'Destroyed; data archived',
+      patch: { archive_path: archivePath, stopped_at: new Date(), gateway_url: null, shell_url: null, attempts: 0 },
+    };
+  },
+};

@@ -1,0 +1,192 @@
+/**
+ * Persisted instance state. Every transition is one UPDATE guarded by the expected
+ * old state (and, for the worker, its lease) plus an event row, in one transaction:
+ * two replicas can race on the same row and exactly one wins.
+ */
+import { EventEmitter } from 'node:events';
+import { Op, type Transaction, type WhereOptions } from 'sequelize';
+import type { Database } from '../db/database.ts';
+import type { EventKind, Instance, InstanceEvent } from '../db/models.ts';
+import { INSTANCE_STATUSES, TRANSIENT_STATUSES, type InstanceStatus } from './states.ts';
+
+export type InstancePatch = Partial<
+  Pick<
+    Instance,
+    | 'gateway_url' | 'shell_url' | 'last_active_at' | 'requested_at' | 'started_at' | 'stopped_at' | 'attempts' | 'last_error'
+    | 'spec_hash' | 'job_id' | 'token_generation' | 'purge_on_destroy' | 'archive_path' | 'next_attempt_at' | 'owner_id'
+  >
+>;
+
+export interface TransitionChange {
+  handle: string;
+  /** null for a newly created instance. */
+  from: InstanceStatus | null;
+  to: InstanceStatus;
+}
+
+export interface StoredEvent {
+  id: number;
+  handle: string;
+  kind: EventKind;
+  from: string | null;
+  to: string | null;
+  message: string;
+  at: string;
+}
+
+/**
+ * In-process notifications: 'transition' (TransitionChange) after a commit, 'event'
+ * (StoredEvent) for every event row. Other replicas learn the same from the database.
+ */
+export class InstanceBus extends EventEmitter {}
+
+export class InstanceStore {
+  constructor(
+    private readonly db: Database,
+    readonly bus: InstanceBus = new InstanceBus(),
+  ) {
+    bus.setMaxListeners(0);
+  }
+
+  private get Instance() {
+    return this.db.models.Instance;
+  }
+
+  findByHandle(handle: string): Promise<Instance | null> {
+    return this.Instance.findOne({ where: { handle } });
+  }
+
+  /**
+   * Moves `handle` from one of `from` to `to`, applying `patch`, and records an event.
+   * `leaseOwner`: only the worker holding the lease may move the row (and the lease is released).
+   * Returns false, changing nothing, when the row was not in an expected state.
+   */
+  async transition(
+    handle: string,
+    from: readonly InstanceStatus[],
+    to: InstanceStatus,
+    message: string,
+    options: { patch?: InstancePatch; leaseOwner?: string; kind?: EventKind; where?: WhereOptions<Instance> } = {},
+  ): Promise<boolean> {
+    let previous: InstanceStatus | undefined;
+    let event: InstanceEvent | undefined;
+    const done = await this.db.sequelize.transaction(async (transaction) => {
+      const row = await this.Instance.findOne({ where: { handle }, transaction, attributes: ['id', 'status'] });
+      if (!row || !from.includes(row.status)) return false;
+      // Extra conditions (e.g. still idle) are checked in the same UPDATE, never before it.
+      const where: WhereOptions<Instance> = { [Op.and]: [{ id: row.id, status: row.status }, options.where ?? {}] };
+      if (options.leaseOwner !== undefined) (where[Op.and] as object[]).push({ lease_owner: options.leaseOwner });
+      const [count] = await this.Instance.update(
+        { ...options.patch, status: to, lease_owner: null, lease_expires_at: null },
+        { where, transaction },
+      );
+      if (count !== 1) return false;
+      previous = row.status;
+      event = await this.insertEvent(row.id, handle, options.kind ?? 'transition', row.status, to, message, transaction);
+      return true;
+    });
+    if (done && previous) {
+      this.bus.emit('transition', { handle, from: previous, to } satisfies TransitionChange);
+      this.bus.emit('event', toStoredEvent(event!));
+    }
+    return done;
+  }
+
+  /** Inserts a new instance in `requested` with its first event. */
+  async create(values: { handle: string; owner_id: string; driver: string }, transaction: Transaction): Promise<Instance> {
+    const now = new Date();
+    const row = await this.Instance.create({ ...values, status: 'requested', requested_at: now }, { transaction });
+    const event = await this.insertEvent(row.id, row.handle, 'transition', null, 'requested', 'Instance requested', transaction);
+    transaction.afterCommit(() => {
+      this.bus.emit('transition', { handle: row.handle, from: null, to: 'requested' } satisfies TransitionChange);
+      this.bus.emit('event', toStoredEvent(event));
+    });
+    return row;
+  }
+
+  /** Records a progress/error/reconcile event without changing state. */
+  async note(handle: string, kind: EventKind, message: string): Promise<void> {
+    const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status'] });
+    if (!row) return;
+    const event = await this.insertEvent(row.id, handle, kind, null, null, message);
+    this.bus.emit('event', toStoredEvent(event));
+  }
+
+  private insertEvent(instanceId: number, handle: string, kind: EventKind, from: string | null, to: string | null, message: string, transaction?: Transaction) {
+    return this.db.models.InstanceEvent.create(
+      { instance_id: instanceId, handle, kind, from_status: from, to_status: to, message: message.slice(0, 4000) },
+      { transaction },
+    );
+  }
+
+  /** Work the provisioning worker may take now: transient, unleased (or lease expired), due. */
+  findDue(limit: number, now = new Date()): Promise<Instance[]> {
+    return this.Instance.findAll({
+      where: {
+        status: { [Op.in]: [...TRANSIENT_STATUSES] },
+        [Op.and]: [
+          { [Op.or]: [{ lease_owner: null }, { lease_expires_at: { [Op.lt]: now } }] },
+          { [Op.or]: [{ next_attempt_at: null }, { next_attempt_at: { [Op.lte]: now } }] },
+        ],
+      },
+      order: [['updated_at', 'ASC']],
+      limit,
+    });
+  }
+
+  /** Takes the lease on a row still in `status`; false when another worker has it. */
+  async claim(id: number, status: InstanceStatus, owner: string, leaseMs: number): Promise<boolean> {
+    const now = new Date();
+    const [count] = await this.Instance.update(
+      { lease_owner: owner, lease_expires_at: new Date(now.getTime() + leaseMs) },
+      { where: { id, status, [Op.or]: [{ lease_owner: null }, { lease_expires_at: { [Op.lt]: now } }] } },
+    );
+    return count === 1;
+  }
+
+  /** Extends a held lease; false when it was lost (expired and taken, or the state moved on). */
+  async renewLease(id: number, status: InstanceStatus, owner: string, leaseMs: number): Promise<boolean> {
+    const [count] = await this.Instance.update(
+      { lease_expires_at: new Date(Date.now() + leaseMs) },
+      { where: { id, status, lease_owner: owner } },
+    );
+    return count === 1;
+  }
+
+  /** Gives the lease back without moving state, e.g. to retry later. */
+  async release(id: number, owner: string, patch: InstancePatch): Promise<void> {
+    await this.Instance.update({ ...patch, lease_owner: null, lease_expires_at: null }, { where: { id, lease_owner: owner } });
+  }
+
+  async countByState(): Promise<Record<InstanceStatus, number>> {
+    const rows = (await this.Instance.findAll({
+      attributes: ['status', [this.db.sequelize.fn('COUNT', this.db.sequelize.col('id')), 'n']],
+      group: ['status'],
+      raw: true,
+    })) as unknown as Array<{ status: InstanceStatus; n: number | string }>;
+    const counts = Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, 0])) as Record<InstanceStatus, number>;
+    for (const row of rows) counts[row.status] = Number(row.n);
+    return counts;
+  }
+
+  async events(handle: string, afterId: number, limit: number): Promise<StoredEvent[]> {
+    const rows = await this.db.models.InstanceEvent.findAll({
+      where: { handle, id: { [Op.gt]: afterId } },
+      order: [['id', 'ASC']],
+      limit,
+    });
+    return rows.map(toStoredEvent);
+  }
+}
+
+export function toStoredEvent(row: InstanceEvent): StoredEvent {
+  return {
+    id: row.id,
+    handle: row.handle,
+    kind: row.kind,
+    from: row.from_status ?? null,
+    to: row.to_status ?? null,
+    message: row.message,
+    at: new Date(row.created_at).toISOString(),
+  };
+}
