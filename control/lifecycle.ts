@@ -37,7 +37,7 @@ export class ActivityRecorder {
     const batch = this.pending;
     this.pending = new Map();
     try {
-      await this.db.sequelize.transaction(async (transaction) => {
+      await this.db.transaction(async (transaction) => {
         for (const [handle, at] of batch) {
           const when = new Date(at);
           await this.db.models.Instance.update(

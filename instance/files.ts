@@ -161,18 +161,19 @@ export class FileStore {
 
   /** Checks the deepest existing ancestor through realpath before creating directories, so a symlinked directory cannot redirect mkdir. */
   private async ensureParent(relPath: string, parent: string): Promise<void> {
+    const parentIsFile = (err: unknown): never => {
+      throw isCode(err, 'ENOTDIR', 'EEXIST') ? new FileError('conflict', `a parent of ${relPath} is a file, not a directory`) : err;
+    };
     let existing = parent;
     for (;;) {
-      const real = await realpath(existing).catch((err: unknown) => (isCode(err, 'ENOENT') ? undefined : Promise.reject(err)));
+      const real = await realpath(existing).catch((err: unknown) => (isCode(err, 'ENOENT') ? undefined : parentIsFile(err)));
       if (real !== undefined) {
         this.assertInsideOrRoot(real);
         break;
       }
       existing = path.dirname(existing);
     }
-    await mkdir(parent, { recursive: true }).catch((err: unknown) => {
-      throw isCode(err, 'ENOTDIR', 'EEXIST') ? new FileError('conflict', `a parent of ${relPath} is a file, not a directory`) : err;
-    });
+    await mkdir(parent, { recursive: true }).catch(parentIsFile);
     this.assertInsideOrRoot(await realpath(parent));
   }
 }

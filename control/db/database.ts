@@ -14,6 +14,12 @@ import { redactUrl } from '../config-parse.ts';
 
 export interface Database {
   sequelize: Sequelize;
+  /**
+   * Runs fn in a transaction. Use this, not sequelize.transaction: on SQLite it also
+   * takes the in-process lock (see sqliteQueryLock). Every query inside fn must pass
+   * { transaction }.
+   */
+  transaction<T>(fn: (transaction: Transaction) => Promise<T>): Promise<T>;
   models: Models;
   dialect: 'sqlite' | 'postgres';
   /** Cheap liveness probe for /health. */
@@ -71,9 +77,18 @@ export async function openDatabase(databaseUrl: string, options: { logging?: (sq
     throw new UnavailableError('database_unavailable', `Cannot open the database at ${redactUrl(databaseUrl)}: ${describeError(err)}`, { cause: err });
   }
   const models = defineModels(sequelize);
+  const lock = sqliteFile !== null ? sqliteQueryLock(sequelize) : null;
   return {
     sequelize,
     models,
+    async transaction(fn) {
+      const release = lock ? await lock.acquire() : null;
+      try {
+        return await sequelize.transaction(fn);
+      } finally {
+        release?.();
+      }
+    },
     dialect: sqliteFile !== null ? 'sqlite' : 'postgres',
     async ping() {
       try {
@@ -84,6 +99,32 @@ export async function openDatabase(databaseUrl: string, options: { logging?: (sq
     },
     close: () => sequelize.close(),
   };
+}
+
+/**
+ * SQLite allows one writer, and node-sqlite3 waits for locks on libuv's small thread
+ * pool: a few blocked statements can starve the one holding the lock (a deadlock
+ * until the busy timeout). So one query or transaction at a time per process; other
+ * processes on the same file are still handled by the busy timeout.
+ */
+function sqliteQueryLock(sequelize: Sequelize): { acquire(): Promise<() => void> } {
+  let tail: Promise<void> = Promise.resolve();
+  const acquire = async (): Promise<() => void> => {
+    let release!: () => void;
+    const previous = tail;
+    tail = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    return release;
+  };
+  const held = new WeakMap<object, () => void>();
+  sequelize.addHook('beforeQuery', async (options: { transaction?: unknown }, query: object) => {
+    if (!options.transaction) held.set(query, await acquire());
+  });
+  sequelize.addHook('afterQuery', (_options: unknown, query: object) => {
+    held.get(query)?.();
+    held.delete(query);
+  });
+  return { acquire };
 }
 
 /** Applies pending migrations; on PostgreSQL an advisory lock keeps replicas from racing. */

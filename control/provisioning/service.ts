@@ -39,7 +39,7 @@ export class InstanceService {
     }
     const userId = input.userId;
     try {
-      const result = await this.db.sequelize.transaction(async (transaction) => {
+      const result = await this.db.transaction(async (transaction) => {
         const existing = await this.db.models.Instance.findOne({ where: { handle }, transaction });
         if (existing && existing.owner_id !== userId) throw handleTaken(handle);
         if (existing) return { instance: existing, created: false };

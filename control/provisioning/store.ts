@@ -70,7 +70,7 @@ export class InstanceStore {
   ): Promise<boolean> {
     let previous: InstanceStatus | undefined;
     let event: InstanceEvent | undefined;
-    const done = await this.db.sequelize.transaction(async (transaction) => {
+    const done = await this.db.transaction(async (transaction) => {
       const row = await this.Instance.findOne({ where: { handle }, transaction, attributes: ['id', 'status'] });
       if (!row || !from.includes(row.status)) return false;
       // Extra conditions (e.g. still idle) are checked in the same UPDATE, never before it.

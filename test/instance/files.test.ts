@@ -166,6 +166,7 @@ test('writing where a directory is, or under a file, answers 409', async (t) => 
   await fetch(`${gateway}/api/files/dir/inner.txt`, { method: 'PUT', headers: auth(), body: 'x' });
   t.is((await fetch(`${gateway}/api/files/dir`, { method: 'PUT', headers: auth(), body: 'x' })).status, 409);
   t.is((await fetch(`${gateway}/api/files/dir/inner.txt/child`, { method: 'PUT', headers: auth(), body: 'x' })).status, 409);
+  t.is((await fetch(`${gateway}/api/files/dir/inner.txt/a/b/c`, { method: 'PUT', headers: auth(), body: 'x' })).status, 409);
   t.is((await fetch(`${gateway}/api/files/dir`, { headers: auth() })).status, 409);
   t.is((await fetch(`${gateway}/api/files/dir`, { method: 'DELETE', headers: auth() })).status, 409);
 });

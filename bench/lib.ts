@@ -1,0 +1,158 @@
+/**
+ * Shared helpers for the benchmarks: machine description, percentiles, the result
+ * file format (bench/results/<name>.json) and a printed summary.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(BENCH_DIR, '..');
+export const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+
+export interface MachineInfo {
+  os: string;
+  cpus: number;
+  cpuModel: string;
+  totalMemBytes: number;
+  totalMemGB: number;
+  node: string;
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    totalMemBytes: os.totalmem(),
+    totalMemGB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+  };
+}
+
+/** One target: `value` compared against `limit` with `op`. */
+export interface TargetResult {
+  name: string;
+  value: number | null;
+  unit: string;
+  op: '<' | '<=' | '==';
+  limit: number;
+  pass: boolean;
+}
+
+export function target(name: string, value: number | null, op: TargetResult['op'], limit: number, unit: string): TargetResult {
+  const pass = value !== null && Number.isFinite(value) && (op === '<' ? value < limit : op === '<=' ? value <= limit : value === limit);
+  return { name, value: value === null ? null : round(value), unit, op, limit, pass };
+}
+
+export interface BenchResult {
+  name: string;
+  date: string;
+  machine: MachineInfo;
+  parameters: Record<string, unknown>;
+  figures: Record<string, unknown>;
+  targets: TargetResult[];
+  /** Every target met. */
+  pass: boolean;
+  notes: string[];
+}
+
+export function writeResult(result: Omit<BenchResult, 'date' | 'machine' | 'pass'>): BenchResult {
+  const full: BenchResult = {
+    name: result.name,
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    parameters: result.parameters,
+    figures: result.figures,
+    targets: result.targets,
+    pass: result.targets.every((t) => t.pass),
+    notes: result.notes,
+  };
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${result.name}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(full, null, 2)}\n`);
+  return full;
+}
+
+export function printTargets(targets: TargetResult[]): void {
+  for (const t of targets) {
+    const value = t.value === null ? 'n/a' : `${t.value} ${t.unit}`;
+    console.log(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${value} (target ${t.op} ${t.limit} ${t.unit})`);
+  }
+}
+
+export function round(value: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export function mb(bytes: number): number {
+  return round(bytes / 1024 / 1024, 1);
+}
+
+/** Nearest-rank percentile (p in 0..100) of an unsorted list; null when empty. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}
+
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A random secret long enough for PLATFORM_SECRET / SECRET_KEY (32+ chars). */
+export function benchSecret(label: string): string {
+  return `bench-${label}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}-0123456789abcdef`;
+}
+
+/** Total RSS (bytes) and PSS (bytes, null when unreadable) of a set of pids, from /proc. */
+export async function processMemory(pids: readonly number[]): Promise<{ rss: number; pss: number | null; counted: number }> {
+  let rss = 0;
+  let pss: number | null = 0;
+  let counted = 0;
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const status = await fs.promises.readFile(`/proc/${pid}/status`, 'utf8');
+        const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
+        if (!m) return;
+        rss += Number(m[1]) * 1024;
+        counted++;
+        try {
+          const rollup = await fs.promises.readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+          const p = /^Pss:\s+(\d+) kB/m.exec(rollup);
+          if (p && pss !== null) pss += Number(p[1]) * 1024;
+        } catch {
+          pss = null;
+        }
+      } catch {
+        /* gone */
+      }
+    }),
+  );
+  return { rss, pss, counted };
+}
+
+/** MemTotal - MemAvailable from /proc/meminfo (bytes); falls back to os.freemem(). */
+export function systemMemoryUsed(): number {
+  try {
+    const info = fs.readFileSync('/proc/meminfo', 'utf8');
+    const total = /^MemTotal:\s+(\d+) kB/m.exec(info);
+    const available = /^MemAvailable:\s+(\d+) kB/m.exec(info);
+    if (total && available) return (Number(total[1]) - Number(available[1])) * 1024;
+  } catch {
+    /* not Linux */
+  }
+  return os.totalmem() - os.freemem();
+}

@@ -1,0 +1,145 @@
+/** Command-line parsing with node:util parseArgs. Any mistake is a UsageError (exit 2). */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'health', 'info', 'help'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export interface CliArgs {
+  command: CommandName;
+  /** Set for commands that take <handle>. */
+  handle: string;
+  json: boolean;
+  wait: boolean;
+  timeoutMs: number;
+  user: string | undefined;
+  status: string | undefined;
+  limit: number | undefined;
+  yes: boolean;
+  purge: boolean;
+  follow: boolean;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+const common: Options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
+const waiting: Options = { 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } };
+
+const SPECS: Record<CommandName, { handle: boolean; options: Options }> = {
+  provision: { handle: true, options: { ...waiting, user: { type: 'string' } } },
+  list: { handle: false, options: { status: { type: 'string' }, limit: { type: 'string' } } },
+  status: { handle: true, options: {} },
+  start: { handle: true, options: waiting },
+  stop: { handle: true, options: waiting },
+  destroy: { handle: true, options: { ...waiting, yes: { type: 'boolean' }, purge: { type: 'boolean' } } },
+  events: { handle: true, options: { follow: { type: 'boolean', short: 'f' } } },
+  health: { handle: false, options: {} },
+  info: { handle: false, options: {} },
+  help: { handle: false, options: {} },
+};
+
+export const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** "120s", "2m", "500ms", "1h" or a bare number of seconds. */
+export function parseDuration(raw: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  const ms = match ? Number(match[1]) * unit[(match[2] ?? 's') as keyof typeof unit] : NaN;
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`--timeout must be a duration such as 120s, 2m or 500ms; got "${raw}"`);
+  return Math.round(ms);
+}
+
+function isCommand(value: string): value is CommandName {
+  return (COMMANDS as readonly string[]).includes(value);
+}
+
+export function parseCli(argv: readonly string[]): CliArgs {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h') return blank('help');
+  if (first.startsWith('-')) throw new UsageError(`Expected a command before "${first}".`);
+  if (!isCommand(first)) throw new UsageError(`Unknown command "${first}".`);
+  const spec = SPECS[first];
+
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv.slice(1)], options: { ...common, ...spec.options }, allowPositionals: true, strict: true }) as typeof parsed;
+  } catch (err) {
+    throw new UsageError(`${first}: ${(err as Error).message.replace(/\. To specify a positional.*$/s, '.')}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return blank('help');
+
+  const args = blank(first);
+  const wanted = spec.handle ? 1 : 0;
+  if (positionals.length < wanted) throw new UsageError(`${first}: missing <handle>.`);
+  if (positionals.length > wanted) throw new UsageError(`${first}: unexpected argument "${positionals[wanted]}".`);
+  args.handle = positionals[0] ?? '';
+
+  const str = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  args.json = values.json === true;
+  args.wait = values['no-wait'] !== true;
+  args.yes = values.yes === true;
+  args.purge = values.purge === true;
+  args.follow = values.follow === true;
+  args.user = str('user');
+  args.status = str('status');
+  const timeout = str('timeout');
+  if (timeout !== undefined) args.timeoutMs = parseDuration(timeout);
+  const limit = str('limit');
+  if (limit !== undefined) {
+    if (!/^\d+$/.test(limit) || Number(limit) < 1) throw new UsageError(`--limit must be a whole number of at least 1; got "${limit}"`);
+    args.limit = Number(limit);
+  }
+  if (first === 'destroy' && !args.yes) {
+    throw new UsageError(
+      `Refusing to destroy "${args.handle}" without --yes. Destroying stops the instance and ` +
+        (args.purge ? 'DELETES its data for good (--purge).' : 'archives its data on the platform (add --purge to delete it instead).') +
+        ` Re-run: mxos destroy ${args.handle} --yes${args.purge ? ' --purge' : ''}`,
+    );
+  }
+  return args;
+}
+
+function blank(command: CommandName): CliArgs {
+  return { command, handle: '', json: false, wait: true, timeoutMs: DEFAULT_TIMEOUT_MS, user: undefined, status: undefined, limit: undefined, yes: false, purge: false, follow: false };
+}
+
+export const USAGE = `mxos — operator CLI for the Matrix OS platform
+
+Usage: mxos <command> [options]
+
+Commands:
+  provision <handle> [--user <id>] [--no-wait] [--timeout 120s]
+                           create an instance (owner defaults to the handle) and wait until it runs
+  list [--status <s>] [--limit N]
+                           table of instances
+  status <handle>          one instance in detail
+  start <handle> [--no-wait] [--timeout 120s]
+                           start a stopped instance and wait until it runs
+  stop <handle> [--no-wait] [--timeout 120s]
+                           stop an instance (its data is kept) and wait until it stopped
+  destroy <handle> --yes [--purge] [--no-wait] [--timeout 120s]
+                           destroy an instance: archives its data, or deletes it with --purge
+  events <handle> [--follow]
+                           the instance's progress log; --follow streams until Ctrl-C
+  health                   is the platform healthy (database, orchestrator)
+  info                     version, mode, driver and instance counts
+  help                     this text
+
+Options:
+  --json                   print the raw API JSON instead of human output
+  -h, --help               this text
+
+Environment:
+  PLATFORM_URL             platform API base URL (default ${'http://127.0.0.1:9000'})
+  PLATFORM_SECRET          bearer secret for the platform API; when unset, the CLI reads
+                           platformSecret from $DATA_DIR/dev-secrets.json (development)
+  DATA_DIR                 the control service's data dir (default .data, relative to cwd)
+
+Exit codes: 0 success, 1 API or operation failure, 2 usage error.
+`;

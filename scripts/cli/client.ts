@@ -1,0 +1,208 @@
+/**
+ * Typed HTTP client for the platform API (the control service's internal listener).
+ * Errors: ApiError for `{error: {code, message}}` answers, ConnectionError when the
+ * API cannot be reached. The bearer secret is sent, never printed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { InstanceView } from '../../control/api/views.ts';
+import type { StoredEvent } from '../../control/provisioning/store.ts';
+
+export type { InstanceView, StoredEvent };
+
+export const DEFAULT_PLATFORM_URL = 'http://127.0.0.1:9000';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export class ConnectionError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConnectionError';
+  }
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  /** null: send no Authorization header (PLATFORM_DEV=1 platforms accept that). */
+  secret: string | null;
+  /** Where the secret came from, for hints on 401; never the secret itself. */
+  secretSource: string;
+}
+
+export interface HealthReport {
+  status: string;
+  database: { ok: boolean; detail: string };
+  orchestrator: { driver: string; ok: boolean; detail: string };
+}
+
+export interface SystemInfo {
+  version: string;
+  mode: string;
+  uptimeSeconds: number;
+  startedAt: string;
+  node: string;
+  driver: string;
+  database: string;
+  instances: Record<string, number>;
+}
+
+export interface InstanceResponse {
+  instance: InstanceView;
+}
+export interface ChangeResponse extends InstanceResponse {
+  changed: boolean;
+}
+export interface ProvisionResponse extends InstanceResponse {
+  created: boolean;
+}
+export interface ListResponse {
+  instances: InstanceView[];
+  total: number;
+}
+export interface EventsResponse {
+  events: StoredEvent[];
+}
+
+/** Client settings from the environment: PLATFORM_URL, PLATFORM_SECRET, else DATA_DIR/dev-secrets.json. */
+export function clientOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): ClientOptions {
+  const baseUrl = (env.PLATFORM_URL?.trim() || DEFAULT_PLATFORM_URL).replace(/\/+$/, '');
+  if (env.PLATFORM_SECRET) return { baseUrl, secret: env.PLATFORM_SECRET, secretSource: 'PLATFORM_SECRET' };
+  const file = path.join(path.resolve(cwd, env.DATA_DIR || '.data'), 'dev-secrets.json');
+  try {
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { platformSecret?: unknown };
+    if (typeof stored.platformSecret === 'string' && stored.platformSecret !== '') {
+      return { baseUrl, secret: stored.platformSecret, secretSource: file };
+    }
+  } catch {
+    /* no development secrets here */
+  }
+  return { baseUrl, secret: null, secretSource: `PLATFORM_SECRET is unset and ${file} was not found` };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** The network error code (ECONNREFUSED…) in the cause chain, else the innermost message. */
+function describeNetworkError(err: unknown): string {
+  let innermost = err instanceof Error ? err.message : String(err);
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code === 'ECONNREFUSED' ? 'connection refused' : code;
+    if (e instanceof Error) innermost = e.message;
+  }
+  return innermost;
+}
+
+export function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+}
+
+export class PlatformClient {
+  constructor(readonly options: ClientOptions) {}
+
+  get baseUrl(): string {
+    return this.options.baseUrl;
+  }
+
+  /** One request; any answer outside 2xx (except `okStatuses`) becomes ApiError. */
+  async request(method: string, pathname: string, init: { body?: unknown; accept?: string; signal?: AbortSignal; okStatuses?: number[] } = {}): Promise<Response> {
+    const headers: Record<string, string> = { Accept: init.accept ?? 'application/json' };
+    if (this.options.secret) headers.Authorization = `Bearer ${this.options.secret}`;
+    if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${pathname}`, {
+        method,
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        signal: init.signal,
+      });
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      throw new ConnectionError(
+        `Cannot reach the platform API at ${this.baseUrl} (PLATFORM_URL): ${describeNetworkError(err)}. ` +
+          'Is the control service running? Start it with `npm start`, or point PLATFORM_URL at it.',
+        { cause: err },
+      );
+    }
+    if (response.ok || init.okStatuses?.includes(response.status)) return response;
+    throw await this.toApiError(response);
+  }
+
+  private async toApiError(response: Response): Promise<ApiError> {
+    const text = await response.text().catch(() => '');
+    let code = `http_${response.status}`;
+    let message = `The platform API answered ${response.status} ${response.statusText}.`;
+    try {
+      const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+      if (typeof body.error?.code === 'string') code = body.error.code;
+      if (typeof body.error?.message === 'string') message = body.error.message;
+    } catch {
+      /* not JSON: keep the generic message */
+    }
+    if (response.status === 401) {
+      message += this.options.secret === null
+        ? ` The CLI sent no secret: ${this.options.secretSource}. Set PLATFORM_SECRET.`
+        : ` (The CLI's secret came from ${this.options.secretSource}; it must match the control service's PLATFORM_SECRET.)`;
+    }
+    return new ApiError(response.status, code, message);
+  }
+
+  private async json<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+    return (await (await this.request(method, pathname, { body })).json()) as T;
+  }
+
+  provision(handle: string, userId: string): Promise<ProvisionResponse> {
+    return this.json('POST', '/containers/provision', { handle, userId });
+  }
+
+  list(filter: { status?: string; limit?: number } = {}): Promise<ListResponse> {
+    const query = new URLSearchParams();
+    if (filter.status !== undefined) query.set('status', filter.status);
+    if (filter.limit !== undefined) query.set('limit', String(filter.limit));
+    const qs = query.toString();
+    return this.json('GET', `/containers${qs ? `?${qs}` : ''}`);
+  }
+
+  get(handle: string): Promise<InstanceResponse> {
+    return this.json('GET', `/containers/${encodeURIComponent(handle)}`);
+  }
+
+  action(handle: string, action: 'start' | 'stop'): Promise<ChangeResponse> {
+    return this.json('POST', `/containers/${encodeURIComponent(handle)}/${action}`);
+  }
+
+  destroy(handle: string, purge: boolean): Promise<ChangeResponse> {
+    const query = new URLSearchParams({ confirm: handle });
+    if (purge) query.set('purge', '1');
+    return this.json('DELETE', `/containers/${encodeURIComponent(handle)}?${query}`);
+  }
+
+  events(handle: string, after = 0, limit = 5000): Promise<EventsResponse> {
+    return this.json('GET', `/containers/${encodeURIComponent(handle)}/events?after=${after}&limit=${limit}`);
+  }
+
+  /** Opens the SSE stream of events after `after`; the caller reads (and cancels) the body. */
+  async eventStream(handle: string, after: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.request('GET', `/containers/${encodeURIComponent(handle)}/events?follow=1&after=${after}`, { accept: 'text/event-stream', signal });
+    if (!response.body) throw new ConnectionError(`The platform API at ${this.baseUrl} sent an empty event stream.`);
+    return response.body;
+  }
+
+  /** 503 (degraded) is an answer here, not an error. */
+  async health(): Promise<HealthReport> {
+    return (await (await this.request('GET', '/health', { okStatuses: [503] })).json()) as HealthReport;
+  }
+
+  info(): Promise<SystemInfo> {
+    return this.json('GET', '/api/system/info');
+  }
+}

@@ -1,0 +1,164 @@
+/** One function per command. Each returns the exit code; errors propagate to mxos.ts. */
+import type { CliArgs } from './args.ts';
+import { USAGE } from './args.ts';
+import type { InstanceView, PlatformClient } from './client.ts';
+import { followEvents, lastEventId, waitForStatus } from './follow.ts';
+import { eventLine, healthLines, infoLines, instanceDetails, instanceTable } from './format.ts';
+
+/** Where output goes: stdout for results, stderr for problems. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+interface Ctx {
+  client: PlatformClient;
+  args: CliArgs;
+  io: Io;
+}
+
+const printJson = (io: Io, value: unknown) => io.out(JSON.stringify(value, null, 2));
+const seconds = (ms: number) => (ms < 1000 ? `${ms}ms` : `${Math.round(ms / 1000)}s`);
+
+/** Waits (unless --no-wait) for `instance` to reach `target`, printing progress; reports the result. */
+async function settle(ctx: Ctx, instance: InstanceView, target: string, after: number, accepted: unknown): Promise<number> {
+  const { client, args, io } = ctx;
+  if (!args.wait) {
+    if (args.json) printJson(io, accepted);
+    else io.out(`${instance.handle} is ${instance.status}${instance.status === target ? '' : ` (on its way to ${target}; follow with: mxos events ${instance.handle} --follow)`}.`);
+    return 0;
+  }
+  let current = instance;
+  let outcome = 'reached';
+  if (instance.status !== target) {
+    if (!args.json) io.out(`Waiting for ${instance.handle} to be ${target} (up to ${seconds(args.timeoutMs)})…`);
+    const result = await waitForStatus(client, instance.handle, {
+      target,
+      after,
+      timeoutMs: args.timeoutMs,
+      onEvent: args.json ? undefined : (event) => io.out(eventLine(event)),
+    });
+    current = result.instance;
+    outcome = result.outcome;
+  }
+  if (args.json) printJson(io, { instance: current });
+  else io.out(`\n${current.handle} is ${current.status}.\n${instanceDetails(current)}`);
+  switch (outcome) {
+    case 'reached':
+      return 0;
+    case 'failed':
+      io.err(`${current.handle} failed: ${current.lastError ?? 'no error was recorded'}`);
+      return 1;
+    case 'diverted':
+      io.err(`${current.handle} ended up ${current.status}, not ${target}: another request changed it meanwhile.`);
+      return 1;
+    default:
+      io.err(`Timed out after ${seconds(args.timeoutMs)} waiting for ${current.handle} to be ${target}; it is ${current.status}. ` +
+        `Follow it with: mxos events ${current.handle} --follow`);
+      return 1;
+  }
+}
+
+async function provision(ctx: Ctx): Promise<number> {
+  const { client, args, io } = ctx;
+  const userId = args.user ?? args.handle;
+  const after = args.wait ? await lastEventId(client, args.handle) : 0;
+  const response = await client.provision(args.handle, userId);
+  const { instance, created } = response;
+  if (!args.json) io.out(created ? `Provisioning ${instance.handle} for user ${instance.owner}.` : `${instance.handle} already exists for user ${instance.owner} (${instance.status}).`);
+  return settle(ctx, instance, 'running', after, response);
+}
+
+async function startOrStop(ctx: Ctx, action: 'start' | 'stop'): Promise<number> {
+  const { client, args, io } = ctx;
+  const after = args.wait ? await lastEventId(client, args.handle) : 0;
+  const response = await client.action(args.handle, action);
+  if (!args.json) io.out(response.changed ? `${action === 'start' ? 'Starting' : 'Stopping'} ${args.handle}.` : `${args.handle} is already ${response.instance.status}.`);
+  return settle(ctx, response.instance, action === 'start' ? 'running' : 'stopped', after, response);
+}
+
+async function destroy(ctx: Ctx): Promise<number> {
+  const { client, args, io } = ctx;
+  const after = args.wait ? await lastEventId(client, args.handle) : 0;
+  const response = await client.destroy(args.handle, args.purge);
+  if (!args.json) {
+    io.out(response.changed
+      ? `Destroying ${args.handle}; its data will be ${args.purge ? 'deleted' : 'archived'}.`
+      : `${args.handle} is already ${response.instance.status}.`);
+  }
+  return settle(ctx, response.instance, 'destroyed', after, response);
+}
+
+async function list(ctx: Ctx): Promise<number> {
+  const response = await ctx.client.list({ status: ctx.args.status, limit: ctx.args.limit });
+  if (ctx.args.json) printJson(ctx.io, response);
+  else ctx.io.out(instanceTable(response.instances, response.total));
+  return 0;
+}
+
+async function status(ctx: Ctx): Promise<number> {
+  const response = await ctx.client.get(ctx.args.handle);
+  if (ctx.args.json) printJson(ctx.io, response);
+  else ctx.io.out(instanceDetails(response.instance));
+  return 0;
+}
+
+async function events(ctx: Ctx): Promise<number> {
+  const { client, args, io } = ctx;
+  if (args.follow) {
+    // Streams until Ctrl-C (or until the platform goes away).
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    try {
+      for await (const event of followEvents(client, args.handle, 0, controller.signal)) {
+        io.out(args.json ? JSON.stringify(event) : eventLine(event));
+      }
+    } finally {
+      process.off('SIGINT', stop);
+    }
+    return 0;
+  }
+  const all = [];
+  for (let after = 0; ; ) {
+    const page = await client.events(args.handle, after);
+    all.push(...page.events);
+    if (page.events.length < 5000) break;
+    after = page.events[page.events.length - 1]!.id;
+  }
+  if (args.json) printJson(io, { events: all });
+  else io.out(all.length ? all.map(eventLine).join('\n') : `No events for ${args.handle}.`);
+  return 0;
+}
+
+async function health(ctx: Ctx): Promise<number> {
+  const report = await ctx.client.health();
+  if (ctx.args.json) printJson(ctx.io, report);
+  else ctx.io.out(healthLines(report));
+  return report.status === 'ok' ? 0 : 1;
+}
+
+async function info(ctx: Ctx): Promise<number> {
+  const report = await ctx.client.info();
+  if (ctx.args.json) printJson(ctx.io, report);
+  else ctx.io.out(infoLines(report));
+  return 0;
+}
+
+export async function runCommand(client: PlatformClient, args: CliArgs, io: Io): Promise<number> {
+  const ctx: Ctx = { client, args, io };
+  switch (args.command) {
+    case 'provision': return provision(ctx);
+    case 'list': return list(ctx);
+    case 'status': return status(ctx);
+    case 'start': return startOrStop(ctx, 'start');
+    case 'stop': return startOrStop(ctx, 'stop');
+    case 'destroy': return destroy(ctx);
+    case 'events': return events(ctx);
+    case 'health': return health(ctx);
+    case 'info': return info(ctx);
+    case 'help':
+      io.out(USAGE.trimEnd());
+      return 0;
+  }
+}

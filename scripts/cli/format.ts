@@ -1,0 +1,88 @@
+/** Human output: tables, key: value lines and event lines. Pure functions, no I/O. */
+import type { HealthReport, InstanceView, StoredEvent, SystemInfo } from './client.ts';
+
+/** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+export function keyValues(pairs: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
+  return pairs.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n');
+}
+
+/** "3m ago", "2h ago", "just now"; "-" for null. */
+export function ago(iso: string | null, now: number = Date.now()): string {
+  if (!iso) return '-';
+  const seconds = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (seconds < 10) return 'just now';
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`;
+  return `${Math.floor(seconds / 86_400)}d ago`;
+}
+
+/** Local wall-clock time, HH:MM:SS. */
+export function clock(iso: string): string {
+  const d = new Date(iso);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+export function instanceTable(instances: readonly InstanceView[], total: number): string {
+  if (instances.length === 0) return total > 0 ? `No instances on this page (${total} in all).` : 'No instances.';
+  const rows = instances.map((i) => [i.handle, i.status, i.owner, ago(i.lastActiveAt), i.address?.gateway ?? '-']);
+  const footer = total > instances.length ? `\n(${instances.length} of ${total} shown; use --limit to see more)` : '';
+  return table(['HANDLE', 'STATUS', 'OWNER', 'LAST ACTIVE', 'ADDRESS'], rows) + footer;
+}
+
+export function instanceDetails(i: InstanceView): string {
+  const when = (iso: string | null) => (iso ? `${iso} (${ago(iso)})` : '-');
+  const pairs: [string, string][] = [
+    ['handle', i.handle],
+    ['status', i.status],
+    ['owner', i.owner],
+    ['driver', i.driver],
+    ['gateway', i.address?.gateway ?? '-'],
+    ['shell', i.address?.shell ?? '-'],
+    ['last active', when(i.lastActiveAt)],
+    ['requested', when(i.requestedAt)],
+    ['started', when(i.startedAt)],
+    ['stopped', when(i.stoppedAt)],
+    ['attempts', String(i.attempts)],
+  ];
+  if (i.jobId) pairs.push(['job', i.jobId]);
+  if (i.lastError) pairs.push(['last error', i.lastError]);
+  if (i.archivePath) pairs.push(['archive', i.archivePath]);
+  pairs.push(['created', i.createdAt], ['updated', i.updatedAt]);
+  return keyValues(pairs);
+}
+
+/** `  12:00:01  requested → provisioning  Provisioning started` */
+export function eventLine(e: StoredEvent): string {
+  const what = e.to ? `${e.from ?? 'new'} → ${e.to}` : e.kind;
+  return `  ${clock(e.at)}  ${what.padEnd(24)}  ${e.message}`.trimEnd();
+}
+
+export function healthLines(h: HealthReport): string {
+  const mark = (ok: boolean) => (ok ? 'ok' : 'FAILING');
+  return keyValues([
+    ['status', h.status],
+    ['database', `${mark(h.database.ok)} (${h.database.detail})`],
+    ['orchestrator', `${mark(h.orchestrator.ok)} ${h.orchestrator.driver} (${h.orchestrator.detail})`],
+  ]);
+}
+
+export function infoLines(info: SystemInfo): string {
+  const counts = Object.entries(info.instances).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`);
+  return keyValues([
+    ['version', info.version],
+    ['mode', info.mode],
+    ['started', `${info.startedAt} (up ${info.uptimeSeconds}s)`],
+    ['node', info.node],
+    ['driver', info.driver],
+    ['database', info.database],
+    ['instances', counts.length ? counts.join(', ') : 'none'],
+  ]);
+}

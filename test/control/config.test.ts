@@ -1,0 +1,105 @@
+import test from 'ava';
+import { loadConfig } from '../../control/config.ts';
+import { ConfigError } from '../../control/errors.ts';
+
+const SECRET = 'a'.repeat(40);
+
+test('embedded defaults need no configuration', (t) => {
+  const config = loadConfig({}, '/srv/app');
+  t.is(config.mode, 'development');
+  t.is(config.dataDir, '/srv/app/.data');
+  t.is(config.databaseUrl, 'sqlite:/srv/app/.data/platform.sqlite');
+  t.is(config.api.port, 9000);
+  t.is(config.orchestrator, 'local');
+  t.is(config.instance.memoryMB, 256);
+  t.is(config.instance.cpu, 0.5);
+  t.is(config.instance.startTimeoutMs, 60_000);
+  t.is(config.lifecycle.idleTimeoutMs, 30 * 60_000);
+  t.is(config.lifecycle.sweepIntervalMs, 5 * 60_000);
+  t.true(config.devWarnings.some((w) => w.includes('PLATFORM_SECRET')));
+});
+
+test('the parsed config is deeply frozen', (t) => {
+  const config = loadConfig({}, '/srv/app');
+  t.true(Object.isFrozen(config));
+  t.true(Object.isFrozen(config.lifecycle));
+  t.throws(() => {
+    (config.lifecycle as { idleTimeoutMs: number }).idleTimeoutMs = 1;
+  });
+});
+
+test('durations accept ms, s, m and h', (t) => {
+  const config = loadConfig({ IDLE_TIMEOUT: '2h', SWEEP_INTERVAL: '30s', ACTIVITY_FLUSH_INTERVAL: '250ms', INSTANCE_START_TIMEOUT: '2m' });
+  t.is(config.lifecycle.idleTimeoutMs, 7_200_000);
+  t.is(config.lifecycle.sweepIntervalMs, 30_000);
+  t.is(config.lifecycle.activityFlushIntervalMs, 250);
+  t.is(config.instance.startTimeoutMs, 120_000);
+});
+
+const badValues: Array<[string, string, RegExp]> = [
+  ['API_PORT', '70000', /^API_PORT must be a whole number from 0 to 65535, got "70000"$/m],
+  ['IDLE_TIMEOUT', '30', /^IDLE_TIMEOUT must be a duration like 500ms, 30s, 5m or 1h .*got "30"$/m],
+  ['PLATFORM_MODE', 'prod', /^PLATFORM_MODE must be one of development, production, got "prod"$/m],
+  ['INSTANCE_CPU', 'lots', /^INSTANCE_CPU must be a number from 0.05 to 64, got "lots"$/m],
+  ['PLATFORM_DEV', 'maybe', /^PLATFORM_DEV must be 1 or 0/m],
+  ['DATABASE_URL', 'mysql://x', /^DATABASE_URL must start with postgres:\/\//m],
+  ['METER_URL', 'ftp://meter', /^METER_URL must be a URL starting with http:\/\/ or https:\/\//m],
+  ['ORCHESTRATOR', 'kubernetes', /^ORCHESTRATOR must be one of local, got "kubernetes"$/m],
+  ['REPLICA_ID', 'has space', /^REPLICA_ID must be 1 to 48/m],
+];
+
+for (const [name, value, expected] of badValues) {
+  test(`a bad ${name} stops start-up with one line naming it`, (t) => {
+    const error = t.throws(() => loadConfig({ [name]: value }), { instanceOf: ConfigError });
+    t.regex(error!.message, expected);
+    t.is(error!.message.split('\n').length, 1);
+  });
+}
+
+test('every bad variable is reported, one line each', (t) => {
+  const error = t.throws(() => loadConfig({ API_PORT: 'x', IDLE_TIMEOUT: 'y', WORKER_CONCURRENCY: '0' }), { instanceOf: ConfigError });
+  const lines = error!.message.split('\n');
+  t.is(lines.length, 3);
+  t.true(lines.some((l) => l.startsWith('API_PORT')));
+  t.true(lines.some((l) => l.startsWith('IDLE_TIMEOUT')));
+  t.true(lines.some((l) => l.startsWith('WORKER_CONCURRENCY')));
+});
+
+test('a short secret is refused without echoing it', (t) => {
+  const error = t.throws(() => loadConfig({ PLATFORM_SECRET: 'hunter2' }), { instanceOf: ConfigError });
+  t.regex(error!.message, /PLATFORM_SECRET must be at least 32 characters/);
+  t.false(error!.message.includes('hunter2'));
+});
+
+test('production refuses the development defaults', (t) => {
+  const error = t.throws(() => loadConfig({ PLATFORM_MODE: 'production' }), { instanceOf: ConfigError });
+  t.regex(error!.message, /PLATFORM_SECRET is required when PLATFORM_MODE=production/);
+  t.regex(error!.message, /SECRET_KEY is required/);
+  t.regex(error!.message, /ORCHESTRATOR=local is a development driver/);
+});
+
+test('production refuses PLATFORM_DEV=1', (t) => {
+  const error = t.throws(
+    () => loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ALLOW_LOCAL_DRIVER: '1', PLATFORM_DEV: '1' }),
+    { instanceOf: ConfigError },
+  );
+  t.regex(error!.message, /PLATFORM_DEV=1 is refused when PLATFORM_MODE=production/);
+});
+
+test('production accepts the local driver only when explicitly allowed', (t) => {
+  const config = loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ALLOW_LOCAL_DRIVER: '1' });
+  t.is(config.mode, 'production');
+  t.true(config.devWarnings.some((w) => w.includes('ALLOW_LOCAL_DRIVER=1')));
+});
+
+test('cross-field rules: backoff max below base is refused', (t) => {
+  const error = t.throws(() => loadConfig({ PROVISION_BACKOFF_BASE: '10s', PROVISION_BACKOFF_MAX: '1s' }), { instanceOf: ConfigError });
+  t.regex(error!.message, /PROVISION_BACKOFF_MAX \(1000ms\) must not be below PROVISION_BACKOFF_BASE \(10000ms\)/);
+});
+
+test('a postgres DATABASE_URL with a password is never echoed in errors', (t) => {
+  const config = loadConfig({ DATABASE_URL: 'postgres://u:pw@db/platform' });
+  t.is(config.databaseUrl, 'postgres://u:pw@db/platform');
+  const error = t.throws(() => loadConfig({ METER_URL: 'nope://u:pw@x' }), { instanceOf: ConfigError });
+  t.false(error!.message.includes('pw@'));
+});

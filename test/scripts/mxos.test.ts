@@ -1,0 +1,203 @@
+/** The mxos CLI against a real control service (local driver, reference instance). */
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { closedPort, REPO, runCli, SECRET, spawnCli, startTestPlatform, type TestPlatform } from './_cli.ts';
+
+let tp: TestPlatform;
+test.before(async () => {
+  tp = await startTestPlatform('cli');
+});
+test.after.always(async () => {
+  await tp?.close();
+});
+
+const env = () => ({ PLATFORM_URL: tp.platform.apiUrl, PLATFORM_SECRET: SECRET });
+const cli = (...args: string[]) => runCli(args, env());
+
+test('full lifecycle: provision, list, status, stop, start, destroy', async (t) => {
+  const handle = 'cli-life';
+  const provisioned = await cli('provision', handle);
+  t.is(provisioned.code, 0, provisioned.stderr);
+  // Progress lines as events arrive, then the summary with the gateway address.
+  t.regex(provisioned.stdout, /^ {2}\d\d:\d\d:\d\d {2}requested → provisioning +Provisioning started$/m);
+  t.regex(provisioned.stdout, /starting → running/);
+  const instance = (await tp.platform.service.get(handle));
+  t.is(instance.status, 'running');
+  t.truthy(instance.gateway_url);
+  t.regex(provisioned.stdout, new RegExp(`is running\\.[\\s\\S]*gateway: +${instance.gateway_url!.replace(/[.]/g, '\\.')}`));
+
+  const listed = await cli('list');
+  t.is(listed.code, 0, listed.stderr);
+  t.regex(listed.stdout, /^HANDLE +STATUS +OWNER +LAST ACTIVE +ADDRESS$/m);
+  t.regex(listed.stdout, new RegExp(`^${handle} +running +${handle} +.+ +http://127\\.0\\.0\\.1:\\d+$`, 'm'));
+
+  const status = await cli('status', handle);
+  t.is(status.code, 0, status.stderr);
+  t.regex(status.stdout, /^status: +running$/m);
+  t.regex(status.stdout, new RegExp(`^owner: +${handle}$`, 'm'));
+
+  const stopped = await cli('stop', handle);
+  t.is(stopped.code, 0, stopped.stderr);
+  t.regex(stopped.stdout, /stopping → stopped/);
+  t.is((await tp.platform.service.get(handle)).status, 'stopped');
+
+  const started = await cli('start', handle);
+  t.is(started.code, 0, started.stderr);
+  t.regex(started.stdout, /stopped → starting/);
+  t.is((await tp.platform.service.get(handle)).status, 'running');
+
+  const refused = await cli('destroy', handle);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /without --yes.*archives its data/);
+  t.is((await tp.platform.service.get(handle)).status, 'running');
+
+  const destroyed = await cli('destroy', handle, '--yes', '--purge');
+  t.is(destroyed.code, 0, destroyed.stderr);
+  t.regex(destroyed.stdout, /destroying → destroyed/);
+  t.is((await tp.platform.service.get(handle)).status, 'destroyed');
+  t.is((await tp.platform.orchestrator.status(handle)).state, 'missing');
+
+  const events = await cli('events', handle);
+  t.is(events.code, 0, events.stderr);
+  const lines = events.stdout.trim().split('\n');
+  t.regex(lines[0]!, /new → requested/);
+  t.regex(lines[lines.length - 1]!, /destroying → destroyed/);
+});
+
+test('--json prints the API JSON with the instance', async (t) => {
+  const handle = 'cli-json';
+  const provisioned = await cli('provision', handle, '--user', 'user-json', '--no-wait', '--json');
+  t.is(provisioned.code, 0, provisioned.stderr);
+  const body = JSON.parse(provisioned.stdout) as { instance: { handle: string; owner: string }; created: boolean };
+  t.is(body.instance.handle, handle);
+  t.is(body.instance.owner, 'user-json');
+  t.true(body.created);
+
+  const listed = await cli('list', '--json');
+  t.is(listed.code, 0, listed.stderr);
+  const list = JSON.parse(listed.stdout) as { instances: { handle: string }[]; total: number };
+  t.true(list.instances.some((i) => i.handle === handle));
+
+  const status = await cli('status', handle, '--json');
+  t.is((JSON.parse(status.stdout) as { instance: { handle: string } }).instance.handle, handle);
+
+  // Waiting in JSON mode prints only the final instance: stdout stays parseable.
+  const destroyed = await cli('destroy', handle, '--yes', '--purge', '--json');
+  t.is(destroyed.code, 0, destroyed.stderr);
+  t.is((JSON.parse(destroyed.stdout) as { instance: { status: string } }).instance.status, 'destroyed');
+});
+
+test('an unknown handle exits 1 with the API message', async (t) => {
+  const result = await cli('status', 'no-such-handle');
+  t.is(result.code, 1);
+  t.regex(result.stderr, /No instance with handle "no-such-handle"/);
+  t.is(result.stdout, '');
+  const follow = await cli('events', 'no-such-handle', '--follow');
+  t.is(follow.code, 1);
+  t.regex(follow.stderr, /No instance with handle "no-such-handle"/);
+  const json = await cli('stop', 'no-such-handle', '--json');
+  t.is(json.code, 1);
+  t.is((JSON.parse(json.stdout) as { error: { code: string } }).error.code, 'not_found');
+});
+
+test('a wrong secret exits 1 with a clear message and prints no secret', async (t) => {
+  const wrong = 'w'.repeat(40);
+  const result = await runCli(['list'], { PLATFORM_URL: tp.platform.apiUrl, PLATFORM_SECRET: wrong });
+  t.is(result.code, 1);
+  t.regex(result.stderr, /Invalid platform secret/);
+  t.regex(result.stderr, /PLATFORM_SECRET/);
+  t.false(`${result.stdout}${result.stderr}`.includes(wrong));
+  t.false(`${result.stdout}${result.stderr}`.includes(SECRET));
+});
+
+test('without PLATFORM_SECRET the CLI uses DATA_DIR/dev-secrets.json', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mxos-devsecrets-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const noSecret = await runCli(['info'], { PLATFORM_URL: tp.platform.apiUrl, DATA_DIR: dir });
+  t.is(noSecret.code, 1);
+  t.regex(noSecret.stderr, /Missing credentials.*Set PLATFORM_SECRET/);
+  await writeFile(path.join(dir, 'dev-secrets.json'), JSON.stringify({ platformSecret: SECRET, secretKey: 'k'.repeat(32) }));
+  const result = await runCli(['info'], { PLATFORM_URL: tp.platform.apiUrl, DATA_DIR: dir });
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /^driver: +local$/m);
+  t.false(result.stdout.includes(SECRET));
+});
+
+test('an unreachable platform exits 1 naming PLATFORM_URL and npm start', async (t) => {
+  const url = `http://127.0.0.1:${await closedPort()}`;
+  const result = await runCli(['list'], { PLATFORM_URL: url, PLATFORM_SECRET: SECRET });
+  t.is(result.code, 1);
+  t.true(result.stderr.includes(`Cannot reach the platform API at ${url} (PLATFORM_URL)`), result.stderr);
+  t.regex(result.stderr, /connection refused/);
+  t.regex(result.stderr, /npm start/);
+});
+
+test('usage errors exit 2', async (t) => {
+  for (const args of [['list', '--bogus'], ['status'], ['frobnicate'], ['status', 'a', 'b'], ['provision', 'abc', '--timeout', 'soon'], ['list', '--limit', '0']]) {
+    const result = await cli(...args);
+    t.is(result.code, 2, args.join(' '));
+    t.regex(result.stderr, /mxos help/, args.join(' '));
+  }
+});
+
+test('help lists the commands and the environment', async (t) => {
+  const result = await runCli(['--help'], {});
+  t.is(result.code, 0);
+  for (const word of ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'health', 'info', 'PLATFORM_URL', 'PLATFORM_SECRET', 'DATA_DIR']) {
+    t.true(result.stdout.includes(word), word);
+  }
+});
+
+test('health and info', async (t) => {
+  const health = await cli('health');
+  t.is(health.code, 0, health.stderr);
+  t.regex(health.stdout, /^status: +ok$/m);
+  const info = await cli('info', '--json');
+  t.is(info.code, 0, info.stderr);
+  const body = JSON.parse(info.stdout) as { driver: string; database: string };
+  t.is(body.driver, 'local');
+  t.is(body.database, 'sqlite');
+});
+
+test('mxos.sh runs from any directory, also through a symlink', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mxos-bin-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const link = path.join(dir, 'mxos');
+  await symlink(path.join(REPO, 'scripts/mxos.sh'), link);
+  const result = await runCli(['health'], env(), { argv: [link], cwd: dir });
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /^status: +ok$/m);
+});
+
+test('events --follow streams progress until Ctrl-C', async (t) => {
+  const handle = 'cli-follow';
+  const provisioned = await cli('provision', handle, '--no-wait');
+  t.is(provisioned.code, 0, provisioned.stderr);
+  const follower = spawnCli(['events', handle, '--follow'], env());
+  t.teardown(() => follower.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => follower.once('close', (code) => resolve(code)));
+  let stdout = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "starting → running" line in: ${stdout}`)), 60_000);
+    follower.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (stdout.includes('starting → running')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  t.regex(stdout, /^ {2}\d\d:\d\d:\d\d {2}new → requested +Instance requested$/m);
+  // Still streaming: a stop shows up without restarting the follower.
+  t.is((await cli('stop', handle, '--no-wait')).code, 0);
+  await new Promise<void>((resolve) => {
+    const check = () => (stdout.includes('stopping → stopped') ? resolve() : setTimeout(check, 50));
+    check();
+  });
+  follower.kill('SIGINT');
+  t.is(await exited, 0);
+  const destroyed = await cli('destroy', handle, '--yes', '--purge');
+  t.is(destroyed.code, 0, destroyed.stderr);
+});
