@@ -246,6 +246,7 @@ async function runDialect(dialect: 'sqlite' | 'postgres', plan: SeedPlan): Promi
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
+      BENCH_VERBOSE: process.env.BENCH_VERBOSE,
       DATA_DIR: dataDir,
       DATABASE_URL: databaseUrl,
       API_PORT: '0',
@@ -365,10 +366,23 @@ async function parent(): Promise<void> {
 // ---------------------------------------------------------------------------
 // Child: the measurement proper, in a process that did nothing else.
 
+/** BENCH_VERBOSE=1: phase lines on stderr from the measuring child. */
+let phase = 'loading';
+function progress(message: string): void {
+  phase = message;
+  if (process.env.BENCH_VERBOSE === '1') process.stderr.write(`  [child ${round(performance.now())} ms] ${message}\n`);
+}
+
 async function measure(): Promise<void> {
   const processBootMs = round(performance.now());
   const resultFile = process.env.BENCH_RESULT_FILE;
   if (!resultFile) throw new Error('BENCH_RESULT_FILE is not set');
+  // Bounded: a stuck phase is reported (with what the event loop still waits on) instead of hanging.
+  setTimeout(() => {
+    process.stderr.write(`control-scale child: stuck for ${(CHILD_TIMEOUT_MS - 30_000) / 1000} s; last phase done: "${phase}"; pending: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
+    process.exit(2);
+  }, CHILD_TIMEOUT_MS - 30_000).unref();
+  progress('starting the platform');
   const plan = seedPlan(params.users, params.running, params.idlePercent);
   const config = loadConfig(process.env, REPO_ROOT);
   const orchestrator = new NoopOrchestrator({ running: plan.running });
@@ -382,6 +396,7 @@ async function measure(): Promise<void> {
   const rssTimer = setInterval(sampleRss, 50);
 
   const t0 = performance.now();
+  progress('calling startPlatform');
   const platform = await startPlatform(config, orchestrator, logger);
   const t1 = performance.now();
   const health = await fetch(`${platform.apiUrl}/health`);
@@ -390,13 +405,17 @@ async function measure(): Promise<void> {
   if (health.status !== 200) throw new Error(`/health answered ${health.status}`);
   const afterStartup = process.memoryUsage();
   sampleRss();
+  progress(`started in ${round(t2 - t0)} ms`);
 
   try {
+    progress('first sweep');
     const first = await platform.lifecycle.sweep();
+    progress(`first sweep ${round(first.durationMs)} ms, ${first.stopped.length} stopped, ${first.fixes.length} fixes`);
     const drainStart = performance.now();
     await platform.worker.idle();
     await waitForNoTransient(platform.db);
     const workerDrainMs = performance.now() - drainStart;
+    progress(`worker drained in ${round(workerDrainMs)} ms`);
 
     const steady: number[] = [];
     let steadyFixes = 0;
@@ -404,6 +423,7 @@ async function measure(): Promise<void> {
       const report = await platform.lifecycle.sweep();
       steady.push(round(report.durationMs));
       steadyFixes += report.fixes.length;
+      progress(`steady sweep ${round(report.durationMs)} ms`);
     }
 
     const idleRuns: number[] = [];
@@ -415,6 +435,7 @@ async function measure(): Promise<void> {
       idleStopped.push(report.stopped.length);
       await platform.worker.idle();
       await waitForNoTransient(platform.db);
+      progress(`idle sweep ${round(report.durationMs)} ms, ${report.stopped.length} stopped`);
     }
 
     // Activity from every active running instance, flushed at once.
@@ -425,6 +446,7 @@ async function measure(): Promise<void> {
     const f0 = performance.now();
     const flushed = await platform.activity.flush();
     const activityFlushMs = performance.now() - f0;
+    progress(`activity flush ${round(activityFlushMs)} ms for ${flushed} rows`);
 
     const afterSweeps = process.memoryUsage();
     sampleRss();

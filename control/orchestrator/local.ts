@@ -63,7 +63,8 @@ export class LocalOrchestrator implements Orchestrator {
       if (!spec) throw new OrchestratorError('spec_missing', `No definition for instance "${handle}": it must be provisioned first.`);
       const record = await this.liveRecord(handle);
       if (record && record.specHash === spec.hash) return;
-      if (record) await this.stopProcesses(handle);
+      // Also ends an unrecorded copy left by a control service killed right after spawning it.
+      await this.stopProcesses(handle);
       await this.spawnInstance(spec);
     });
   }

@@ -22,6 +22,8 @@ export interface TransitionChange {
   /** null for a newly created instance. */
   from: InstanceStatus | null;
   to: InstanceStatus;
+  /** The worker (lease owner) that made it; absent for requests. */
+  by?: string;
 }
 
 export interface StoredEvent {
@@ -86,7 +88,7 @@ export class InstanceStore {
       return true;
     });
     if (done && previous) {
-      this.bus.emit('transition', { handle, from: previous, to } satisfies TransitionChange);
+      this.bus.emit('transition', { handle, from: previous, to, by: options.leaseOwner } satisfies TransitionChange);
       this.bus.emit('event', toStoredEvent(event!));
     }
     return done;

@@ -15,7 +15,7 @@ import type { Orchestrator } from '../orchestrator/types.ts';
 import { StartTimeoutError } from './health.ts';
 import { isTransient, type TransientStatus } from './states.ts';
 import { STEPS } from './steps.ts';
-import type { InstanceStore } from './store.ts';
+import type { InstanceStore, TransitionChange } from './store.ts';
 
 export interface WorkerDeps {
   store: InstanceStore;
@@ -37,12 +37,18 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
 export class ProvisioningWorker {
   /** `{replicaId}:{boot nonce}`: unique per run, recognisable across restarts of one replica. */
   readonly id: string;
-  private readonly inflight = new Map<number, { done: Promise<void>; abort: AbortController }>();
+  private readonly inflight = new Map<number, { handle: string; done: Promise<void>; abort: AbortController }>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private again = false;
   private running = false;
-  private readonly onTransition = () => this.kick();
+  private readonly onTransition = (change: TransitionChange) => {
+    // A request moved an instance we are working on: stop that step now, not at the next lease renewal.
+    if (change.by !== this.id) {
+      for (const run of this.inflight.values()) if (run.handle === change.handle) run.abort.abort(new LeaseLost());
+    }
+    this.kick();
+  };
 
   constructor(private readonly deps: WorkerDeps) {
     this.id = `${deps.config.replicaId}:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
@@ -103,7 +109,7 @@ export class ProvisioningWorker {
             this.inflight.delete(row.id);
             this.kick();
           });
-          this.inflight.set(row.id, { done, abort });
+          this.inflight.set(row.id, { handle: row.handle, done, abort });
         }
       }
     } catch (err) {

@@ -26,6 +26,10 @@ export class MemoryOrchestrator implements Orchestrator {
     this.faults.set(method, queue);
   }
 
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
   /** What a process killed behind the platform's back looks like. */
   crash(handle: string): void {
     this.running.delete(handle);

@@ -1,0 +1,159 @@
+/**
+ * The control service is killed with SIGKILL at various points of provisioning,
+ * stopping and destroying, then restarted: every transition completes, with no
+ * duplicate and no orphan instance process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { createOrchestrator, localDriverId } from '../../control/main.ts';
+import { scanProcesses } from '../../control/orchestrator/local-processes.ts';
+import { freePort } from '../helpers/postgres.ts';
+import { makeDataDir, TEST_KEY, TEST_SECRET, testConfig } from '../helpers/platform.ts';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+
+interface Control {
+  url: string;
+  child: ChildProcess;
+}
+
+async function startControl(dataDir: string, port: number): Promise<Control> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'control/main.ts')], {
+    cwd: repo,
+    env: {
+      PATH: process.env.PATH,
+      DATA_DIR: dataDir,
+      API_PORT: String(port),
+      PLATFORM_SECRET: TEST_SECRET,
+      SECRET_KEY: TEST_KEY,
+      WORKER_POLL_INTERVAL: '50ms',
+      REPLICA_ID: 'replica-a',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += String(chunk)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`control exited: ${stderr}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return { url, child };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`control did not become healthy: ${stderr}`);
+}
+
+function kill9(control: Control): Promise<void> {
+  return new Promise((resolve) => {
+    control.child.once('exit', () => resolve());
+    control.child.kill('SIGKILL');
+  });
+}
+
+const api = (control: Control, pathname: string, init: RequestInit = {}) =>
+  fetch(control.url + pathname, { ...init, headers: { authorization: `Bearer ${TEST_SECRET}`, 'content-type': 'application/json', ...init.headers } });
+
+async function statusOf(control: Control, handle: string): Promise<string> {
+  const body = (await (await api(control, `/containers/${handle}`)).json()) as { instance: { status: string } };
+  return body.instance.status;
+}
+
+async function waitForStatus(control: Control, handles: string[], status: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const handle of handles) {
+    let last = '';
+    while ((last = await statusOf(control, handle)) !== status) {
+      if (Date.now() > deadline) throw new Error(`${handle} stuck in ${last}, expected ${status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function processesByHandle(dataDir: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const p of await scanProcesses(localDriverId(dataDir))) counts.set(p.handle, (counts.get(p.handle) ?? 0) + 1);
+  return counts;
+}
+
+test('a control service killed at any point of provisioning finishes every transition after restart', async (t) => {
+  const dataDir = await makeDataDir();
+  const port = await freePort();
+  let control = await startControl(dataDir, port);
+  t.teardown(async () => {
+    control.child.kill('SIGKILL');
+    const orchestrator = createOrchestrator(testConfig(dataDir));
+    for (const instance of await orchestrator.list()) await orchestrator.stop(instance.handle);
+    await fs.promises.rm(dataDir, { recursive: true, force: true });
+  });
+
+  // Kill points: right after the request, then progressively later in the provisioning.
+  const handles: string[] = [];
+  for (const [round, delayMs] of [0, 20, 60, 150, 300, 600].entries()) {
+    const batch = [`kill-${round}-a`, `kill-${round}-b`];
+    handles.push(...batch);
+    for (const handle of batch) {
+      const response = await api(control, '/containers/provision', { method: 'POST', body: JSON.stringify({ handle, userId: handle }) });
+      t.is(response.status, 201);
+    }
+    await new Promise((r) => setTimeout(r, delayMs));
+    await kill9(control);
+    control = await startControl(dataDir, port);
+  }
+  await waitForStatus(control, handles, 'running');
+  const processes = await processesByHandle(dataDir);
+  for (const handle of handles) t.is(processes.get(handle), 1, `exactly one process for ${handle}`);
+  t.is(processes.size, handles.length, 'no orphan processes');
+
+  // Each instance answers on the address the platform recorded.
+  const list = (await (await api(control, '/containers?status=running')).json()) as { instances: Array<{ handle: string; address: { gateway: string } }> };
+  t.is(list.instances.length, handles.length);
+  for (const instance of list.instances) t.is((await fetch(`${instance.address.gateway}/health`)).status, 200);
+
+  // Stopping and destroying survive a kill as well.
+  await api(control, '/containers/kill-0-a/stop', { method: 'POST' });
+  await api(control, '/containers/kill-0-b?confirm=kill-0-b', { method: 'DELETE' });
+  await kill9(control);
+  control = await startControl(dataDir, port);
+  await waitForStatus(control, ['kill-0-a'], 'stopped');
+  await waitForStatus(control, ['kill-0-b'], 'destroyed');
+  const after = await processesByHandle(dataDir);
+  t.false(after.has('kill-0-a'));
+  t.false(after.has('kill-0-b'));
+  t.is(after.size, handles.length - 2);
+  t.true(fs.readdirSync(path.join(dataDir, 'archive')).some((name) => name.startsWith('kill-0-b-')), 'destroy kept an archive');
+
+  // Every event sequence is complete and free of duplicates.
+  const events = (await (await api(control, '/containers/kill-5-a/events')).json()) as { events: Array<{ to: string | null }> };
+  t.deepEqual(events.events.filter((e) => e.to).map((e) => e.to), ['requested', 'provisioning', 'starting', 'running']);
+});
+
+test('after a restart the control service re-adopts running instances instead of starting them again', async (t) => {
+  const dataDir = await makeDataDir();
+  const port = await freePort();
+  let control = await startControl(dataDir, port);
+  t.teardown(async () => {
+    control.child.kill('SIGKILL');
+    const orchestrator = createOrchestrator(testConfig(dataDir));
+    for (const instance of await orchestrator.list()) await orchestrator.stop(instance.handle);
+    await fs.promises.rm(dataDir, { recursive: true, force: true });
+  });
+  await api(control, '/containers/provision', { method: 'POST', body: JSON.stringify({ handle: 'steady', userId: 'u' }) });
+  await waitForStatus(control, ['steady'], 'running');
+  const [before] = (await scanProcesses(localDriverId(dataDir))).map((p) => p.pid);
+  // A graceful stop this time: instances keep running while the control service is away.
+  await new Promise<void>((resolve) => {
+    control.child.once('exit', () => resolve());
+    control.child.kill('SIGTERM');
+  });
+  t.truthy(before);
+  t.true((await scanProcesses(localDriverId(dataDir))).some((p) => p.pid === before));
+  control = await startControl(dataDir, port);
+  await api(control, '/containers/steady/start', { method: 'POST' });
+  t.is(await statusOf(control, 'steady'), 'running');
+  const pids = (await scanProcesses(localDriverId(dataDir))).map((p) => p.pid);
+  t.deepEqual(pids, [before]);
+});
