@@ -187,6 +187,8 @@ interface ChildFigures {
   idleSweepsMs: number[];
   idleSweepMedianMs: number | null;
   idleSweepStopped: number[];
+  /** One idle round timed part by part: where a sweep's time goes. */
+  breakdown: { stopIdleMs: number; stopIdlePerInstanceMs: number | null; reconcileMs: number; stopIdleWithoutWorkerMs: number; stopped: number };
   activityFlushMs: number;
   activityFlushRows: number;
   rssAfterSweepsMB: number;
@@ -326,6 +328,8 @@ async function parent(): Promise<void> {
         idleSweepMedianMs: ratio(pg.idleSweepMedianMs, sqlite.idleSweepMedianMs),
         steadySweepMedianMs: ratio(pg.steadySweepMedianMs, sqlite.steadySweepMedianMs),
         activityFlushMs: ratio(pg.activityFlushMs, sqlite.activityFlushMs),
+        stopIdleMs: ratio(pg.breakdown.stopIdleMs, sqlite.breakdown.stopIdleMs),
+        reconcileMs: ratio(pg.breakdown.reconcileMs, sqlite.breakdown.reconcileMs),
         rssAfterStartupMB: ratio(pg.rssAfterStartupMB, sqlite.rssAfterStartupMB),
         rssAfterSweepsMB: ratio(pg.rssAfterSweepsMB, sqlite.rssAfterSweepsMB),
       }
@@ -335,6 +339,7 @@ async function parent(): Promise<void> {
     'start-up = startPlatform() call until it resolves and GET /health answers 200 (module loading excluded; see processBootMs).',
     'firstSweep: the first sweep after start-up, stopping the seeded idle instances. steadySweeps: sweeps with nothing idle. idleSweeps: before each, the idle set is put back to running and idle (one UPDATE), so each sweep stops them again.',
     'The provisioning worker runs during sweeps (it takes the instances the sweep moves to stopping); sweep figures include that contention, as in production.',
+    'breakdown: one more idle round timed part by part (Lifecycle.stopIdle, then Lifecycle.reconcile), and stopIdle again with the provisioning worker stopped, to separate the cost of the per-instance transactions from lock contention with the worker.',
     'activityFlush: ActivityRecorder.flush() after recording activity for every active running instance (one UPDATE per handle in one transaction); not part of the targets.',
   );
   const result = writeResult({
@@ -352,11 +357,13 @@ async function parent(): Promise<void> {
     ['first sweep', (m) => `${m.firstSweep.durationMs} ms (${m.firstSweep.stopped} stopped, ${m.firstSweep.fixes} fixes)`],
     ['sweep median, idle work', (m) => `${m.idleSweepMedianMs} ms`],
     ['sweep median, steady', (m) => `${m.steadySweepMedianMs} ms`],
+    ['  stopIdle / reconcile', (m) => `${m.breakdown.stopIdleMs} (${m.breakdown.stopIdlePerInstanceMs}/stop) / ${m.breakdown.reconcileMs} ms`],
+    ['  stopIdle, worker paused', (m) => `${m.breakdown.stopIdleWithoutWorkerMs} ms`],
     ['activity flush', (m) => `${m.activityFlushMs} ms / ${m.activityFlushRows} rows`],
     ['RSS start-up / sweeps', (m) => `${m.rssAfterStartupMB} / ${m.rssAfterSweepsMB} MB`],
   ];
   for (const [label, fmt] of rows) {
-    console.log(`  ${label.padEnd(24)} ${runs.map((r) => `${r.dialect}: ${fmt(r.measured, r.seed)}`).join('   ')}`);
+    console.log(`  ${label.padEnd(27)} ${runs.map((r) => `${r.dialect}: ${fmt(r.measured, r.seed)}`).join('   ')}`);
   }
   if (ratios) console.log(`  postgres/sqlite: ${Object.entries(ratios).map(([k, v]) => `${k} ${v}x`).join(', ')}`);
   printTargets(targets);
@@ -438,6 +445,26 @@ async function measure(): Promise<void> {
       progress(`idle sweep ${round(report.durationMs)} ms, ${report.stopped.length} stopped`);
     }
 
+    // Breakdown: the sweep's parts timed separately, then stopIdle with the worker paused (no lock contention).
+    await reseedIdle(platform.db, plan.idle, orchestrator);
+    const b0 = performance.now();
+    const stoppedNow = await platform.lifecycle.stopIdle();
+    const stopIdleMs = performance.now() - b0;
+    await platform.worker.idle();
+    await waitForNoTransient(platform.db);
+    const b1 = performance.now();
+    await platform.lifecycle.reconcile();
+    const reconcileMs = performance.now() - b1;
+    await reseedIdle(platform.db, plan.idle, orchestrator);
+    await platform.worker.stop();
+    const b2 = performance.now();
+    await platform.lifecycle.stopIdle();
+    const stopIdleAloneMs = performance.now() - b2;
+    platform.worker.start();
+    await waitForNoTransient(platform.db);
+    await platform.worker.idle();
+    progress(`breakdown: stopIdle ${round(stopIdleMs)} ms (${round(stopIdleAloneMs)} ms without the worker), reconcile ${round(reconcileMs)} ms`);
+
     // Activity from every active running instance, flushed at once.
     const now = Date.now();
     const idleSet = new Set(plan.idle);
@@ -471,6 +498,13 @@ async function measure(): Promise<void> {
       idleSweepsMs: idleRuns,
       idleSweepMedianMs: median(idleRuns),
       idleSweepStopped: idleStopped,
+      breakdown: {
+        stopIdleMs: round(stopIdleMs),
+        stopIdlePerInstanceMs: stoppedNow.length ? round(stopIdleMs / stoppedNow.length, 2) : null,
+        reconcileMs: round(reconcileMs),
+        stopIdleWithoutWorkerMs: round(stopIdleAloneMs),
+        stopped: stoppedNow.length,
+      },
       activityFlushMs: round(activityFlushMs),
       activityFlushRows: flushed,
       rssAfterSweepsMB: mb(afterSweeps.rss),

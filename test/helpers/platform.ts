@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { loadConfig, type Config } from '../../control/config.ts';
-import { createLogger } from '../../control/logger.ts';
+import { createLogger, type Logger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import type { Orchestrator } from '../../control/orchestrator/types.ts';
 import { startPlatform, type Platform } from '../../control/platform.ts';
@@ -49,12 +49,12 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}): C
 
 export async function startTestPlatform(
   t: ExecutionContext,
-  options: { env?: Record<string, string>; orchestrator?: (config: Config) => Orchestrator; dataDir?: string; keepDataDir?: boolean } = {},
+  options: { env?: Record<string, string>; orchestrator?: (config: Config) => Orchestrator; dataDir?: string; keepDataDir?: boolean; logger?: Logger } = {},
 ): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? (await makeDataDir());
   const config = testConfig(dataDir, options.env);
   const orchestrator = options.orchestrator ? options.orchestrator(config) : createOrchestrator(config);
-  const platform = await startPlatform(config, orchestrator, createLogger('silent'));
+  const platform = await startPlatform(config, orchestrator, options.logger ?? createLogger('silent'));
   t.teardown(async () => {
     await platform.close();
     // Instances outlive the control service by design: stop them explicitly.

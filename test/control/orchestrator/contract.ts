@@ -154,7 +154,11 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
         if (status.state !== 'running' || !status.address) {
           throw new Error(`${spec.handle} is not running after start(): ${JSON.stringify(status)}`);
         }
-        await waitForHealth(status.address.gateway, healthTimeoutMs);
+        try {
+          await waitForHealth(status.address.gateway, healthTimeoutMs);
+        } catch (err) {
+          throw new Error(`${(err as Error).message}; status now: ${JSON.stringify(await orchestrator.status(spec.handle))}`);
+        }
         return status as RuntimeStatus & { address: InstanceAddress };
       },
       async expectSilent(address, what) {

@@ -143,7 +143,13 @@ async function runInstance(orchestrator: Orchestrator, spec: InstanceSpec): Prom
   await orchestrator.start(spec.handle);
   const status = await pollStatus(orchestrator, spec.handle, (s) => s.state === 'running' || s.state === 'failed', HEALTH_TIMEOUT_MS);
   if (status.state !== 'running' || !status.address) throw new Error(`${spec.handle} did not start: ${JSON.stringify(status)}`);
-  await waitForHealth(status.address.gateway, HEALTH_TIMEOUT_MS);
+  try {
+    await waitForHealth(status.address.gateway, HEALTH_TIMEOUT_MS);
+  } catch (err) {
+    const log = path.join(path.dirname(spec.volumePath), 'logs', 'instance.log');
+    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '(no log)';
+    throw new Error(`${(err as Error).message}; status now: ${JSON.stringify(await orchestrator.status(spec.handle))}; instance.log: ${tail}`);
+  }
   return status as RuntimeStatus & { address: { gateway: string; shell: string } };
 }
 
