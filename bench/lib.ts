@@ -18,6 +18,8 @@ export interface MachineInfo {
   totalMemBytes: number;
   totalMemGB: number;
   node: string;
+  /** 1/5/15-minute load averages when the benchmark finished: other work on the machine skews figures. */
+  loadAvg: number[];
 }
 
 export function machineInfo(): MachineInfo {
@@ -29,6 +31,7 @@ export function machineInfo(): MachineInfo {
     totalMemBytes: os.totalmem(),
     totalMemGB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
     node: process.version,
+    loadAvg: os.loadavg().map((l) => round(l, 2)),
   };
 }
 

@@ -24,6 +24,8 @@ export interface ContractEnvironment {
   spec(handle: string, overrides?: SpecOverrides): InstanceSpec;
   /** Stops whatever the environment still runs and removes its files. */
   cleanup(): Promise<void>;
+  /** Optional: driver-specific facts (e.g. a log tail) added to the error when an instance never gets healthy. */
+  diagnose?(handle: string): string | Promise<string>;
 }
 
 export interface ContractOptions {
@@ -157,7 +159,8 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
         try {
           await waitForHealth(status.address.gateway, healthTimeoutMs);
         } catch (err) {
-          throw new Error(`${(err as Error).message}; status now: ${JSON.stringify(await orchestrator.status(spec.handle))}`);
+          const extra = env.diagnose ? `; ${await env.diagnose(spec.handle)}` : '';
+          throw new Error(`${(err as Error).message}; status now: ${JSON.stringify(await orchestrator.status(spec.handle))}${extra}`);
         }
         return status as RuntimeStatus & { address: InstanceAddress };
       },

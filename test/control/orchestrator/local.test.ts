@@ -94,6 +94,11 @@ function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   }
 }
 
+function logTail(dataDir: string, handle: string): string {
+  const log = path.join(dataDir, 'users', handle, 'logs', 'instance.log');
+  return `instance.log: ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '(none)'}`;
+}
+
 interface Env {
   dataDir: string;
   config: Config;
@@ -146,9 +151,7 @@ async function runInstance(orchestrator: Orchestrator, spec: InstanceSpec): Prom
   try {
     await waitForHealth(status.address.gateway, HEALTH_TIMEOUT_MS);
   } catch (err) {
-    const log = path.join(path.dirname(spec.volumePath), 'logs', 'instance.log');
-    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '(no log)';
-    throw new Error(`${(err as Error).message}; status now: ${JSON.stringify(await orchestrator.status(spec.handle))}; instance.log: ${tail}`);
+    throw new Error(`${(err as Error).message}; status now: ${JSON.stringify(await orchestrator.status(spec.handle))}; ${logTail(path.dirname(path.dirname(path.dirname(spec.volumePath))), spec.handle)}`);
   }
   return status as RuntimeStatus & { address: { gateway: string; shell: string } };
 }
@@ -170,7 +173,7 @@ runOrchestratorContract(
   'local',
   async () => {
     const env = await localEnvironment();
-    return { orchestrator: env.orchestrator, spec: env.spec, cleanup: env.cleanup };
+    return { orchestrator: env.orchestrator, spec: env.spec, cleanup: env.cleanup, diagnose: (handle) => logTail(env.dataDir, handle) };
   },
   { serial: true, healthTimeoutMs: HEALTH_TIMEOUT_MS },
 );
