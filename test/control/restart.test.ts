@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createOrchestrator, localDriverId } from '../../control/main.ts';
 import { scanProcesses } from '../../control/orchestrator/local-processes.ts';
 import { freePort } from '../helpers/postgres.ts';
@@ -79,16 +79,21 @@ async function processesByHandle(dataDir: string): Promise<Map<string, number>> 
   return counts;
 }
 
-test('a control service killed at any point of provisioning finishes every transition after restart', async (t) => {
+/** A data dir and port for a control process; its instances are stopped when the test ends. */
+async function controlFixture(t: ExecutionContext): Promise<{ dataDir: string; port: number }> {
   const dataDir = await makeDataDir();
-  const port = await freePort();
-  let control = await startControl(dataDir, port);
   t.teardown(async () => {
-    control.child.kill('SIGKILL');
     const orchestrator = createOrchestrator(testConfig(dataDir));
     for (const instance of await orchestrator.list()) await orchestrator.stop(instance.handle);
     await fs.promises.rm(dataDir, { recursive: true, force: true });
   });
+  return { dataDir, port: await freePort() };
+}
+
+test('a control service killed at any point of provisioning finishes every transition after restart', async (t) => {
+  const { dataDir, port } = await controlFixture(t);
+  let control = await startControl(dataDir, port);
+  t.teardown(() => control.child.kill('SIGKILL'));
 
   // Kill points: right after the request, then progressively later in the provisioning.
   const handles: string[] = [];
@@ -132,15 +137,9 @@ test('a control service killed at any point of provisioning finishes every trans
 });
 
 test('after a restart the control service re-adopts running instances instead of starting them again', async (t) => {
-  const dataDir = await makeDataDir();
-  const port = await freePort();
+  const { dataDir, port } = await controlFixture(t);
   let control = await startControl(dataDir, port);
-  t.teardown(async () => {
-    control.child.kill('SIGKILL');
-    const orchestrator = createOrchestrator(testConfig(dataDir));
-    for (const instance of await orchestrator.list()) await orchestrator.stop(instance.handle);
-    await fs.promises.rm(dataDir, { recursive: true, force: true });
-  });
+  t.teardown(() => control.child.kill('SIGKILL'));
   await api(control, '/containers/provision', { method: 'POST', body: JSON.stringify({ handle: 'steady', userId: 'u' }) });
   await waitForStatus(control, ['steady'], 'running');
   const [before] = (await scanProcesses(localDriverId(dataDir))).map((p) => p.pid);
