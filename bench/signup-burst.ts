@@ -222,7 +222,20 @@ async function main(): Promise<void> {
     const timedOut = running + failed < COUNT;
     loopDelay.disable();
     console.log(`  settled after ${round((settledAt - burstStart) / 1000, 1)} s: ${running} running, ${failed} failed${timedOut ? ' (CAP REACHED)' : ''}`);
-    const instanceMemoryAtSettle = await processMemory((await scanProcesses(driverId)).map((p) => p.pid));
+    const processesAtSettle = await scanProcesses(driverId);
+    const instanceMemoryAtSettle = await processMemory(processesAtSettle.map((p) => p.pid));
+    if (instanceMemoryAtSettle.rss > memory.peakInstanceRss) {
+      memory.peakInstanceRss = instanceMemoryAtSettle.rss;
+      memory.peakInstanceProcesses = instanceMemoryAtSettle.counted;
+    }
+    if (instanceMemoryAtSettle.pss === null) memory.peakInstancePss = null;
+    else if (memory.peakInstancePss !== null) memory.peakInstancePss = Math.max(memory.peakInstancePss, instanceMemoryAtSettle.pss);
+    // The driver's own view of every instance the database calls running: is its process alive?
+    const driverStates = await Promise.all(handles.map(async (h) => ({ handle: h, state: (await orchestrator.status(h)).state })));
+    const notAlive = driverStates.filter((d) => d.state !== 'running' && per.get(d.handle)?.seenRunningAt !== undefined);
+    const handlesWithProcess = new Set(processesAtSettle.map((p) => p.handle));
+    const withoutProcess = handles.filter((h) => !handlesWithProcess.has(h));
+    if (notAlive.length) notes.push(`running in the database but not alive per the driver at settle: ${notAlive.map((d) => `${d.handle} (${d.state})`).join(', ')}`);
 
     // --- exact timings from each instance's events
     await Promise.all(
@@ -329,10 +342,17 @@ async function main(): Promise<void> {
       },
       eventLoopDelayMs: { p50: round(loopDelay.percentile(50) / 1e6), p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
       destroy: { rejected: destroyRejected, destroyed, wallMs: destroyMs, closeMs },
+      atSettle: {
+        driverRunning: driverStates.filter((d) => d.state === 'running').length,
+        runningInDbButNotAlive: notAlive.map((d) => `${d.handle}:${d.state}`),
+        instanceProcessesFound: processesAtSettle.length,
+        handlesWithoutProcess: withoutProcess.slice(0, 20),
+      },
       leftovers: { listedByFreshDriver: leftoverListed.length, processes: leftoverProcesses.length, userDirs: leftoverUserDirs },
     };
     const targets = [
       target('failures (failed + not settled in cap)', failed + notFinished.length + rejected.length, '==', 0, 'instances'),
+      target('running instances whose process is not alive at settle', notAlive.length, '==', 0, 'instances'),
       target('instances left after destroy + close', leftoverListed.length + leftoverProcesses.length, '==', 0, 'instances'),
     ];
     notes.push(

@@ -31,19 +31,30 @@ export class ActivityRecorder {
     return this.pending.size;
   }
 
-  /** Writes pending activity; last_active_at only ever moves forward. */
+  /**
+   * Writes pending activity; last_active_at only ever moves forward. Times are
+   * rounded down to the second so a batch is a few UPDATEs (one per distinct second),
+   * not one per instance: a second is nothing against a 30-minute idle limit.
+   */
   async flush(): Promise<number> {
     if (this.pending.size === 0) return 0;
     const batch = this.pending;
     this.pending = new Map();
+    const bySecond = new Map<number, string[]>();
+    for (const [handle, at] of batch) {
+      const second = Math.floor(at / 1000) * 1000;
+      bySecond.set(second, [...(bySecond.get(second) ?? []), handle]);
+    }
     try {
       await this.db.transaction(async (transaction) => {
-        for (const [handle, at] of batch) {
-          const when = new Date(at);
-          await this.db.models.Instance.update(
-            { last_active_at: when },
-            { where: { handle, [Op.or]: [{ last_active_at: null }, { last_active_at: { [Op.lt]: when } }] }, transaction, silent: true },
-          );
+        for (const [second, handles] of bySecond) {
+          const when = new Date(second);
+          for (let i = 0; i < handles.length; i += 1000) {
+            await this.db.models.Instance.update(
+              { last_active_at: when },
+              { where: { handle: handles.slice(i, i + 1000), [Op.or]: [{ last_active_at: null }, { last_active_at: { [Op.lt]: when } }] }, transaction, silent: true },
+            );
+          }
         }
       });
       return batch.size;
@@ -117,19 +128,14 @@ export class Lifecycle {
     }
   }
 
-  /** Stops running instances idle past the limit. Idleness is re-checked inside each guarded UPDATE. */
+  /** Stops running instances idle past the limit, in one guarded UPDATE that re-checks idleness. */
   async stopIdle(now = Date.now()): Promise<string[]> {
-    const { db, store, config } = this.deps;
+    const { store, config } = this.deps;
     const cutoff = new Date(now - config.lifecycle.idleTimeoutMs);
     const idle = { [Op.or]: [{ last_active_at: { [Op.lt]: cutoff } }, { last_active_at: null, started_at: { [Op.lt]: cutoff } }] };
-    const candidates = await db.models.Instance.findAll({ where: { status: 'running', ...idle }, attributes: ['handle'] });
     const minutes = Math.round(config.lifecycle.idleTimeoutMs / 60_000);
-    const stopped: string[] = [];
-    for (const { handle } of candidates) {
-      const message = `Stopping: idle for more than ${minutes >= 1 ? `${minutes} min` : `${config.lifecycle.idleTimeoutMs / 1000} s`}; the next visit wakes it`;
-      if (await store.transition(handle, ['running'], 'stopping', message, { where: idle, patch: { attempts: 0 } })) stopped.push(handle);
-    }
-    return stopped;
+    const limit = minutes >= 1 ? `${minutes} min` : `${config.lifecycle.idleTimeoutMs / 1000} s`;
+    return store.transitionWhere(idle, 'running', 'stopping', `Stopping: idle for more than ${limit}; the next visit wakes it`, 'transition', { attempts: 0 });
   }
 
   /** Compares the database with the orchestrator and fixes drift; returns one line per fix. */
@@ -143,7 +149,14 @@ export class Lifecycle {
       logger.warn({ err: describeError(err) }, 'reconcile skipped: orchestrator unavailable');
       return [];
     }
-    const rows = await db.models.Instance.findAll({ attributes: ['handle', 'status', 'gateway_url', 'shell_url'] });
+    // Only what can drift: rows the database thinks are running, and rows for what the orchestrator runs.
+    const attributes = ['handle', 'status', 'gateway_url', 'shell_url'] as const;
+    const rows = await db.models.Instance.findAll({ where: { status: 'running' }, attributes: [...attributes] });
+    const liveHandles = runtime.map((r) => r.handle);
+    for (let i = 0; i < liveHandles.length; i += 1000) {
+      const chunk = liveHandles.slice(i, i + 1000);
+      rows.push(...(await db.models.Instance.findAll({ where: { handle: chunk, status: { [Op.ne]: 'running' } }, attributes: [...attributes] })));
+    }
     const byHandle = new Map(rows.map((r) => [r.handle, r]));
     const live = new Map(runtime.filter((r) => r.state === 'running' || r.state === 'starting').map((r) => [r.handle, r]));
     const fixes: string[] = [];

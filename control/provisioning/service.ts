@@ -2,7 +2,7 @@
  * What callers (the platform API, later the site and the router) may ask of an
  * instance. Requests only move persisted state; the worker does the work.
  */
-import { Op, UniqueConstraintError } from 'sequelize';
+import { Op, UniqueConstraintError, type Transaction } from 'sequelize';
 import type { Database } from '../db/database.ts';
 import type { Instance } from '../db/models.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
@@ -113,7 +113,7 @@ export class InstanceService {
     return { instances: rows, total: count };
   }
 
-  async audit(actor: string, action: string, target: string | null, detail: unknown, transaction?: import('sequelize').Transaction): Promise<void> {
+  async audit(actor: string, action: string, target: string | null, detail: unknown, transaction?: Transaction): Promise<void> {
     await this.db.models.AuditEntry.create({ actor, action, target, detail: detail == null ? null : JSON.stringify(detail) }, { transaction });
   }
 }

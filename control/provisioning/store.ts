@@ -94,6 +94,36 @@ export class InstanceStore {
     return done;
   }
 
+  /**
+   * Set-based transition for sweeps: one guarded UPDATE over every row in `from` that
+   * matches `where`, and one bulk insert of their events. Returns the handles moved.
+   * The guard is re-evaluated by the UPDATE itself (PostgreSQL) or under the write
+   * lock taken at BEGIN IMMEDIATE (SQLite), so nothing changed meanwhile is moved.
+   */
+  async transitionWhere(where: WhereOptions<Instance>, from: InstanceStatus, to: InstanceStatus, message: string, kind: EventKind, patch: InstancePatch = {}): Promise<string[]> {
+    const guard = { [Op.and]: [{ status: from }, where] };
+    const values = { ...patch, status: to, lease_owner: null, lease_expires_at: null };
+    const moved = await this.db.transaction(async (transaction) => {
+      let rows: Array<Pick<Instance, 'id' | 'handle'>>;
+      if (this.db.dialect === 'postgres') {
+        [, rows] = await this.Instance.update(values, { where: guard, transaction, returning: true });
+      } else {
+        rows = await this.Instance.findAll({ where: guard, attributes: ['id', 'handle'], transaction });
+        if (rows.length) await this.Instance.update(values, { where: { id: rows.map((r) => r.id), status: from }, transaction });
+      }
+      if (rows.length) {
+        await this.db.models.InstanceEvent.bulkCreate(
+          rows.map((r) => ({ instance_id: r.id, handle: r.handle, kind, from_status: from, to_status: to, message })),
+          { transaction },
+        );
+      }
+      return rows.map((r) => r.handle);
+    });
+    // Event streams pick the rows up from the database on their next poll.
+    for (const handle of moved) this.bus.emit('transition', { handle, from, to } satisfies TransitionChange);
+    return moved;
+  }
+
   /** Inserts a new instance in `requested` with its first event. */
   async create(values: { handle: string; owner_id: string; driver: string }, transaction: Transaction): Promise<Instance> {
     const now = new Date();

@@ -52,16 +52,16 @@ test('activity recorded in memory keeps an instance awake: the sweep flushes it 
 test('activity that lands between choosing and stopping wins the race', async (t) => {
   const { platform } = await memoryPlatform(t);
   await runningInstance(platform, 'racer', 2 * HOUR);
-  // Another replica flushes fresh activity after the sweep picked its candidates and
-  // before its guarded UPDATE: the UPDATE must see it and leave the instance alone.
+  // Another replica flushes fresh activity after this sweep computed its cutoff and
+  // right before its guarded UPDATE: the UPDATE must see it and leave the instance alone.
   const store = platform.store;
-  const original = store.transition.bind(store);
-  store.transition = async (...args: Parameters<typeof store.transition>) => {
+  const original = store.transitionWhere.bind(store);
+  store.transitionWhere = async (...args: Parameters<typeof store.transitionWhere>) => {
     await platform.db.models.Instance.update({ last_active_at: new Date() }, { where: { handle: 'racer' } });
     return original(...args);
   };
   const stopped = await platform.lifecycle.stopIdle();
-  store.transition = original;
+  store.transitionWhere = original;
   t.deepEqual(stopped, []);
   t.is((await platform.service.get('racer')).status, 'running');
 });
@@ -88,15 +88,15 @@ for (const target of targets) {
   });
 }
 
-test('last_active_at only moves forward', async (t) => {
+test('last_active_at only moves forward, at one-second precision', async (t) => {
   const { platform } = await memoryPlatform(t);
-  await runningInstance(platform, 'mono', 0);
+  await runningInstance(platform, 'mono', HOUR);
   const now = Date.now();
   platform.activity.record('mono', now);
   await platform.activity.flush();
   platform.activity.record('mono', now - HOUR);
   await platform.activity.flush();
-  t.is((await platform.service.get('mono')).last_active_at!.getTime(), now);
+  t.is((await platform.service.get('mono')).last_active_at!.getTime(), Math.floor(now / 1000) * 1000);
 });
 
 test('the periodic sweep stops idle instances on its own', async (t) => {

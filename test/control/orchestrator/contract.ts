@@ -106,6 +106,52 @@ export async function pollStatus(
   return last;
 }
 
+export type ServingStatus = RuntimeStatus & { address: InstanceAddress };
+
+export interface ServingOptions {
+  timeoutMs?: number;
+  /** Where retries are reported (t.log). */
+  log(message: string): void;
+  /** How often a copy that fails while booting is started again. */
+  retries?: number;
+  /** Optional: the status must also satisfy this (e.g. a new spec hash). */
+  accept?(status: RuntimeStatus): boolean;
+  diagnose?(handle: string): string | Promise<string>;
+}
+
+/**
+ * Polls until `handle` is running and its gateway answers GET /health 200. A copy
+ * that fails while booting is started again, up to `retries` times, each logged:
+ * the local driver picks free ports before the instance binds them, and on a busy
+ * machine another socket can take one in between (EADDRINUSE). The platform's
+ * worker retries such a start the same way; these tests are not about that race.
+ */
+export async function waitUntilServing(orchestrator: Orchestrator, handle: string, options: ServingOptions): Promise<ServingStatus> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  let retries = options.retries ?? 3;
+  let last = await orchestrator.status(handle);
+  let lastHealth: number | null = null;
+  while (Date.now() < deadline) {
+    if (last.state === 'running' && last.address && (!options.accept || options.accept(last))) {
+      lastHealth = await healthStatus(last.address.gateway);
+      if (lastHealth === 200) {
+        // The copy that answered must still be the one status() reports.
+        const now = await orchestrator.status(handle);
+        if (now.state === 'running' && now.address?.gateway === last.address.gateway) return now as ServingStatus;
+      }
+    } else if (last.state === 'failed' && retries > 0) {
+      retries--;
+      const extra = options.diagnose ? `; ${await options.diagnose(handle)}` : '';
+      options.log(`${handle} failed while booting (${last.detail}${extra}); start() again`);
+      await orchestrator.start(handle);
+    }
+    await sleep(100);
+    last = await orchestrator.status(handle);
+  }
+  const extra = options.diagnose ? `; ${await options.diagnose(handle)}` : '';
+  throw new Error(`${handle} did not get healthy (last /health: ${lastHealth ?? 'no answer'}); status now: ${JSON.stringify(last)}${extra}`);
+}
+
 /** A valid handle (lowercase, starts with a letter, at most 32 chars) unique to this run. */
 export function uniqueHandle(label: string): string {
   return `${label.slice(0, 20)}-${crypto.randomBytes(4).toString('hex')}`;
@@ -121,8 +167,10 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
     spec: ContractEnvironment['spec'];
     /** A fresh handle, destroyed (purged) when the test ends. */
     handle(label: string): string;
-    /** ensure + start + wait for a running status whose gateway answers /health 200. */
-    run(spec: InstanceSpec): Promise<RuntimeStatus & { address: InstanceAddress }>;
+    /** ensure + start + waitUntilServing. */
+    run(spec: InstanceSpec): Promise<ServingStatus>;
+    /** waitUntilServing with this test's log and the driver's diagnostics. */
+    serving(handle: string, accept?: (s: RuntimeStatus) => boolean): Promise<ServingStatus>;
     /** When the driver's addresses are exclusive: the address stops answering. Otherwise logs why it is not checked. */
     expectSilent(address: InstanceAddress, what: string): Promise<void>;
   }
@@ -141,6 +189,13 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
       await env.cleanup();
     });
     const { orchestrator } = env;
+    const serving: Context['serving'] = (handle, accept) =>
+      waitUntilServing(orchestrator, handle, {
+        timeoutMs: healthTimeoutMs,
+        log: (m) => t.log(m),
+        accept,
+        diagnose: env.diagnose ? (h) => env.diagnose!(h) : undefined,
+      });
     return {
       orchestrator,
       spec: (handle, overrides) => env.spec(handle, overrides),
@@ -152,18 +207,9 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
       async run(spec) {
         await orchestrator.ensure(spec);
         await orchestrator.start(spec.handle);
-        const status = await pollStatus(orchestrator, spec.handle, (s) => s.state === 'running' || s.state === 'failed', healthTimeoutMs);
-        if (status.state !== 'running' || !status.address) {
-          throw new Error(`${spec.handle} is not running after start(): ${JSON.stringify(status)}`);
-        }
-        try {
-          await waitForHealth(status.address.gateway, healthTimeoutMs);
-        } catch (err) {
-          const extra = env.diagnose ? `; ${await env.diagnose(spec.handle)}` : '';
-          throw new Error(`${(err as Error).message}; status now: ${JSON.stringify(await orchestrator.status(spec.handle))}${extra}`);
-        }
-        return status as RuntimeStatus & { address: InstanceAddress };
+        return serving(spec.handle);
       },
+      serving,
       async expectSilent(address, what) {
         if (!checksSilence) {
           t.log(`[${name}] not checked that ${what} stops answering: ${options.addressOutlivesInstance}`);
@@ -204,15 +250,13 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
     const spec = c.spec(c.handle('start'));
     await c.orchestrator.ensure(spec);
     await c.orchestrator.start(spec.handle);
-    const status = await pollStatus(c.orchestrator, spec.handle, (s) => s.state === 'running', healthTimeoutMs);
+    const status = await c.serving(spec.handle);
     t.is(status.state, 'running', JSON.stringify(status));
     t.is(status.handle, spec.handle);
     t.is(status.specHash, spec.hash);
-    t.truthy(status.address?.gateway);
-    t.truthy(status.address?.shell);
+    t.truthy(status.address.gateway);
+    t.truthy(status.address.shell);
     t.is(typeof status.detail, 'string');
-    await waitForHealth(status.address!.gateway, healthTimeoutMs);
-    t.pass();
   });
 
   register(`[${name}] start twice (also concurrently) leaves the running copy alone`, async (t) => {
@@ -236,9 +280,7 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
     const spec = c.spec(c.handle('race'));
     await c.orchestrator.ensure(spec);
     await Promise.all([c.orchestrator.start(spec.handle), c.orchestrator.start(spec.handle), c.orchestrator.start(spec.handle)]);
-    const status = await pollStatus(c.orchestrator, spec.handle, (s) => s.state === 'running', healthTimeoutMs);
-    t.is(status.state, 'running');
-    await waitForHealth(status.address!.gateway, healthTimeoutMs);
+    const status = await c.serving(spec.handle);
     const listed = (await c.orchestrator.list()).filter((s) => s.handle === spec.handle);
     t.is(listed.length, 1, JSON.stringify(listed));
     t.deepEqual(listed[0]?.address, status.address);
@@ -266,10 +308,8 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
     await c.orchestrator.stop(spec.handle);
     t.is((await c.orchestrator.status(spec.handle)).state, 'stopped');
     await c.orchestrator.start(spec.handle);
-    const again = await pollStatus(c.orchestrator, spec.handle, (s) => s.state === 'running', healthTimeoutMs);
-    t.is(again.state, 'running');
+    const again = await c.serving(spec.handle);
     t.is(again.specHash, spec.hash);
-    await waitForHealth(again.address!.gateway, healthTimeoutMs);
   });
 
   register(`[${name}] stop of a missing instance is a no-op`, async (t) => {
@@ -355,14 +395,12 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
 
     await c.orchestrator.ensure(changed);
     await c.orchestrator.start(handle);
-    const after = await pollStatus(c.orchestrator, handle, (s) => s.state === 'running' && s.specHash === changed.hash, healthTimeoutMs);
-    t.is(after.state, 'running', JSON.stringify(after));
+    const after = await c.serving(handle, (s) => s.specHash === changed.hash);
     t.is(after.specHash, changed.hash);
-    t.true(after.specHash !== before.specHash || after.address?.gateway !== before.address.gateway);
-    await waitForHealth(after.address!.gateway, healthTimeoutMs);
+    t.true(after.specHash !== before.specHash || after.address.gateway !== before.address.gateway);
     const listed = (await c.orchestrator.list()).filter((s) => s.handle === handle);
     t.is(listed.length, 1, JSON.stringify(listed));
-    if (after.address!.gateway !== before.address.gateway) await c.expectSilent(before.address, 'the replaced copy');
+    if (after.address.gateway !== before.address.gateway) await c.expectSilent(before.address, 'the replaced copy');
 
     // Starting again with the new spec is a no-op.
     await c.orchestrator.start(handle);
