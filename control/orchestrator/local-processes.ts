@@ -11,6 +11,8 @@ export const DRIVER_MARKER = 'MATRIXOS_LOCAL_DRIVER';
 
 export interface FoundProcess {
   pid: number;
+  /** The instance's main process leads its own process group; its children do not. */
+  leader: boolean;
   handle: string;
   gatewayPort: number | null;
   shellPort: number | null;
@@ -32,9 +34,25 @@ async function readEnviron(pid: number): Promise<Map<string, string> | null> {
   }
 }
 
-function toFound(pid: number, env: Map<string, string>): FoundProcess {
+function toFound(pid: number, env: Map<string, string>, stat: ProcStat): FoundProcess {
   const port = (name: string) => (env.has(name) ? Number(env.get(name)) : null);
-  return { pid, handle: env.get('MATRIX_HANDLE') ?? '', gatewayPort: port('PORT'), shellPort: port('SHELL_PORT') };
+  return { pid, leader: stat.pgid === pid, handle: env.get('MATRIX_HANDLE') ?? '', gatewayPort: port('PORT'), shellPort: port('SHELL_PORT') };
+}
+
+interface ProcStat {
+  state: string;
+  pgid: number;
+}
+
+/** State and process group from /proc/<pid>/stat (fields after the parenthesised name). */
+async function readStat(pid: number): Promise<ProcStat | null> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', pgid: Number(fields[2]) };
+  } catch {
+    return null;
+  }
 }
 
 function pidExists(pid: number): boolean {
@@ -47,12 +65,8 @@ function pidExists(pid: number): boolean {
 }
 
 async function isZombie(pid: number): Promise<boolean> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return true;
-  }
+  const stat = await readStat(pid);
+  return stat === null || stat.state === 'Z';
 }
 
 /**
@@ -78,13 +92,17 @@ export async function scanProcesses(driverId: string): Promise<FoundProcess[]> {
     if (pid === process.pid) continue;
     const env = await readEnviron(pid);
     if (env?.get(DRIVER_MARKER) !== driverId) continue;
-    if (await isZombie(pid)) continue;
-    found.push(toFound(pid, env));
+    const stat = await readStat(pid);
+    if (stat === null || stat.state === 'Z') continue;
+    found.push(toFound(pid, env, stat));
   }
   return found;
 }
 
-/** SIGTERM to the process group, then SIGKILL after the grace period. Resolves once it is gone. */
+/**
+ * SIGTERM to the process group led by pid, then SIGKILL after the grace period.
+ * Resolves once no member of the group is left (a leader's children included).
+ */
 export async function terminateGroup(pid: number, graceMs: number): Promise<void> {
   const signal = (sig: NodeJS.Signals) => {
     try {
@@ -97,7 +115,15 @@ export async function terminateGroup(pid: number, graceMs: number): Promise<void
       }
     }
   };
-  const gone = async () => !pidExists(pid) || (canReadProc && (await isZombie(pid)));
+  const groupExists = () => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  const gone = async () => !groupExists() && (!pidExists(pid) || (canReadProc && (await isZombie(pid))));
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {

@@ -6,13 +6,17 @@
  * State that must survive a control restart lives on disk (DATA_DIR/local-driver/
  * {handle}.json) and in the processes themselves (a marker variable in their
  * environment), so a restarted control service re-adopts what it ran.
+ *
+ * Ports are picked free and bound by the instance a moment later; if another process
+ * takes one in between, the instance exits, status() says failed, and the worker's
+ * retry starts it again on new ports.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestrator, type RuntimeStatus } from './types.ts';
-import { DRIVER_MARKER, freePort, isOurProcess, scanProcesses, terminateGroup } from './local-processes.ts';
+import { DRIVER_MARKER, freePort, isOurProcess, scanProcesses, terminateGroup, type FoundProcess } from './local-processes.ts';
 
 export interface LocalDriverOptions {
   dataDir: string;
@@ -90,48 +94,49 @@ export class LocalOrchestrator implements Orchestrator {
         await fsp.rename(userDir, archivePath);
         result = { archivePath };
       } else {
-        // A retried destroy finds the archive the first attempt made.
-        const earlier = (await fsp.readdir(archiveRoot).catch(() => [] as string[])).filter((n) => n.startsWith(`${handle}-`)).sort();
+        // A retried destroy finds the archive the first attempt made (exact name: "bob-" must not match "bob-smith-…").
+        const ownArchive = new RegExp(`^${handle}-\\d{4}-\\d{2}-\\d{2}T\\d{2}-\\d{2}-\\d{2}-\\d{3}Z$`);
+        const earlier = (await fsp.readdir(archiveRoot).catch(() => [] as string[])).filter((n) => ownArchive.test(n)).sort();
         result = { archivePath: earlier.length ? path.join(archiveRoot, earlier[earlier.length - 1]!) : null };
       }
     }).then(() => result);
   }
 
-  async status(handle: string): Promise<RuntimeStatus> {
+  status(handle: string): Promise<RuntimeStatus> {
+    return this.statusWith(handle, () => scanProcesses(this.options.driverId));
+  }
+
+  async list(): Promise<RuntimeStatus[]> {
+    const scan = await scanProcesses(this.options.driverId);
+    const handles = new Set<string>(this.specs.keys());
+    for (const file of await fsp.readdir(this.stateDir)) if (file.endsWith('.json')) handles.add(file.slice(0, -5));
+    for (const p of scan) if (p.handle && p.leader) handles.add(p.handle);
+    return Promise.all([...handles].map((h) => this.statusWith(h, async () => scan)));
+  }
+
+  /** `scan` is only called when there is no record: a /proc scan is the expensive part. */
+  private async statusWith(handle: string, scan: () => Promise<FoundProcess[]>): Promise<RuntimeStatus> {
     const record = await this.readRecord(handle);
     if (record && (await isOurProcess(record.pid, this.options.driverId, handle))) {
-      return {
-        handle,
-        state: 'running',
-        address: { gateway: `http://${this.host}:${record.gatewayPort}`, shell: `http://${this.host}:${record.shellPort}` },
-        detail: `process ${record.pid}`,
-        specHash: record.specHash,
-      };
+      return this.runningStatus(handle, record.pid, record.gatewayPort, record.shellPort, `process ${record.pid}`, record.specHash);
     }
     // A record without its process: it died without being asked to stop.
     if (record) return { handle, state: 'failed', detail: this.exits.get(handle) ?? `process ${record.pid} is no longer running` };
+    // No record: a copy started by a control service killed right after spawning it.
+    const stray = (await scan()).find((p) => p.handle === handle && p.leader && p.gatewayPort && p.shellPort);
+    if (stray) return this.runningStatus(handle, stray.pid, stray.gatewayPort!, stray.shellPort!, `unrecorded process ${stray.pid}`);
     const known = this.specs.has(handle) || fs.existsSync(path.join(this.options.dataDir, 'users', handle));
     return { handle, state: known ? 'stopped' : 'missing', detail: known ? 'not running' : 'unknown to the local driver' };
   }
 
-  async list(): Promise<RuntimeStatus[]> {
-    const handles = new Set<string>(this.specs.keys());
-    for (const file of await fsp.readdir(this.stateDir)) if (file.endsWith('.json')) handles.add(file.slice(0, -5));
-    const strays = await scanProcesses(this.options.driverId);
-    for (const p of strays) if (p.handle) handles.add(p.handle);
-    const statuses = await Promise.all([...handles].map((h) => this.status(h)));
-    // A process we started but never recorded (control died right after spawn) is still ours.
-    return statuses.map((s) => {
-      if (s.state === 'running') return s;
-      const stray = strays.find((p) => p.handle === s.handle && p.gatewayPort && p.shellPort);
-      if (!stray) return s;
-      return {
-        handle: s.handle,
-        state: 'running',
-        detail: `unrecorded process ${stray.pid}`,
-        address: { gateway: `http://${this.host}:${stray.gatewayPort}`, shell: `http://${this.host}:${stray.shellPort}` },
-      };
-    });
+  private runningStatus(handle: string, pid: number, gatewayPort: number, shellPort: number, detail: string, specHash?: string): RuntimeStatus {
+    return {
+      handle,
+      state: 'running',
+      address: { gateway: `http://${this.host}:${gatewayPort}`, shell: `http://${this.host}:${shellPort}` },
+      detail,
+      ...(specHash ? { specHash } : {}),
+    };
   }
 
   async health() {

@@ -79,7 +79,8 @@ export interface Orchestrator {
 
   /**
    * Stop and remove the instance. Its data is archived unless purge is set.
-   * Idempotent: destroying a missing instance is a no-op returning archivePath null.
+   * Idempotent: destroying a missing instance is a no-op returning archivePath null,
+   * except that a retried destroy reports the archive its first attempt made.
    */
   destroy(handle: string, options: { purge: boolean }): Promise<DestroyResult>;
 

@@ -2,6 +2,7 @@
  * An in-memory Orchestrator for worker and lifecycle tests: it behaves like a driver
  * (idempotent calls, missing instances are no-ops, state survives across calls) and
  * lets a test inject faults and latency. Not a stand-in for an external system.
+ * Benchmarks seed it with adopt(): instances already running without a spec.
  */
 import type { DestroyResult, InstanceSpec, Orchestrator, RuntimeStatus } from '../../control/orchestrator/types.ts';
 import { OrchestratorError, OrchestratorUnavailableError } from '../../control/orchestrator/types.ts';
@@ -11,10 +12,13 @@ type Method = 'ensure' | 'start' | 'stop' | 'destroy' | 'status' | 'list';
 export class MemoryOrchestrator implements Orchestrator {
   readonly name = 'memory';
   readonly specs = new Map<string, InstanceSpec>();
-  readonly running = new Map<string, { gateway: string; shell: string; specHash: string }>();
+  /** specHash is absent for instances adopted without a spec. */
+  readonly running = new Map<string, { gateway: string; shell: string; specHash?: string }>();
   readonly calls: Array<{ method: Method; handle?: string }> = [];
   /** Faults to raise on the next calls of a method: each entry is used once. */
   private readonly faults = new Map<Method, Error[]>();
+  /** Handles adopted without a spec: known (listed, `stopped` once stopped) until destroyed. */
+  private readonly adopted = new Set<string>();
   down = false;
   latencyMs = 0;
   /** Address given to started instances; tests point it at a real /health server. */
@@ -28,6 +32,15 @@ export class MemoryOrchestrator implements Orchestrator {
 
   clearFaults(): void {
     this.faults.clear();
+  }
+
+  /**
+   * Marks `handle` as already running without a spec, e.g. a database row seeded as
+   * running before the control service starts. Not recorded in `calls`.
+   */
+  adopt(handle: string, address: { gateway: string; shell: string } = this.address(handle)): void {
+    this.adopted.add(handle);
+    this.running.set(handle, { gateway: address.gateway, shell: address.shell });
   }
 
   /** What a process killed behind the platform's back looks like. */
@@ -64,6 +77,7 @@ export class MemoryOrchestrator implements Orchestrator {
   async destroy(handle: string, options: { purge: boolean }): Promise<DestroyResult> {
     await this.enter('destroy', handle);
     this.running.delete(handle);
+    this.adopted.delete(handle);
     const existed = this.specs.delete(handle);
     return { archivePath: existed && !options.purge ? `/archive/${handle}` : null };
   }
@@ -72,12 +86,12 @@ export class MemoryOrchestrator implements Orchestrator {
     await this.enter('status', handle);
     const run = this.running.get(handle);
     if (run) return { handle, state: 'running', address: { gateway: run.gateway, shell: run.shell }, detail: 'in memory', specHash: run.specHash };
-    return { handle, state: this.specs.has(handle) ? 'stopped' : 'missing', detail: 'in memory' };
+    return { handle, state: this.specs.has(handle) || this.adopted.has(handle) ? 'stopped' : 'missing', detail: 'in memory' };
   }
 
   async list(): Promise<RuntimeStatus[]> {
     await this.enter('list');
-    const handles = new Set([...this.specs.keys(), ...this.running.keys()]);
+    const handles = new Set([...this.specs.keys(), ...this.running.keys(), ...this.adopted]);
     return Promise.all([...handles].map(async (h) => {
       const run = this.running.get(h);
       return run

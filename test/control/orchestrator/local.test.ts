@@ -358,10 +358,7 @@ test.serial('[local] start() after the record was lost leaves exactly one copy r
   t.deepEqual((await restarted.list()).filter((s) => s.handle === handle).map((s) => s.address), [status.address]);
 });
 
-// Known driver bug (see the report): status() only trusts the record file, so an
-// unrecorded running instance is 'stopped' to status() and 'running' to list().
-// test.failing passes while the bug exists; ava flags it once the driver is fixed.
-test.serial.failing('[local] status() agrees with list() about an unrecorded running instance', async (t) => {
+test.serial('[local] status() agrees with list() about an unrecorded running instance', async (t) => {
   const env = await setUp(t);
   const handle = uniqueHandle('stray-status');
   const before = await runInstance(t, env.orchestrator, env.spec(handle));
@@ -407,10 +404,7 @@ test.serial('[local] stop kills the whole process group, background children inc
   t.is((await env.orchestrator.status(handle)).state, 'stopped');
 });
 
-// Known driver bug (see the report): when an instance's main process dies, list()
-// finds its surviving background child by the marker (it inherited PORT and
-// SHELL_PORT) and reports the dead instance as 'running' while status() says 'failed'.
-test.serial.failing('[local] list() agrees with status() that a crashed instance failed, even if a child of it survives', async (t) => {
+test.serial('[local] list() agrees with status() that a crashed instance failed, even if a child of it survives', async (t) => {
   const env = await setUp(t);
   const handle = uniqueHandle('crash-list');
   const running = await runInstance(t, env.orchestrator, groupSpec(env, handle));
@@ -497,10 +491,7 @@ test.serial('[local] destroy archives the user directory under DATA_DIR/archive'
   t.false(fs.existsSync(env.recordPath(handle)));
 });
 
-// Known driver bug (see the report): a destroy that finds no user directory returns
-// the newest archive whose name starts with `${handle}-`, and handles may contain
-// hyphens, so a never-seen "bob" is handed the archive of "bob-smith".
-test.serial.failing('[local] destroy of a missing instance never returns another handle\'s archive', async (t) => {
+test.serial('[local] destroy of a missing instance never returns another handle\'s archive', async (t) => {
   const env = await setUp(t);
   const base = uniqueHandle('bob');
   const longer = `${base}-smith`;
