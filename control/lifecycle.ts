@@ -150,7 +150,7 @@ export class Lifecycle {
       return [];
     }
     // Only what can drift: rows the database thinks are running, and rows for what the orchestrator runs.
-    const attributes = ['handle', 'status', 'gateway_url', 'shell_url'] as const;
+    const attributes = ['handle', 'status', 'gateway_url', 'shell_url', 'updated_at'] as const;
     const rows = await db.models.Instance.findAll({ where: { status: 'running' }, attributes: [...attributes] });
     const liveHandles = runtime.map((r) => r.handle);
     for (let i = 0; i < liveHandles.length; i += 1000) {
@@ -175,7 +175,8 @@ export class Lifecycle {
       if (!row) {
         // An orphan: stopped and reported, never destroyed (its data may matter).
         await fix(handle, 'orphan instance with no database row: stopped', () => orchestrator.stop(handle));
-      } else if (['stopped', 'destroyed', 'failed'].includes(row.status)) {
+      } else if (['stopped', 'destroyed', 'failed'].includes(row.status) && new Date(row.updated_at) < listedAt) {
+        // (A row that changed after the list was taken just finished stopping: not drift.)
         await fix(handle, `running although the database says ${row.status}: stopped`, async () => {
           await orchestrator.stop(handle);
           await store.note(handle, 'reconcile', `A process was still running while the instance was ${row.status}; it was stopped.`);
