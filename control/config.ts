@@ -9,7 +9,8 @@ import { ConfigError } from './errors.ts';
 import { EnvReader, deepFreeze, type Env } from './config-parse.ts';
 
 export type PlatformMode = 'development' | 'production';
-export type OrchestratorKind = 'local';
+export type OrchestratorKind = 'local' | 'nomad';
+export type NomadVolumeMode = 'docker-volume' | 'host';
 
 export interface Config {
   mode: PlatformMode;
@@ -24,6 +25,18 @@ export interface Config {
   /** PLATFORM_DEV=1: the platform API accepts requests without a bearer secret. */
   apiAuthDisabled: boolean;
   orchestrator: OrchestratorKind;
+  /** Settings of the nomad driver (defaults even when another driver runs). */
+  nomad: {
+    address: string;
+    token: string | null;
+    namespace: string;
+    region: string | null;
+    datacenters: string[];
+    /** Resources.CPU (MHz) = INSTANCE_CPU (cores) * this. */
+    cpuMhzPerCore: number;
+    volumeMode: NomadVolumeMode;
+    timeoutMs: number;
+  };
   /** Names this control replica in leases; unique per replica (defaults to the host name). */
   replicaId: string;
   instance: {
@@ -32,6 +45,8 @@ export interface Config {
     image: string;
     cpu: number;
     memoryMB: number;
+    /** Burst ceiling (Nomad MemoryMaxMB; needs memory oversubscription); null for none. */
+    memoryMaxMB: number | null;
     startTimeoutMs: number;
   };
   lifecycle: { idleTimeoutMs: number; sweepIntervalMs: number; activityFlushIntervalMs: number };
@@ -62,7 +77,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const platformSecret = read.secret('PLATFORM_SECRET', 32);
   const secretKey = read.secret('SECRET_KEY', 32);
   const apiAuthDisabled = read.flag('PLATFORM_DEV');
-  const orchestrator = read.oneOf('ORCHESTRATOR', ['local'] as const, 'local');
+  const orchestrator = read.oneOf('ORCHESTRATOR', ['local', 'nomad'] as const, 'local');
   const allowLocalDriver = read.flag('ALLOW_LOCAL_DRIVER');
 
   const config: Config = {
@@ -79,11 +94,22 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     apiAuthDisabled,
     orchestrator,
     replicaId: parseReplicaId(read),
+    nomad: {
+      address: read.url('NOMAD_ADDR', 'http://127.0.0.1:4646', ['http:', 'https:']),
+      token: read.optionalString('NOMAD_TOKEN'),
+      namespace: read.string('NOMAD_NAMESPACE', 'default'),
+      region: read.optionalString('NOMAD_REGION'),
+      datacenters: read.string('NOMAD_DATACENTERS', '*').split(',').map((d) => d.trim()).filter(Boolean),
+      cpuMhzPerCore: read.integer('NOMAD_CPU_MHZ_PER_CORE', 2000, 100, 10_000),
+      volumeMode: read.oneOf('NOMAD_VOLUME_MODE', ['docker-volume', 'host'] as const, 'docker-volume'),
+      timeoutMs: read.duration('NOMAD_TIMEOUT', 10_000, 100),
+    },
     instance: {
       command: read.optionalString('INSTANCE_COMMAND'),
       image: read.string('INSTANCE_IMAGE', DEFAULT_INSTANCE_IMAGE),
       cpu: read.number('INSTANCE_CPU', 0.5, 0.05, 64),
       memoryMB: read.integer('INSTANCE_MEMORY_MB', 256, 64, 65536),
+      memoryMaxMB: read.raw('INSTANCE_MEMORY_MAX_MB') === undefined ? null : read.integer('INSTANCE_MEMORY_MAX_MB', 512, 64, 65536),
       startTimeoutMs: read.duration('INSTANCE_START_TIMEOUT', 60_000, 1000),
     },
     lifecycle: {
@@ -135,6 +161,10 @@ function parseReplicaId(read: EnvReader): string {
 
 function checkCrossFieldRules(read: EnvReader, config: Config, opts: { production: boolean; allowLocalDriver: boolean }): void {
   const p = config.provisioning;
+  if (config.instance.memoryMaxMB !== null) {
+    read.require(config.instance.memoryMaxMB >= config.instance.memoryMB, `INSTANCE_MEMORY_MAX_MB (${config.instance.memoryMaxMB}) must not be below INSTANCE_MEMORY_MB (${config.instance.memoryMB})`);
+  }
+  read.require(config.nomad.datacenters.length > 0, 'NOMAD_DATACENTERS must name at least one datacenter (or *)');
   read.require(p.backoffMaxMs >= p.backoffBaseMs, `PROVISION_BACKOFF_MAX (${p.backoffMaxMs}ms) must not be below PROVISION_BACKOFF_BASE (${p.backoffBaseMs}ms)`);
   read.require(
     config.lifecycle.activityFlushIntervalMs < config.lifecycle.idleTimeoutMs,

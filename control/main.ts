@@ -8,6 +8,7 @@ import { loadConfig, type Config } from './config.ts';
 import { ConfigError, describeError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LocalOrchestrator } from './orchestrator/local.ts';
+import { createNomadOrchestrator } from './orchestrator/nomad/index.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
 import { startPlatform } from './platform.ts';
 
@@ -24,6 +25,8 @@ export function createOrchestrator(config: Config): Orchestrator {
   switch (config.orchestrator) {
     case 'local':
       return new LocalOrchestrator({ dataDir: config.dataDir, driverId: localDriverId(config.dataDir), referenceCommand: referenceInstanceCommand() });
+    case 'nomad':
+      return createNomadOrchestrator(config);
   }
 }
 

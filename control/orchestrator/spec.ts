@@ -14,6 +14,7 @@ export const SHELL_PORT = 3000;
 
 export interface SpecInput {
   handle: string;
+  owner: string;
   tokenGeneration: number;
 }
 
@@ -22,9 +23,10 @@ export function userDataPath(dataDir: string, handle: string): string {
 }
 
 export function buildInstanceSpec(config: Config, secretKey: string, input: SpecInput): InstanceSpec {
-  const { handle, tokenGeneration } = input;
+  const { handle, owner, tokenGeneration } = input;
   const body: Omit<InstanceSpec, 'hash'> = {
     handle,
+    owner,
     image: config.instance.image,
     command: config.instance.command,
     ports: { gateway: GATEWAY_PORT, shell: SHELL_PORT },

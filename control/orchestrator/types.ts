@@ -12,6 +12,8 @@ import { PlatformError, UnavailableError } from '../errors.ts';
 /** What to run for one user. Built once by buildInstanceSpec(), never by string pasting. */
 export interface InstanceSpec {
   handle: string;
+  /** The owning user's id: recorded in orchestrator metadata, never a secret. */
+  owner: string;
   /** Container image (container drivers). */
   image: string;
   /** Shell command (local driver); null runs the reference instance. */
@@ -86,6 +88,13 @@ export interface Orchestrator {
 
   /** Current runtime state. A handle the driver never saw is { state: 'missing' }. */
   status(handle: string): Promise<RuntimeStatus>;
+
+  /**
+   * Optional: resolves once the instance runs with an address, has failed, or the
+   * timeout passed (then with its current status). Drivers that can watch (Nomad's
+   * blocking queries) implement it so waiting does not poll.
+   */
+  awaitRunning?(handle: string, timeoutMs: number, signal: AbortSignal): Promise<RuntimeStatus>;
 
   /** Every instance the driver currently runs or knows, for reconcile. */
   list(): Promise<RuntimeStatus[]>;

@@ -21,8 +21,10 @@ export class InstanceCrashedError extends PlatformError {
 
 const PROBE_TIMEOUT_MS = 2000;
 const PROBE_INTERVAL_MS = 100;
+/** How often the orchestrator is asked again while /health is being probed. */
+const STATUS_INTERVAL_MS = 1000;
 
-/** Resolves with the gateway URL that answered; throws StartTimeoutError or InstanceCrashedError. */
+/** Resolves with the address that answered; throws StartTimeoutError or InstanceCrashedError. */
 export async function waitUntilHealthy(
   orchestrator: Orchestrator,
   handle: string,
@@ -30,10 +32,13 @@ export async function waitUntilHealthy(
   signal: AbortSignal,
 ): Promise<{ gateway: string; shell: string }> {
   const deadline = Date.now() + timeoutMs;
+  const refresh = () =>
+    orchestrator.awaitRunning ? orchestrator.awaitRunning(handle, Math.max(1, deadline - Date.now()), signal) : orchestrator.status(handle);
+  let status = await refresh();
+  let statusAt = Date.now();
   let lastProblem = 'no address yet';
   while (Date.now() < deadline) {
     signal.throwIfAborted();
-    const status = await orchestrator.status(handle);
     if (status.state === 'failed') throw new InstanceCrashedError(handle, status.detail);
     if (status.address) {
       try {
@@ -45,12 +50,17 @@ export async function waitUntilHealthy(
         lastProblem = `/health answered ${response.status}`;
       } catch (err) {
         signal.throwIfAborted();
-        lastProblem = `/health not reachable: ${(err as Error).cause ? String(((err as Error).cause as Error).message) : (err as Error).message}`;
+        const cause = (err as Error).cause as Error | undefined;
+        lastProblem = `/health not reachable: ${cause?.message ?? (err as Error).message}`;
       }
     } else {
       lastProblem = status.detail;
     }
     await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
+    if (!status.address || Date.now() - statusAt >= STATUS_INTERVAL_MS) {
+      status = await refresh();
+      statusAt = Date.now();
+    }
   }
   throw new StartTimeoutError(handle, timeoutMs, lastProblem);
 }

@@ -138,7 +138,7 @@ export class ProvisioningWorker {
         );
       }, Math.max(100, Math.floor(config.provisioning.leaseMs / 3)));
       try {
-        const spec = buildInstanceSpec(config, this.deps.secretKey, { handle: current.handle, tokenGeneration: current.token_generation });
+        const spec = buildInstanceSpec(config, this.deps.secretKey, { handle: current.handle, owner: current.owner_id, tokenGeneration: current.token_generation });
         const outcome = await STEPS[status]({
           row: current,
           spec,

@@ -44,7 +44,10 @@ const badValues: Array<[string, string, RegExp]> = [
   ['PLATFORM_DEV', 'maybe', /^PLATFORM_DEV must be 1 or 0/m],
   ['DATABASE_URL', 'mysql://x', /^DATABASE_URL must start with postgres:\/\//m],
   ['METER_URL', 'ftp://meter', /^METER_URL must be a URL starting with http:\/\/ or https:\/\//m],
-  ['ORCHESTRATOR', 'kubernetes', /^ORCHESTRATOR must be one of local, got "kubernetes"$/m],
+  ['ORCHESTRATOR', 'kubernetes', /^ORCHESTRATOR must be one of local, nomad, got "kubernetes"$/m],
+  ['NOMAD_ADDR', 'nomad:4646', /^NOMAD_ADDR must be a URL starting with http:\/\/ or https:\/\//m],
+  ['NOMAD_VOLUME_MODE', 'nfs', /^NOMAD_VOLUME_MODE must be one of docker-volume, host, got "nfs"$/m],
+  ['INSTANCE_MEMORY_MAX_MB', '128', /^INSTANCE_MEMORY_MAX_MB \(128\) must not be below INSTANCE_MEMORY_MB \(256\)$/m],
   ['REPLICA_ID', 'has space', /^REPLICA_ID must be 1 to 48/m],
 ];
 

@@ -1,0 +1,159 @@
+/**
+ * The nomad driver: each instance is the Nomad job `matrixos-{handle}` built by
+ * jobs/instance.ts. It registers only when the spec hash in the job's Meta differs,
+ * stops without purge (volume and history kept), and watches allocations with
+ * blocking queries instead of polling.
+ */
+import { INSTANCE_META_KEYS, buildInstanceJob, instanceJobId, type InstanceJobOptions } from '../../../jobs/instance.ts';
+import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestrator, type OrchestratorHealth, type RuntimeStatus } from '../types.ts';
+import type { NomadClient } from './client.ts';
+import type { AllocationStub, JobRead } from './api-types.ts';
+import { deriveStatus, newestAllocation, placementFailureReason } from './status.ts';
+
+interface Registered {
+  hash: string;
+  stopped: boolean;
+  evalId: string | null;
+  /** Allocations changing past this index are news to awaitRunning. */
+  index: number;
+}
+
+const LIST_CONCURRENCY = 8;
+/** Longest single blocking query while waiting: short enough to notice a blocked evaluation. */
+const WATCH_SLICE_MS = 2000;
+
+export class NomadOrchestrator implements Orchestrator {
+  readonly name = 'nomad';
+  private readonly specs = new Map<string, InstanceSpec>();
+  private readonly registered = new Map<string, Registered>();
+
+  constructor(
+    private readonly client: NomadClient,
+    private readonly jobOptions: InstanceJobOptions,
+  ) {}
+
+  async ensure(spec: InstanceSpec): Promise<void> {
+    this.specs.set(spec.handle, spec);
+    const known = this.registered.get(spec.handle);
+    if (known && known.hash === spec.hash) return;
+    const { value: job } = await this.client.readJob(instanceJobId(spec.handle));
+    const hash = job?.Meta?.[INSTANCE_META_KEYS.specHash] ?? '';
+    if (job && hash === spec.hash) {
+      this.registered.set(spec.handle, { hash, stopped: job.Stop, evalId: null, index: job.JobModifyIndex });
+      return;
+    }
+    // A stopped job keeps its old definition until start() registers the new one.
+    if (job?.Stop) {
+      this.registered.set(spec.handle, { hash, stopped: true, evalId: null, index: job.JobModifyIndex });
+      return;
+    }
+    await this.register(spec);
+  }
+
+  async start(handle: string): Promise<void> {
+    const spec = this.specs.get(handle);
+    if (!spec) throw new OrchestratorError('spec_missing', `No definition for instance "${handle}": it must be provisioned first.`);
+    const known = this.registered.get(handle);
+    if (known && known.hash === spec.hash && !known.stopped) return;
+    await this.register(spec);
+  }
+
+  async stop(handle: string): Promise<void> {
+    await this.client.stopJob(instanceJobId(handle), false);
+    const known = this.registered.get(handle);
+    if (known) known.stopped = true;
+  }
+
+  /** Purges the job. The user's volume is kept (the archive) unless purge is set. */
+  async destroy(handle: string, options: { purge: boolean }): Promise<DestroyResult> {
+    const { value: job } = await this.client.readJob(instanceJobId(handle));
+    await this.client.stopJob(instanceJobId(handle), true);
+    this.specs.delete(handle);
+    this.registered.delete(handle);
+    if (!job || options.purge) return { archivePath: null };
+    return { archivePath: `${this.jobOptions.volume.mode}:matrixos-${handle}` };
+  }
+
+  async status(handle: string): Promise<RuntimeStatus> {
+    const id = instanceJobId(handle);
+    const { value: job } = await this.client.readJob(id);
+    const specHash = job?.Meta?.[INSTANCE_META_KEYS.specHash];
+    if (!job || job.Stop) return deriveStatus({ handle, job, specHash, newest: null });
+    const { value: allocs } = await this.client.jobAllocations(id);
+    return this.fromAllocations(handle, job, specHash, allocs);
+  }
+
+  /**
+   * Blocks (Nomad blocking queries) until the newest allocation runs or fails, a
+   * placement failure shows, or the timeout passes; returns the status then.
+   */
+  async awaitRunning(handle: string, timeoutMs: number, signal: AbortSignal): Promise<RuntimeStatus> {
+    const id = instanceJobId(handle);
+    const deadline = Date.now() + timeoutMs;
+    let index = this.registered.get(handle)?.index ?? 0;
+    for (;;) {
+      const waitMs = Math.max(1, Math.min(WATCH_SLICE_MS, deadline - Date.now()));
+      const answer = await this.client.jobAllocations(id, { index, waitMs, signal });
+      index = Math.max(index, answer.index);
+      const newest = newestAllocation(answer.value);
+      const settled = newest && newest.ClientStatus !== 'pending';
+      if (settled || Date.now() >= deadline) {
+        const { value: job } = await this.client.readJob(id);
+        return this.fromAllocations(handle, job, job?.Meta?.[INSTANCE_META_KEYS.specHash], answer.value);
+      }
+      if (!newest) {
+        const failure = await this.placementFailure(handle);
+        if (failure) return { handle, state: 'failed', detail: failure };
+      }
+    }
+  }
+
+  async list(): Promise<RuntimeStatus[]> {
+    const jobs = (await this.client.listJobs('matrixos-')).filter((j) => j.Meta?.[INSTANCE_META_KEYS.handle]);
+    const results: RuntimeStatus[] = [];
+    for (let i = 0; i < jobs.length; i += LIST_CONCURRENCY) {
+      const batch = jobs.slice(i, i + LIST_CONCURRENCY);
+      results.push(
+        ...(await Promise.all(
+          batch.map((j) => {
+            const handle = j.Meta![INSTANCE_META_KEYS.handle]!;
+            return j.Stop ? { handle, state: 'stopped' as const, detail: 'Nomad job stopped' } : this.status(handle);
+          }),
+        )),
+      );
+    }
+    return results;
+  }
+
+  async health(): Promise<OrchestratorHealth> {
+    try {
+      await this.client.ping();
+      return { ok: true, detail: `Nomad at ${this.client.address}` };
+    } catch (err) {
+      return { ok: false, detail: (err as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private async register(spec: InstanceSpec): Promise<void> {
+    const response = await this.client.register(buildInstanceJob(spec, this.jobOptions));
+    this.registered.set(spec.handle, { hash: spec.hash, stopped: false, evalId: response.EvalID || null, index: response.JobModifyIndex });
+  }
+
+  private async fromAllocations(handle: string, job: JobRead | null, specHash: string | undefined, allocs: AllocationStub[]): Promise<RuntimeStatus> {
+    const newest = newestAllocation(allocs);
+    const allocation = newest?.ClientStatus === 'running' ? await this.client.allocation(newest.ID) : undefined;
+    const status = deriveStatus({ handle, job, specHash, newest, allocation });
+    if (newest || status.state !== 'starting') return status;
+    const failure = await this.placementFailure(handle);
+    return failure ? { ...status, state: 'failed', detail: failure } : status;
+  }
+
+  /** Nomad's reason when the last registration's evaluation could not place the job. */
+  private async placementFailure(handle: string): Promise<string | null> {
+    const evalId = this.registered.get(handle)?.evalId;
+    const evaluation = evalId ? await this.client.evaluation(evalId) : null;
+    return evaluation ? placementFailureReason(evaluation) : null;
+  }
+}
