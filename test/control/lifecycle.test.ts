@@ -119,7 +119,7 @@ test('reconcile restarts an instance whose process vanished', async (t) => {
 
 test('reconcile stops an orphan with no database row and never destroys it', async (t) => {
   const { platform, orchestrator } = await memoryPlatform(t);
-  const spec = buildInstanceSpec(platform.config, platform.secretKey, { handle: 'orphan', tokenGeneration: 1 });
+  const spec = buildInstanceSpec(platform.config, platform.secretKey, { handle: 'orphan', owner: 'nobody', tokenGeneration: 1 });
   await orchestrator.ensure(spec);
   await orchestrator.start('orphan');
   const report = await platform.lifecycle.sweep();

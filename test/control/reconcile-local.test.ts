@@ -29,7 +29,7 @@ test('an instance process killed behind the platform\'s back is restarted by rec
 
 test('an instance process with no database row is stopped by reconcile', async (t) => {
   const platform = await startTestPlatform(t);
-  const spec = buildInstanceSpec(platform.config, platform.secretKey, { handle: 'stowaway', tokenGeneration: 1 });
+  const spec = buildInstanceSpec(platform.config, platform.secretKey, { handle: 'stowaway', owner: 'nobody', tokenGeneration: 1 });
   await platform.orchestrator.ensure(spec);
   await platform.orchestrator.start('stowaway');
   t.is((await pidsOf(platform.dataDir, 'stowaway')).length, 1);

@@ -13,7 +13,8 @@ import { deriveStatus, newestAllocation, placementFailureReason } from './status
 interface Registered {
   hash: string;
   stopped: boolean;
-  evalId: string | null;
+  /** Registered by this process (so start() may trust it runs) rather than read back. */
+  ours: boolean;
   /** Allocations changing past this index are news to awaitRunning. */
   index: number;
 }
@@ -26,6 +27,8 @@ export class NomadOrchestrator implements Orchestrator {
   readonly name = 'nomad';
   private readonly specs = new Map<string, InstanceSpec>();
   private readonly registered = new Map<string, Registered>();
+  /** The evaluation of each handle's last registration: where a placement failure shows. */
+  private readonly lastEval = new Map<string, string>();
 
   constructor(
     private readonly client: NomadClient,
@@ -39,12 +42,12 @@ export class NomadOrchestrator implements Orchestrator {
     const { value: job } = await this.client.readJob(instanceJobId(spec.handle));
     const hash = job?.Meta?.[INSTANCE_META_KEYS.specHash] ?? '';
     if (job && hash === spec.hash) {
-      this.registered.set(spec.handle, { hash, stopped: job.Stop, evalId: null, index: job.JobModifyIndex });
+      this.registered.set(spec.handle, { hash, stopped: job.Stop, ours: false, index: job.JobModifyIndex });
       return;
     }
     // A stopped job keeps its old definition until start() registers the new one.
     if (job?.Stop) {
-      this.registered.set(spec.handle, { hash, stopped: true, evalId: null, index: job.JobModifyIndex });
+      this.registered.set(spec.handle, { hash, stopped: true, ours: false, index: job.JobModifyIndex });
       return;
     }
     await this.register(spec);
@@ -54,7 +57,19 @@ export class NomadOrchestrator implements Orchestrator {
     const spec = this.specs.get(handle);
     if (!spec) throw new OrchestratorError('spec_missing', `No definition for instance "${handle}": it must be provisioned first.`);
     const known = this.registered.get(handle);
-    if (known && known.hash === spec.hash && !known.stopped) return;
+    if (known && known.hash === spec.hash && !known.stopped && known.ours) return;
+    const id = instanceJobId(handle);
+    const { value: job } = await this.client.readJob(id);
+    if (job && !job.Stop && job.Meta?.[INSTANCE_META_KEYS.specHash] === spec.hash) {
+      const newest = newestAllocation((await this.client.jobAllocations(id)).value);
+      if (!newest || !['failed', 'lost'].includes(newest.ClientStatus)) {
+        this.registered.set(handle, { hash: spec.hash, stopped: false, ours: false, index: job.JobModifyIndex });
+        return;
+      }
+      // Same job, failed allocation: stop and register again for a fresh placement now
+      // rather than after Nomad's reschedule delay.
+      await this.client.stopJob(id, false);
+    }
     await this.register(spec);
   }
 
@@ -70,6 +85,7 @@ export class NomadOrchestrator implements Orchestrator {
     await this.client.stopJob(instanceJobId(handle), true);
     this.specs.delete(handle);
     this.registered.delete(handle);
+    this.lastEval.delete(handle);
     if (!job || options.purge) return { archivePath: null };
     return { archivePath: `${this.jobOptions.volume.mode}:matrixos-${handle}` };
   }
@@ -78,6 +94,7 @@ export class NomadOrchestrator implements Orchestrator {
     const id = instanceJobId(handle);
     const { value: job } = await this.client.readJob(id);
     const specHash = job?.Meta?.[INSTANCE_META_KEYS.specHash];
+    if (!job) this.registered.delete(handle);
     if (!job || job.Stop) return deriveStatus({ handle, job, specHash, newest: null });
     const { value: allocs } = await this.client.jobAllocations(id);
     return this.fromAllocations(handle, job, specHash, allocs);
@@ -90,16 +107,19 @@ export class NomadOrchestrator implements Orchestrator {
   async awaitRunning(handle: string, timeoutMs: number, signal: AbortSignal): Promise<RuntimeStatus> {
     const id = instanceJobId(handle);
     const deadline = Date.now() + timeoutMs;
-    let index = this.registered.get(handle)?.index ?? 0;
+    const since = this.registered.get(handle)?.index ?? 0;
+    let index = since;
     for (;;) {
       const waitMs = Math.max(1, Math.min(WATCH_SLICE_MS, deadline - Date.now()));
       const answer = await this.client.jobAllocations(id, { index, waitMs, signal });
       index = Math.max(index, answer.index);
-      const newest = newestAllocation(answer.value);
+      // Allocations older than the registration we wait for (say, a failed one being replaced) are history.
+      const current = answer.value.filter((a) => a.CreateIndex > since);
+      const newest = newestAllocation(current);
       const settled = newest && newest.ClientStatus !== 'pending';
       if (settled || Date.now() >= deadline) {
         const { value: job } = await this.client.readJob(id);
-        return this.fromAllocations(handle, job, job?.Meta?.[INSTANCE_META_KEYS.specHash], answer.value);
+        return this.fromAllocations(handle, job, job?.Meta?.[INSTANCE_META_KEYS.specHash], current);
       }
       if (!newest) {
         const failure = await this.placementFailure(handle);
@@ -110,6 +130,9 @@ export class NomadOrchestrator implements Orchestrator {
 
   async list(): Promise<RuntimeStatus[]> {
     const jobs = (await this.client.listJobs('matrixos-')).filter((j) => j.Meta?.[INSTANCE_META_KEYS.handle]);
+    // A job purged behind our back must not be trusted from the cache any more.
+    const listed = new Set(jobs.map((j) => j.Meta![INSTANCE_META_KEYS.handle]!));
+    for (const handle of this.registered.keys()) if (!listed.has(handle)) this.registered.delete(handle);
     const results: RuntimeStatus[] = [];
     for (let i = 0; i < jobs.length; i += LIST_CONCURRENCY) {
       const batch = jobs.slice(i, i + LIST_CONCURRENCY);
@@ -138,21 +161,26 @@ export class NomadOrchestrator implements Orchestrator {
 
   private async register(spec: InstanceSpec): Promise<void> {
     const response = await this.client.register(buildInstanceJob(spec, this.jobOptions));
-    this.registered.set(spec.handle, { hash: spec.hash, stopped: false, evalId: response.EvalID || null, index: response.JobModifyIndex });
+    this.registered.set(spec.handle, { hash: spec.hash, stopped: false, ours: true, index: response.JobModifyIndex });
+    if (response.EvalID) this.lastEval.set(spec.handle, response.EvalID);
   }
 
   private async fromAllocations(handle: string, job: JobRead | null, specHash: string | undefined, allocs: AllocationStub[]): Promise<RuntimeStatus> {
     const newest = newestAllocation(allocs);
     const allocation = newest?.ClientStatus === 'running' ? await this.client.allocation(newest.ID) : undefined;
-    const status = deriveStatus({ handle, job, specHash, newest, allocation });
-    if (newest || status.state !== 'starting') return status;
-    const failure = await this.placementFailure(handle);
-    return failure ? { ...status, state: 'failed', detail: failure } : status;
+    let status = deriveStatus({ handle, job, specHash, newest, allocation });
+    if (!newest && status.state === 'starting') {
+      const failure = await this.placementFailure(handle);
+      if (failure) status = { ...status, state: 'failed', detail: failure };
+    }
+    // A failure means the next start() must look at Nomad again instead of trusting the cache.
+    if (status.state === 'failed') this.registered.delete(handle);
+    return status;
   }
 
   /** Nomad's reason when the last registration's evaluation could not place the job. */
   private async placementFailure(handle: string): Promise<string | null> {
-    const evalId = this.registered.get(handle)?.evalId;
+    const evalId = this.lastEval.get(handle);
     const evaluation = evalId ? await this.client.evaluation(evalId) : null;
     return evaluation ? placementFailureReason(evaluation) : null;
   }

@@ -11,16 +11,19 @@ export function newestAllocation(allocs: AllocationStub[]): AllocationStub | nul
   return allocs.reduce<AllocationStub | null>((newest, a) => (!newest || a.CreateIndex > newest.CreateIndex ? a : newest), null);
 }
 
-/** The most telling task event of a failed allocation, e.g. an image pull error. */
+/** The most telling task event of a failed allocation: a driver error (e.g. an image pull), else the exit. */
 export function taskFailureReason(states: Record<string, TaskState> | null): string {
   for (const [task, state] of Object.entries(states ?? {})) {
-    const events = state.Events ?? [];
-    const telling = [...events].reverse().find((e) => e.Type === 'Driver Failure' || e.Type === 'Setup Failure' || e.Type === 'Failed Validation')
-      ?? [...events].reverse().find((e) => FAILURE_EVENTS.has(e.Type));
+    const events = [...(state.Events ?? [])].reverse();
+    const telling =
+      events.find((e) => e.Type === 'Driver Failure' || e.Type === 'Setup Failure' || e.Type === 'Failed Validation') ??
+      events.find((e) => e.Type === 'Terminated') ??
+      events.find((e) => FAILURE_EVENTS.has(e.Type));
     if (telling) {
       const text = telling.DisplayMessage || telling.DriverError || telling.Message || '';
       const exit = telling.ExitCode ? ` (exit code ${telling.ExitCode})` : '';
-      return `task ${task}: ${telling.Type}${text ? `: ${text}` : ''}${exit}`;
+      const gaveUp = state.Restarts > 0 && events.some((e) => e.Type === 'Not Restarting') ? `; gave up after ${state.Restarts} restart(s)` : '';
+      return `task ${task}: ${telling.Type}${text ? `: ${text}` : ''}${exit}${gaveUp}`;
     }
     if (state.Failed) return `task ${task} failed after ${state.Restarts} restart(s)`;
   }

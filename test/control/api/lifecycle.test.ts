@@ -1,18 +1,21 @@
 /**
- * The full instance lifecycle through the platform API, with real child processes,
- * on every database dialect.
+ * The platform's lifecycle suite: the full instance lifecycle through the platform
+ * API on every orchestrator driver (local processes; Nomad through its double) and
+ * every database dialect.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { databaseTargets } from '../../helpers/databases.ts';
-import { startTestPlatform } from '../../helpers/platform.ts';
+import { DRIVERS } from '../../helpers/drivers.ts';
 
-for (const target of await databaseTargets()) {
-  test(`[${target.name}] provision, run, stop, start and destroy an instance`, async (t) => {
+const targets = await databaseTargets();
+
+for (const driver of DRIVERS) for (const target of targets) {
+  test(`[${driver.name}, ${target.name}] provision, run, stop, start and destroy an instance`, async (t) => {
     const db = await target.create();
     t.teardown(db.cleanup);
-    const platform = await startTestPlatform(t, { env: { DATABASE_URL: db.url } });
+    const { platform, nomad } = await driver.start(t, { env: { DATABASE_URL: db.url } });
 
     const created = await platform.api('/containers/provision', { method: 'POST', json: { handle: 'alice', userId: 'user-1' } });
     t.is(created.status, 201);
@@ -26,8 +29,13 @@ for (const target of await databaseTargets()) {
     t.is(health.status, 200);
     t.is(((await health.json()) as { handle: string }).handle, 'alice');
 
-    // The instance got its own data dir and needs its own bearer token.
-    t.true(fs.existsSync(path.join(platform.dataDir, 'users', 'alice', 'matrixos')));
+    // The instance got its own storage and needs its own bearer token.
+    if (nomad) {
+      const job = nomad.jobs().find((j) => j.ID === 'matrixos-alice') as { TaskGroups: Array<{ Tasks: Array<{ Resources: { CPU: number; MemoryMB: number } }> }> };
+      t.deepEqual([job.TaskGroups[0]!.Tasks[0]!.Resources.CPU, job.TaskGroups[0]!.Tasks[0]!.Resources.MemoryMB], [1000, 256]);
+    } else {
+      t.true(fs.existsSync(path.join(platform.dataDir, 'users', 'alice', 'matrixos')));
+    }
     t.is((await fetch(`${address.gateway}/api/system/info`)).status, 401);
 
     const events = (await (await platform.api('/containers/alice/events')).json()) as { events: Array<{ to: string | null }> };
@@ -50,15 +58,22 @@ for (const target of await databaseTargets()) {
     t.is(destroy.status, 202);
     const destroyed = await platform.waitFor('alice', 'destroyed');
     t.truthy(destroyed.archivePath, 'destroy keeps an archive of the data');
-    t.true(fs.existsSync(destroyed.archivePath as string));
-    t.false(fs.existsSync(path.join(platform.dataDir, 'users', 'alice')));
+    if (nomad) {
+      t.is(destroyed.archivePath, 'docker-volume:matrixos-alice', 'the volume is kept');
+      t.deepEqual(nomad.jobs().map((j) => j.ID), [], 'the job is purged');
+    } else {
+      t.true(fs.existsSync(destroyed.archivePath as string));
+      t.false(fs.existsSync(path.join(platform.dataDir, 'users', 'alice')));
+    }
     t.deepEqual(await platform.orchestrator.list(), []);
   });
+}
 
-  test(`[${target.name}] provisioning is idempotent for the same user and 409 for another`, async (t) => {
+for (const driver of DRIVERS) for (const target of targets) {
+  test(`[${driver.name}, ${target.name}] provisioning is idempotent for the same user and 409 for another`, async (t) => {
     const db = await target.create();
     t.teardown(db.cleanup);
-    const platform = await startTestPlatform(t, { env: { DATABASE_URL: db.url } });
+    const { platform } = await driver.start(t, { env: { DATABASE_URL: db.url } });
     const first = await platform.api('/containers/provision', { method: 'POST', json: { handle: 'bob', userId: 'u-bob' } });
     t.is(first.status, 201);
     const second = await platform.api('/containers/provision', { method: 'POST', json: { handle: 'bob', userId: 'u-bob' } });
@@ -79,10 +94,10 @@ for (const target of await databaseTargets()) {
     t.is(list.total, 1);
   });
 
-  test(`[${target.name}] concurrent provisions of one handle create exactly one instance`, async (t) => {
+  test(`[${driver.name}, ${target.name}] concurrent provisions of one handle create exactly one instance`, async (t) => {
     const db = await target.create();
     t.teardown(db.cleanup);
-    const platform = await startTestPlatform(t, { env: { DATABASE_URL: db.url } });
+    const { platform } = await driver.start(t, { env: { DATABASE_URL: db.url } });
     const attempts = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
         platform.api('/containers/provision', { method: 'POST', json: { handle: 'race', userId: `u-${i % 3}` } }),
@@ -99,17 +114,19 @@ for (const target of await databaseTargets()) {
   });
 }
 
-test('provisioning again after destroy brings the same user back', async (t) => {
-  const platform = await startTestPlatform(t);
-  await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-carol' } });
-  await platform.waitFor('carol', 'running');
-  await platform.api('/containers/carol?confirm=carol&purge=1', { method: 'DELETE' });
-  const destroyed = await platform.waitFor('carol', 'destroyed');
-  t.is(destroyed.archivePath, null, 'purge leaves no archive');
-  t.false(fs.existsSync(path.join(platform.dataDir, 'archive')));
-  const again = await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-carol' } });
-  t.is(again.status, 201);
-  await platform.waitFor('carol', 'running');
-  const stranger = await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-eve' } });
-  t.is(stranger.status, 409);
-});
+for (const driver of DRIVERS) {
+  test(`[${driver.name}] provisioning again after destroy brings the same user back`, async (t) => {
+    const { platform, nomad } = await driver.start(t);
+    await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-carol' } });
+    await platform.waitFor('carol', 'running');
+    await platform.api('/containers/carol?confirm=carol&purge=1', { method: 'DELETE' });
+    const destroyed = await platform.waitFor('carol', 'destroyed');
+    t.is(destroyed.archivePath, null, 'purge leaves no archive');
+    if (!nomad) t.false(fs.existsSync(path.join(platform.dataDir, 'archive')));
+    const again = await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-carol' } });
+    t.is(again.status, 201);
+    await platform.waitFor('carol', 'running');
+    const stranger = await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-eve' } });
+    t.is(stranger.status, 409);
+  });
+}

@@ -135,7 +135,7 @@ async function localEnvironment(): Promise<Env> {
     config,
     driverId,
     orchestrator,
-    spec: (handle, overrides) => withOverrides(buildInstanceSpec(config, TEST_KEY, { handle, tokenGeneration: 1 }), overrides),
+    spec: (handle, overrides) => withOverrides(buildInstanceSpec(config, TEST_KEY, { handle, owner: `owner-${handle}`, tokenGeneration: 1 }), overrides),
     recordPath,
     readRecord: (handle) => JSON.parse(fs.readFileSync(recordPath(handle), 'utf8')),
     async cleanup() {

@@ -22,7 +22,7 @@ runOrchestratorContract(
     orchestrator.address = () => ({ gateway: server.url, shell: server.url });
     return {
       orchestrator,
-      spec: (handle, overrides) => withOverrides(buildInstanceSpec(config, TEST_KEY, { handle, tokenGeneration: 1 }), overrides),
+      spec: (handle, overrides) => withOverrides(buildInstanceSpec(config, TEST_KEY, { handle, owner: `owner-${handle}`, tokenGeneration: 1 }), overrides),
       async cleanup() {
         await orchestrator.close();
         await server.close();

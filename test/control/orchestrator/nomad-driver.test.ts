@@ -1,0 +1,155 @@
+/** The nomad driver inside the running platform, against the Nomad double, faults included. */
+import test from 'ava';
+import { instanceJobId } from '../../../jobs/instance.ts';
+import { createNomadOrchestrator } from '../../../control/orchestrator/nomad/index.ts';
+import { buildInstanceSpec } from '../../../control/orchestrator/spec.ts';
+import { DRIVERS, NOMAD_TEST_TOKEN, startNomadWithInstances } from '../../helpers/drivers.ts';
+import { startTestPlatform } from '../../helpers/platform.ts';
+
+const nomadDriver = DRIVERS.find((d) => d.name === 'nomad')!;
+const registrations = (nomad: { requests: Array<{ method: string; path: string }> }) =>
+  nomad.requests.filter((r) => (r.method === 'PUT' || r.method === 'POST') && r.path === '/v1/jobs').length;
+
+async function provision(platform: { api(p: string, i?: RequestInit & { json?: unknown }): Promise<Response> }, handle: string) {
+  const response = await platform.api('/containers/provision', { method: 'POST', json: { handle, userId: `u-${handle}` } });
+  if (response.status !== 201) throw new Error(`provision ${handle}: ${response.status} ${await response.text()}`);
+}
+
+test('a running instance is not registered again while its spec is unchanged, even after a restart', async (t) => {
+  const nomad = await startNomadWithInstances(t);
+  const env = { ORCHESTRATOR: 'nomad', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: NOMAD_TEST_TOKEN };
+  const first = await startTestPlatform(t, { env, keepDataDir: true });
+  await provision(first, 'steady');
+  await first.waitFor('steady', 'running');
+  t.is(registrations(nomad), 1);
+  await first.close();
+
+  // A new control service over the same database asks to start it again: nothing to register.
+  const second = await startTestPlatform(t, { env, dataDir: first.dataDir });
+  await second.api('/containers/steady/stop', { method: 'POST' });
+  await second.waitFor('steady', 'stopped');
+  t.true((nomad.jobs().find((j) => j.ID === 'matrixos-steady') as { Stop: boolean }).Stop, 'stop keeps the job, stopped');
+  await second.api('/containers/steady/start', { method: 'POST' });
+  await second.waitFor('steady', 'running');
+  t.is(registrations(nomad), 2, 'start registers the stopped job again, once');
+  const spec = buildInstanceSpec(second.config, second.secretKey, { handle: 'steady', owner: 'u-steady', tokenGeneration: 1 });
+  await second.orchestrator.ensure(spec);
+  await second.orchestrator.start('steady');
+  t.is(registrations(nomad), 2, 'an unchanged spec is never registered again');
+});
+
+test('the happy path costs at most 6 Nomad requests per provision', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t, { nomad: { schedulingLatencyMs: 200 } });
+  const before = nomad!.requests.length;
+  await provision(platform, 'frugal');
+  await platform.waitFor('frugal', 'running');
+  const used = nomad!.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+  t.true(used.length <= 6, used.join('\n'));
+});
+
+test('a placement failure fails the instance with Nomad\'s reason', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t, { env: { PROVISION_MAX_ATTEMPTS: '2' } });
+  nomad!.placementFailure(true, 'memory');
+  await provision(platform, 'homeless');
+  const failed = await platform.waitFor('homeless', 'failed');
+  t.regex(String(failed.lastError), /Nomad could not place the instance \(group instance: memory exhausted on 1 node\(s\)\)/);
+});
+
+test('an image pull error fails the instance with the driver\'s message', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t, { env: { PROVISION_MAX_ATTEMPTS: '2', INSTANCE_IMAGE: 'ghcr.io/example/missing:1' } });
+  nomad!.imagePullFailure('ghcr.io/example/missing:1', 'manifest unknown');
+  await provision(platform, 'imageless');
+  const failed = await platform.waitFor('imageless', 'failed');
+  t.regex(String(failed.lastError), /Failed to pull/);
+  t.regex(String(failed.lastError), /manifest unknown/);
+});
+
+test('a task that crashes at start is retried on a fresh allocation', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t);
+  nomad!.crashNext('matrixos-flaky', 'segfault in init');
+  await provision(platform, 'flaky');
+  await platform.waitFor('flaky', 'running');
+  const events = (await (await platform.api('/containers/flaky/events')).json()) as { events: Array<{ message: string }> };
+  t.true(events.events.some((e) => /Attempt 1 failed while starting: .*segfault in init/.test(e.message)), JSON.stringify(events.events.map((e) => e.message)));
+  t.true(nomad!.allocations('matrixos-flaky').length >= 2);
+});
+
+test('Nomad down: health says so, provisioning waits and completes when it is back', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t, { env: { PROVISION_MAX_ATTEMPTS: '2' } });
+  await nomad!.down();
+  const health = await fetch(`${platform.apiUrl}/health`);
+  t.is(health.status, 503);
+  const body = (await health.json()) as { orchestrator: { ok: boolean; driver: string; detail: string } };
+  t.false(body.orchestrator.ok);
+  t.is(body.orchestrator.driver, 'nomad');
+  t.regex(body.orchestrator.detail, /nomad orchestrator is unreachable/i);
+  await provision(platform, 'patient');
+  let during = await platform.service.get('patient');
+  for (let i = 0; i < 200 && !during.last_error; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    during = await platform.service.get('patient');
+  }
+  await new Promise((r) => setTimeout(r, 500)); // past PROVISION_MAX_ATTEMPTS=2: still not failed
+  during = await platform.service.get('patient');
+  t.not(during.status, 'failed');
+  t.regex(during.last_error ?? '', /nomad orchestrator is unreachable/i);
+  await nomad!.up();
+  await platform.waitFor('patient', 'running');
+  t.is((await fetch(`${platform.apiUrl}/health`)).status, 200);
+});
+
+test('transient 5xx answers are retried by the client without the user noticing', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t);
+  nomad!.failNext(2, 500, 'rpc error: No cluster leader');
+  await provision(platform, 'resilient');
+  const running = await platform.waitFor('resilient', 'running');
+  t.is(running.attempts, 0);
+  t.is(running.lastError, null);
+});
+
+test('a token Nomad does not know fails with Nomad\'s own message', async (t) => {
+  const nomad = await startNomadWithInstances(t);
+  const platform = await startTestPlatform(t, { env: { ORCHESTRATOR: 'nomad', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: 'wrong-token', PROVISION_MAX_ATTEMPTS: '1' } });
+  const health = (await (await fetch(`${platform.apiUrl}/health`)).json()) as { orchestrator: { ok: boolean; detail: string } };
+  t.false(health.orchestrator.ok);
+  t.regex(health.orchestrator.detail, /ACL token not found/);
+  await provision(platform, 'locked');
+  const failed = await platform.waitFor('locked', 'failed');
+  t.regex(String(failed.lastError), /^Nomad rejected (GET|PUT) \/v1\/jobs?[^:]*: ACL token not found$/);
+});
+
+test('reconcile stops an orphan job (never purges it) and re-creates a ghost row\'s job', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t);
+  // Orphan: a matrixos job the database has no row for.
+  const orphanSpec = buildInstanceSpec(platform.config, platform.secretKey, { handle: 'orphan', owner: 'nobody', tokenGeneration: 1 });
+  const orchestrator = createNomadOrchestrator(platform.config);
+  await orchestrator.ensure(orphanSpec);
+  await nomad!.settled();
+  // Ghost: a running row whose job was purged behind the platform's back.
+  await provision(platform, 'ghost');
+  await platform.waitFor('ghost', 'running');
+  await fetch(`${nomad!.url}/v1/job/${instanceJobId('ghost')}?purge=true`, { method: 'DELETE', headers: { 'x-nomad-token': NOMAD_TEST_TOKEN } });
+  await nomad!.settled();
+
+  const report = await platform.lifecycle.sweep();
+  t.deepEqual([...report.fixes].sort(), [
+    'ghost: running in the database but not in the orchestrator: restarting',
+    'orphan: orphan instance with no database row: stopped',
+  ]);
+  const orphan = nomad!.jobs().find((j) => j.ID === 'matrixos-orphan') as { Stop: boolean } | undefined;
+  t.truthy(orphan, 'the orphan job still exists');
+  t.true(orphan!.Stop);
+  await platform.waitFor('ghost', 'running');
+  t.truthy(nomad!.jobs().find((j) => j.ID === 'matrixos-ghost'));
+});
+
+test('the registered job passes the double\'s validation: no dropped keys, no driver config errors', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t);
+  await provision(platform, 'tidy');
+  await platform.waitFor('tidy', 'running');
+  const report = nomad!.registrations.find((r) => r.jobId === 'matrixos-tidy')!;
+  t.is(report.status, 200);
+  t.deepEqual(report.unknownKeys, []);
+  t.deepEqual(report.driverConfigErrors, []);
+  t.is(report.warnings, '');
+});
