@@ -18,6 +18,7 @@ import type { InstanceStore } from './provisioning/store.ts';
 
 export class ActivityRecorder {
   private pending = new Map<string, number>();
+  private flushing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly db: Database) {}
 
@@ -36,7 +37,15 @@ export class ActivityRecorder {
    * rounded down to the second so a batch is a few UPDATEs (one per distinct second),
    * not one per instance: a second is nothing against a 30-minute idle limit.
    */
-  async flush(): Promise<number> {
+  flush(): Promise<number> {
+    // Serialized: when flush() resolves, everything recorded before the call is committed,
+    // even if an earlier flush had taken it and was still writing.
+    const run = this.flushing.then(() => this.write());
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(): Promise<number> {
     if (this.pending.size === 0) return 0;
     const batch = this.pending;
     this.pending = new Map();

@@ -8,7 +8,7 @@ import {
 import { infeasible } from './placement.ts';
 import { parseJobRequest, registerJob } from './register.ts';
 import type { Scheduler } from './scheduler.ts';
-import { ZERO_TIME } from './state.ts';
+import { jobKey, ZERO_TIME } from './state.ts';
 import type { Obj } from './types.ts';
 import { validateJob } from './validate.ts';
 import { evalView, jobStubView, jobSummaryView, jobView } from './views.ts';
@@ -64,7 +64,7 @@ async function deregisterJob(ctx: Ctx, scheduler: Scheduler, jobId: string): Pro
   const stopped: Obj = { ...job.spec, Stop: true };
   const jobModifyIndex = state.write(['jobs'], (index) => {
     if (purge) {
-      state.jobs.delete(`${namespace}\u0000${jobId}`);
+      state.jobs.delete(jobKey(namespace, jobId));
       return;
     }
     job.version += 1;

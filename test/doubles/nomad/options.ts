@@ -55,7 +55,7 @@ export interface NomadDoubleOptions {
   hostVolumes?: string[] | '*';
   /** Docker plugin `volumes { enabled = true }`: without it host-path binds fail at task start. Default false. */
   dockerVolumesEnabled?: boolean;
-  /** Client capacity for placement. Default { cpu: 20000 (MHz), memoryMB: 65536 }. */
+  /** Client capacity for placement (a large node, so only tests that want exhaustion hit it). Default { cpu: 160000 (MHz), memoryMB: 524288 }. */
   nodeResources?: { cpu: number; memoryMB: number };
   /**
    * Where task driver config (e.g. docker `config`) is checked against the driver's schema.
@@ -113,7 +113,7 @@ export function resolveOptions(options: NomadDoubleOptions = {}): ResolvedOption
     consul: options.consul ?? false,
     hostVolumes: options.hostVolumes ?? '*',
     dockerVolumesEnabled: options.dockerVolumesEnabled ?? false,
-    nodeResources: options.nodeResources ?? { cpu: 20000, memoryMB: 65536 },
+    nodeResources: options.nodeResources ?? { cpu: 160_000, memoryMB: 524_288 },
     driverConfigValidation: options.driverConfigValidation ?? 'client',
     onAllocationRunning: options.onAllocationRunning,
     onAllocationStopped: options.onAllocationStopped,

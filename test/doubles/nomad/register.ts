@@ -12,7 +12,7 @@ import {
   authorize, checkRegion, HttpError, methodIs, readBody, sendJson, writeBody, writeMeta, type Ctx,
 } from './http-kit.ts';
 import type { Scheduler } from './scheduler.ts';
-import { nowNs } from './state.ts';
+import { jobKey, nowNs } from './state.ts';
 import type { JobRecord, Obj, RegistrationReport } from './types.ts';
 import { driverConfigReport, validateJob } from './validate.ts';
 
@@ -91,7 +91,7 @@ function storeJob(ctx: Ctx, job: Obj): number {
       namespace, id, spec: job, version: 0, status: 'pending', stable: false, submitTime: nowNs(),
       createIndex: index, modifyIndex: index, jobModifyIndex: index, versions: new Map([[0, job]]),
     };
-    state.jobs.set(`${namespace}\u0000${id}`, record);
+    state.jobs.set(jobKey(namespace, id), record);
   });
   return jobModifyIndex;
 }
