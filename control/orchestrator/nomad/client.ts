@@ -121,8 +121,9 @@ export class NomadClient {
     if (opts.blocking?.index !== undefined) {
       const waitMs = Math.min(opts.blocking.waitMs ?? 60_000, 600_000);
       url.searchParams.set('index', String(opts.blocking.index));
-      url.searchParams.set('wait', `${Math.max(1, Math.round(waitMs))}ms`);
-      timeout += waitMs + waitMs / 16;
+      url.searchParams.set('wait', `${Math.max(1, Math.ceil(waitMs))}ms`);
+      // Nomad adds up to wait/16 of jitter; timers need whole milliseconds.
+      timeout += Math.ceil(waitMs + waitMs / 16);
     }
     const request = `${method} ${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };

@@ -27,6 +27,8 @@ export class NomadOrchestrator implements Orchestrator {
   readonly name = 'nomad';
   private readonly specs = new Map<string, InstanceSpec>();
   private readonly registered = new Map<string, Registered>();
+  /** Archives (kept volumes) of instances this process destroyed, for retried destroys. */
+  private readonly archived = new Map<string, string>();
   /** The evaluation of each handle's last registration: where a placement failure shows. */
   private readonly lastEval = new Map<string, string>();
 
@@ -86,8 +88,12 @@ export class NomadOrchestrator implements Orchestrator {
     this.specs.delete(handle);
     this.registered.delete(handle);
     this.lastEval.delete(handle);
-    if (!job || options.purge) return { archivePath: null };
-    return { archivePath: `${this.jobOptions.volume.mode}:matrixos-${handle}` };
+    if (options.purge) return { archivePath: null };
+    // A retried destroy (the job already gone) reports the archive its first attempt made.
+    if (!job) return { archivePath: this.archived.get(handle) ?? null };
+    const archivePath = `${this.jobOptions.volume.mode}:matrixos-${handle}`;
+    this.archived.set(handle, archivePath);
+    return { archivePath };
   }
 
   async status(handle: string): Promise<RuntimeStatus> {
@@ -153,7 +159,8 @@ export class NomadOrchestrator implements Orchestrator {
       await this.client.ping();
       return { ok: true, detail: `Nomad at ${this.client.address}` };
     } catch (err) {
-      return { ok: false, detail: (err as Error).message };
+      const detail = (err as { detail?: string }).detail;
+      return { ok: false, detail: detail ? `${(err as Error).message} (${detail})` : (err as Error).message };
     }
   }
 

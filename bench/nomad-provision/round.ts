@@ -1,0 +1,298 @@
+/**
+ * One round of nomad-provision: a fresh Nomad double and platform, N provisions at
+ * once, wait until running, timings from the instances' events, the Nomad requests
+ * they cost, destroy with purge, and check nothing is left. Everything it starts is
+ * registered with `cleanup` so a signal can take it down.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { loadConfig } from '../../control/config.ts';
+import { createLogger } from '../../control/logger.ts';
+import { createOrchestrator } from '../../control/main.ts';
+import { NomadClient } from '../../control/orchestrator/nomad/index.ts';
+import { startPlatform, type Platform } from '../../control/platform.ts';
+import { startNomadDouble, type NomadDouble } from '../../test/doubles/nomad/index.ts';
+import { benchSecret, percentile, round, sleep } from '../lib.ts';
+import { HealthServers } from './health-servers.ts';
+import { DatabaseMeter } from './db-meter.ts';
+import { breakdown, perJobSpread, type EndpointCount } from './requests.ts';
+
+export interface RoundOptions {
+  count: number;
+  concurrency: number;
+  schedulingLatencyMs: number;
+  capMs: number;
+  pollMs: number;
+}
+
+/** Stops and removes what the running round started; set while a round runs. */
+export const cleanup: { current: (() => Promise<void>) | null } = { current: null };
+
+const NOMAD_TOKEN = 'bench-nomad-acl-token';
+const DESTROY_CAP_MS = 5 * 60_000;
+/** Large enough for 500 instances of 1,000 MHz / 256 MB (the double's default node fits 160). */
+const NODE_RESOURCES = { cpu: 10_000_000, memoryMB: 10_000_000 };
+
+interface Timeline {
+  handle: string;
+  submitAt: number;
+  submitStatus: number;
+  requested?: number;
+  provisioning?: number;
+  starting?: number;
+  running?: number;
+  failedError?: string | null;
+}
+
+interface EventJson {
+  to: string | null;
+  at: string;
+}
+
+export function stats(values: number[]) {
+  const ms = (v: number | null) => (v === null ? null : round(v, 0));
+  return {
+    n: values.length,
+    p50: ms(percentile(values, 50)),
+    p90: ms(percentile(values, 90)),
+    p99: ms(percentile(values, 99)),
+    max: ms(values.length ? Math.max(...values) : null),
+    min: ms(values.length ? Math.min(...values) : null),
+    mean: values.length ? round(values.reduce((a, b) => a + b, 0) / values.length, 0) : null,
+  };
+}
+
+/** Largest number of [from, to] intervals open at once. */
+function maxOverlap(intervals: Array<[number, number]>): number {
+  const points = intervals.flatMap(([a, b]) => [[a, 1], [b, -1]] as Array<[number, number]>).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let open = 0;
+  let max = 0;
+  for (const [, d] of points) max = Math.max(max, (open += d));
+  return max;
+}
+
+export async function runRound(opts: RoundOptions) {
+  const { count, concurrency } = opts;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nomad-'));
+  const servers = new HealthServers();
+  let double: NomadDouble | null = null;
+  let platform: Platform | null = null;
+  const teardown = async () => {
+    await platform?.close().catch(() => undefined);
+    platform = null;
+    await double?.close().catch(() => undefined);
+    double = null;
+    await servers.closeAll();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  cleanup.current = teardown;
+  const notes: string[] = [];
+  try {
+    const nomad = await startNomadDouble({
+      token: NOMAD_TOKEN,
+      schedulingLatencyMs: opts.schedulingLatencyMs,
+      dockerVolumesEnabled: true,
+      nodeResources: NODE_RESOURCES,
+      onAllocationRunning: (info) => servers.start(info),
+      onAllocationStopped: (info) => servers.stop(info),
+    });
+    double = nomad;
+    const config = loadConfig(
+      {
+        DATA_DIR: dataDir,
+        API_PORT: '0',
+        PLATFORM_SECRET: benchSecret('platform'),
+        SECRET_KEY: benchSecret('key'),
+        ORCHESTRATOR: 'nomad',
+        NOMAD_ADDR: nomad.url,
+        NOMAD_TOKEN,
+        LOG_LEVEL: 'silent',
+        WORKER_POLL_INTERVAL: '100ms',
+        WORKER_CONCURRENCY: String(concurrency),
+        // No periodic sweep (reconcile lists every job) inside the measured window.
+        SWEEP_INTERVAL: '1h',
+        REPLICA_ID: 'bench-nomad',
+      },
+      dataDir,
+    );
+    const orchestrator = createOrchestrator(config);
+    const client = (orchestrator as unknown as { client?: unknown }).client;
+    const clientCount = () => (client instanceof NomadClient ? client.requestCount : null);
+    platform = await startPlatform(config, orchestrator, createLogger('silent'));
+    const dbMeter = new DatabaseMeter(platform.db);
+    const api = platform.apiUrl;
+    const auth = { authorization: `Bearer ${platform.platformSecret}` };
+    const getJson = async <T>(p: string): Promise<T> => {
+      const res = await fetch(`${api}${p}`, { headers: auth });
+      if (!res.ok) throw new Error(`GET ${p} answered ${res.status}: ${await res.text()}`);
+      return (await res.json()) as T;
+    };
+    const startupRequests = nomad.requests.slice();
+    const burstFrom = nomad.requests.length;
+    const clientFrom = clientCount();
+
+    // --- the burst
+    const handles = Array.from({ length: count }, (_, i) => `user-${String(i + 1).padStart(3, '0')}`);
+    const per = new Map<string, Timeline>();
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
+    console.log(`  worker concurrency ${concurrency}: submitting ${count} provisions at once...`);
+    const burstStart = Date.now();
+    dbMeter.reset();
+    await Promise.all(
+      handles.map(async (handle, i) => {
+        const submitAt = Date.now();
+        let submitStatus = 0;
+        try {
+          const res = await fetch(`${api}/containers/provision`, {
+            method: 'POST',
+            headers: { ...auth, 'content-type': 'application/json' },
+            body: JSON.stringify({ handle, userId: `bench-user-${i + 1}` }),
+          });
+          submitStatus = res.status;
+          await res.body?.cancel();
+        } catch (err) {
+          notes.push(`provision ${handle}: request failed: ${(err as Error).message}`);
+        }
+        per.set(handle, { handle, submitAt, submitStatus });
+      }),
+    );
+    const submitWallMs = Date.now() - burstStart;
+
+    // --- wait until every one is running or failed
+    let running = 0;
+    let failed = 0;
+    let lastReport = burstStart;
+    while (Date.now() < burstStart + opts.capMs) {
+      const [r, f] = await Promise.all([
+        getJson<{ total: number }>('/containers?status=running&limit=1'),
+        getJson<{ instances: Array<{ handle: string; lastError: string | null }>; total: number }>('/containers?status=failed&limit=1000'),
+      ]);
+      running = r.total;
+      failed = f.total;
+      for (const i of f.instances) {
+        const t = per.get(i.handle);
+        if (t) t.failedError = i.lastError;
+      }
+      if (Date.now() - lastReport >= 10_000) {
+        lastReport = Date.now();
+        console.log(`    +${round((lastReport - burstStart) / 1000, 0)} s: ${running} running, ${failed} failed`);
+      }
+      if (running + failed >= count) break;
+      await sleep(opts.pollMs);
+    }
+    const settledAt = Date.now();
+    const database = dbMeter.read(settledAt - burstStart);
+    const burstRequests = nomad.requests.slice(burstFrom);
+    const clientBurst = clientFrom === null ? null : clientCount()! - clientFrom;
+    loopDelay.disable();
+    const unfinished = count - running - failed;
+    console.log(`    settled after ${round((settledAt - burstStart) / 1000, 1)} s: ${running} running, ${failed} failed, ${unfinished} unfinished`);
+
+    // --- exact timings from each instance's events
+    await Promise.all(
+      handles.map(async (handle) => {
+        const t = per.get(handle)!;
+        const { events } = await getJson<{ events: EventJson[] }>(`/containers/${handle}/events?limit=5000`);
+        const at = (to: string) => {
+          const e = events.find((ev) => ev.to === to);
+          return e ? Date.parse(e.at) : undefined;
+        };
+        t.requested = at('requested');
+        t.provisioning = at('provisioning');
+        t.starting = at('starting');
+        t.running = at('running');
+      }),
+    );
+    const all = [...per.values()];
+    const ok = all.filter((t) => t.requested !== undefined && t.running !== undefined);
+    const full = ok.filter((t) => t.provisioning !== undefined && t.starting !== undefined);
+    const rejected = all.filter((t) => t.submitStatus !== 201).length;
+    const lastRunning = ok.length ? Math.max(...ok.map((t) => t.running!)) : null;
+    const firstRunning = ok.length ? Math.min(...ok.map((t) => t.running!)) : null;
+    for (const t of all.filter((x) => x.failedError !== undefined).slice(0, 5)) notes.push(`failed: ${t.handle}: ${t.failedError ?? 'no error recorded'}`);
+    const slotMs = stats(full.map((t) => t.running! - t.provisioning!));
+
+    // --- destroy with purge; the double must end with no job and no allocation serving
+    const destroyFrom = nomad.requests.length;
+    const destroyStart = Date.now();
+    const destroyStatuses = await Promise.all(
+      handles.map(async (handle) => {
+        const res = await fetch(`${api}/containers/${handle}?confirm=${handle}&purge=1`, { method: 'DELETE', headers: auth });
+        await res.body?.cancel();
+        return res.status;
+      }),
+    );
+    let destroyed = 0;
+    while (Date.now() < destroyStart + DESTROY_CAP_MS) {
+      destroyed = (await getJson<{ total: number }>('/containers?status=destroyed&limit=1')).total;
+      if (destroyed >= count) break;
+      await sleep(opts.pollMs);
+    }
+    await nomad.settled();
+    const destroyMs = Date.now() - destroyStart;
+    const destroyRequests = nomad.requests.slice(destroyFrom);
+    const jobsLeft = nomad.jobs('*').length;
+    const allocsNotTerminal = nomad.allocations(undefined, '*').filter((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending').length;
+    const serversOpenAfterDestroy = servers.open;
+    const doubleErrors = nomad.errors.map((e) => e.message);
+    console.log(`    destroyed ${destroyed}/${count} in ${round(destroyMs / 1000, 1)} s; Nomad jobs left ${jobsLeft}, health servers open ${serversOpenAfterDestroy}`);
+
+    await teardown();
+    cleanup.current = null;
+    const tempDirRemoved = !fs.existsSync(dataDir);
+
+    const burstBreakdown: EndpointCount[] = breakdown(burstRequests, count);
+    return {
+      workerConcurrency: concurrency,
+      submitted: count,
+      submitRejected: rejected,
+      submitWallMs,
+      running,
+      failed,
+      unfinished,
+      failures: failed + unfinished + rejected,
+      totalWallMs: lastRunning === null ? null : lastRunning - burstStart,
+      settledWallMs: settledAt - burstStart,
+      firstRunningMs: firstRunning === null ? null : firstRunning - burstStart,
+      throughputPerSecond: lastRunning === null ? null : round(ok.length / ((lastRunning - burstStart) / 1000), 1),
+      requestedToRunningMs: stats(ok.map((t) => t.running! - t.requested!)),
+      submitToRunningMs: stats(ok.map((t) => t.running! - t.submitAt)),
+      queueWaitMs: stats(full.map((t) => t.provisioning! - t.requested!)),
+      ensureMs: stats(full.map((t) => t.starting! - t.provisioning!)),
+      startMs: stats(full.map((t) => t.running! - t.starting!)),
+      workerSlotMs: slotMs,
+      maxInFlight: maxOverlap(full.map((t) => [t.provisioning!, t.running!])),
+      /** What N / concurrency * mean slot time predicts for the whole burst. */
+      predictedTotalMs: slotMs.mean === null ? null : round((count / concurrency) * slotMs.mean, 0),
+      nomad: {
+        startupRequests: startupRequests.length,
+        startupBreakdown: breakdown(startupRequests, 1).map(({ endpoint, requests }) => ({ endpoint, requests })),
+        burstRequests: burstRequests.length,
+        burstRequestsByClient: clientBurst,
+        requestsPerProvision: round(burstRequests.length / count, 2),
+        perInstance: perJobSpread(burstRequests, 'matrixos-'),
+        burstBreakdown,
+        destroyRequests: destroyRequests.length,
+        destroyRequestsPerInstance: round(destroyRequests.length / count, 2),
+        destroyBreakdown: breakdown(destroyRequests, count),
+        errors: doubleErrors.slice(0, 10),
+      },
+      database,
+      healthServers: { started: servers.started, probesAnswered: servers.probes, openAfterDestroy: serversOpenAfterDestroy },
+      eventLoopDelayMs: { p50: round(loopDelay.percentile(50) / 1e6), p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
+      destroy: { rejected: destroyStatuses.filter((s) => s !== 202 && s !== 200).length, destroyed, wallMs: destroyMs },
+      leftovers: { nomadJobs: jobsLeft, allocationsNotTerminal: allocsNotTerminal, healthServersOpen: serversOpenAfterDestroy, tempDirRemoved },
+      notes,
+    };
+  } finally {
+    if (cleanup.current === teardown) {
+      await teardown();
+      cleanup.current = null;
+    }
+  }
+}
+
+export type RoundResult = Awaited<ReturnType<typeof runRound>>;
