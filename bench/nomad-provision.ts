@@ -16,6 +16,8 @@
  * starting -> running); count the double's requests during the burst (the start-up
  * reconcile excluded) by endpoint (bench/nomad-provision/requests.ts); destroy all
  * with purge, check the double has no job left; close everything, remove the temp dir.
+ * Also measured: how long the platform's SQLite lock was held during the burst
+ * (db-meter.ts) and the worker's slots in use; timing figures in timings.ts.
  *
  * Knobs (environment): BENCH_NOMAD_COUNT (500), BENCH_NOMAD_CONCURRENCY ("16,64"),
  * BENCH_NOMAD_SCHEDULING_MS (200), BENCH_NOMAD_CAP_S (600).
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
     'Instances are not real: each allocation gets two node:http servers (gateway, shell) on its Nomad ports answering /health 200, started in onAllocationRunning and closed in onAllocationStopped; the platform\'s own health probe still has to reach them.',
     'requestedToRunning: "requested" event -> "running" event (database timestamps). queueWait: requested -> provisioning (waiting for a worker slot). ensure: provisioning -> starting (driver.ensure: read job + register). start: starting -> running (scheduling latency, allocation start, awaitRunning, /health). workerSlot: provisioning -> running.',
     'Nomad requests: the double\'s request log from the first provision to the moment all were running (start-up reconcile excluded), by method and path with ids replaced; "(blocking)" marks requests carrying ?index=. burstRequestsByClient is the NomadClient\'s own count over the same window (it also counts retried attempts).',
+    'database: on SQLite the platform runs one statement or transaction at a time (control/db/database.ts); lockHeldMs sums the time each held that lock during the burst (Sequelize hooks plus a wrapper around sequelize.transaction, added by the benchmark), lockHeldShare divides it by the burst\'s wall time. workerSlotsHeld samples the worker\'s in-flight map (a private field) every poll.',
     `The double processes evaluations one at a time, each ${SCHEDULING_MS} ms after it is created; SWEEP_INTERVAL=1h keeps the periodic sweep out of the window.`,
   ];
   const result = writeResult({
@@ -106,7 +109,8 @@ async function main(): Promise<void> {
   for (const r of rounds) {
     const s = r.requestedToRunningMs;
     console.log(`  concurrency ${r.workerConcurrency}: all running after ${r.totalWallMs === null ? 'n/a' : `${round(r.totalWallMs / 1000, 1)} s`} (${r.throughputPerSecond}/s, predicted ${r.predictedTotalMs} ms), failures ${r.failures}`);
-    console.log(`    requested -> running p50 ${s.p50} / p90 ${s.p90} / p99 ${s.p99} ms; queue p50 ${r.queueWaitMs.p50}, ensure p50 ${r.ensureMs.p50}, start p50 ${r.startMs.p50} ms; max in flight ${r.maxInFlight}`);
+    console.log(`    requested -> running p50 ${s.p50} / p90 ${s.p90} / p99 ${s.p99} ms; queue p50 ${r.queueWaitMs.p50}, ensure p50 ${r.ensureMs.p50}, start p50 ${r.startMs.p50} ms; worker slots held max ${r.workerSlotsHeld?.max ?? 'n/a'}, max between provisioning and running ${r.maxInFlight}`);
+    console.log(`    SQLite lock held ${Math.round((r.database.lockHeldShare ?? 0) * 100)} % of the burst: ${r.database.transactions} transactions (mean ${r.database.meanTransactionMs} ms), ${r.database.statementsOutsideTransactions} statements outside (mean ${r.database.meanStatementMs} ms)`);
     console.log(`    Nomad requests per provision ${r.nomad.requestsPerProvision} (${r.nomad.burstRequests} in the burst; per instance min ${r.nomad.perInstance.min} / median ${r.nomad.perInstance.median} / max ${r.nomad.perInstance.max}):`);
     for (const e of r.nomad.burstBreakdown) console.log(`      ${e.perProvision.toFixed(2).padStart(6)}  ${e.endpoint}  ${JSON.stringify(e.statuses)}`);
     console.log(`    destroy: ${r.destroy.destroyed} in ${round(r.destroy.wallMs / 1000, 1)} s, ${r.nomad.destroyRequestsPerInstance} Nomad requests each; leftovers ${JSON.stringify(r.leftovers)}`);

@@ -14,10 +14,11 @@ import { createOrchestrator } from '../../control/main.ts';
 import { NomadClient } from '../../control/orchestrator/nomad/index.ts';
 import { startPlatform, type Platform } from '../../control/platform.ts';
 import { startNomadDouble, type NomadDouble } from '../../test/doubles/nomad/index.ts';
-import { benchSecret, percentile, round, sleep } from '../lib.ts';
+import { benchSecret, round, sleep } from '../lib.ts';
 import { HealthServers } from './health-servers.ts';
 import { DatabaseMeter } from './db-meter.ts';
-import { breakdown, perJobSpread, type EndpointCount } from './requests.ts';
+import { breakdown, perJobSpread } from './requests.ts';
+import { applyEvents, timingFigures, type EventJson, type Timeline } from './timings.ts';
 
 export interface RoundOptions {
   count: number;
@@ -34,44 +35,6 @@ const NOMAD_TOKEN = 'bench-nomad-acl-token';
 const DESTROY_CAP_MS = 5 * 60_000;
 /** Large enough for 500 instances of 1,000 MHz / 256 MB (the double's default node fits 160). */
 const NODE_RESOURCES = { cpu: 10_000_000, memoryMB: 10_000_000 };
-
-interface Timeline {
-  handle: string;
-  submitAt: number;
-  submitStatus: number;
-  requested?: number;
-  provisioning?: number;
-  starting?: number;
-  running?: number;
-  failedError?: string | null;
-}
-
-interface EventJson {
-  to: string | null;
-  at: string;
-}
-
-export function stats(values: number[]) {
-  const ms = (v: number | null) => (v === null ? null : round(v, 0));
-  return {
-    n: values.length,
-    p50: ms(percentile(values, 50)),
-    p90: ms(percentile(values, 90)),
-    p99: ms(percentile(values, 99)),
-    max: ms(values.length ? Math.max(...values) : null),
-    min: ms(values.length ? Math.min(...values) : null),
-    mean: values.length ? round(values.reduce((a, b) => a + b, 0) / values.length, 0) : null,
-  };
-}
-
-/** Largest number of [from, to] intervals open at once. */
-function maxOverlap(intervals: Array<[number, number]>): number {
-  const points = intervals.flatMap(([a, b]) => [[a, 1], [b, -1]] as Array<[number, number]>).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-  let open = 0;
-  let max = 0;
-  for (const [, d] of points) max = Math.max(max, (open += d));
-  return max;
-}
 
 export async function runRound(opts: RoundOptions) {
   const { count, concurrency } = opts;
@@ -122,6 +85,10 @@ export async function runRound(opts: RoundOptions) {
     const clientCount = () => (client instanceof NomadClient ? client.requestCount : null);
     platform = await startPlatform(config, orchestrator, createLogger('silent'));
     const dbMeter = new DatabaseMeter(platform.db);
+    // The worker's slots in use (a private field, read for this figure only): claimed rows, whatever step they wait in.
+    const inflight = (platform.worker as unknown as { inflight?: unknown }).inflight;
+    const slotsHeld = () => (inflight instanceof Map ? inflight.size : null);
+    const slotSamples: number[] = [];
     const api = platform.apiUrl;
     const auth = { authorization: `Bearer ${platform.platformSecret}` };
     const getJson = async <T>(p: string): Promise<T> => {
@@ -172,6 +139,8 @@ export async function runRound(opts: RoundOptions) {
       ]);
       running = r.total;
       failed = f.total;
+      const held = slotsHeld();
+      if (held !== null) slotSamples.push(held);
       for (const i of f.instances) {
         const t = per.get(i.handle);
         if (t) t.failedError = i.lastError;
@@ -194,26 +163,14 @@ export async function runRound(opts: RoundOptions) {
     // --- exact timings from each instance's events
     await Promise.all(
       handles.map(async (handle) => {
-        const t = per.get(handle)!;
         const { events } = await getJson<{ events: EventJson[] }>(`/containers/${handle}/events?limit=5000`);
-        const at = (to: string) => {
-          const e = events.find((ev) => ev.to === to);
-          return e ? Date.parse(e.at) : undefined;
-        };
-        t.requested = at('requested');
-        t.provisioning = at('provisioning');
-        t.starting = at('starting');
-        t.running = at('running');
+        applyEvents(per.get(handle)!, events);
       }),
     );
     const all = [...per.values()];
-    const ok = all.filter((t) => t.requested !== undefined && t.running !== undefined);
-    const full = ok.filter((t) => t.provisioning !== undefined && t.starting !== undefined);
     const rejected = all.filter((t) => t.submitStatus !== 201).length;
-    const lastRunning = ok.length ? Math.max(...ok.map((t) => t.running!)) : null;
-    const firstRunning = ok.length ? Math.min(...ok.map((t) => t.running!)) : null;
     for (const t of all.filter((x) => x.failedError !== undefined).slice(0, 5)) notes.push(`failed: ${t.handle}: ${t.failedError ?? 'no error recorded'}`);
-    const slotMs = stats(full.map((t) => t.running! - t.provisioning!));
+    const timings = timingFigures(all, burstStart, concurrency, slotSamples);
 
     // --- destroy with purge; the double must end with no job and no allocation serving
     const destroyFrom = nomad.requests.length;
@@ -244,7 +201,6 @@ export async function runRound(opts: RoundOptions) {
     cleanup.current = null;
     const tempDirRemoved = !fs.existsSync(dataDir);
 
-    const burstBreakdown: EndpointCount[] = breakdown(burstRequests, count);
     return {
       workerConcurrency: concurrency,
       submitted: count,
@@ -254,19 +210,8 @@ export async function runRound(opts: RoundOptions) {
       failed,
       unfinished,
       failures: failed + unfinished + rejected,
-      totalWallMs: lastRunning === null ? null : lastRunning - burstStart,
       settledWallMs: settledAt - burstStart,
-      firstRunningMs: firstRunning === null ? null : firstRunning - burstStart,
-      throughputPerSecond: lastRunning === null ? null : round(ok.length / ((lastRunning - burstStart) / 1000), 1),
-      requestedToRunningMs: stats(ok.map((t) => t.running! - t.requested!)),
-      submitToRunningMs: stats(ok.map((t) => t.running! - t.submitAt)),
-      queueWaitMs: stats(full.map((t) => t.provisioning! - t.requested!)),
-      ensureMs: stats(full.map((t) => t.starting! - t.provisioning!)),
-      startMs: stats(full.map((t) => t.running! - t.starting!)),
-      workerSlotMs: slotMs,
-      maxInFlight: maxOverlap(full.map((t) => [t.provisioning!, t.running!])),
-      /** What N / concurrency * mean slot time predicts for the whole burst. */
-      predictedTotalMs: slotMs.mean === null ? null : round((count / concurrency) * slotMs.mean, 0),
+      ...timings,
       nomad: {
         startupRequests: startupRequests.length,
         startupBreakdown: breakdown(startupRequests, 1).map(({ endpoint, requests }) => ({ endpoint, requests })),
@@ -274,7 +219,7 @@ export async function runRound(opts: RoundOptions) {
         burstRequestsByClient: clientBurst,
         requestsPerProvision: round(burstRequests.length / count, 2),
         perInstance: perJobSpread(burstRequests, 'matrixos-'),
-        burstBreakdown,
+        burstBreakdown: breakdown(burstRequests, count),
         destroyRequests: destroyRequests.length,
         destroyRequestsPerInstance: round(destroyRequests.length / count, 2),
         destroyBreakdown: breakdown(destroyRequests, count),

@@ -22,6 +22,9 @@ interface Registered {
 const LIST_CONCURRENCY = 8;
 /** Longest single blocking query while waiting: short enough to notice a blocked evaluation. */
 const WATCH_SLICE_MS = 2000;
+const PLACEMENT_CHECK_MS = 1000;
+/** Stands for a job this process registered and has not stopped: the fields deriveStatus reads. */
+const RUNNING_JOB = { Stop: false } as JobRead;
 
 export class NomadOrchestrator implements Orchestrator {
   readonly name = 'nomad';
@@ -113,8 +116,10 @@ export class NomadOrchestrator implements Orchestrator {
   async awaitRunning(handle: string, timeoutMs: number, signal: AbortSignal): Promise<RuntimeStatus> {
     const id = instanceJobId(handle);
     const deadline = Date.now() + timeoutMs;
-    const since = this.registered.get(handle)?.index ?? 0;
+    const registered = this.registered.get(handle);
+    const since = registered?.index ?? 0;
     let index = since;
+    let placementCheckedAt = 0;
     for (;;) {
       const waitMs = Math.max(1, Math.min(WATCH_SLICE_MS, deadline - Date.now()));
       const answer = await this.client.jobAllocations(id, { index, waitMs, signal });
@@ -122,12 +127,17 @@ export class NomadOrchestrator implements Orchestrator {
       // Allocations older than the registration we wait for (say, a failed one being replaced) are history.
       const current = answer.value.filter((a) => a.CreateIndex > since);
       const newest = newestAllocation(current);
-      const settled = newest && newest.ClientStatus !== 'pending';
-      if (settled || Date.now() >= deadline) {
-        const { value: job } = await this.client.readJob(id);
-        return this.fromAllocations(handle, job, job?.Meta?.[INSTANCE_META_KEYS.specHash], current);
+      if ((newest && newest.ClientStatus !== 'pending') || Date.now() >= deadline) {
+        // A job this process registered and did not stop needs no read-back.
+        const ours = registered?.ours && !registered.stopped && this.registered.get(handle) === registered;
+        const job = ours ? null : (await this.client.readJob(id)).value;
+        const specHash = ours ? registered!.hash : job?.Meta?.[INSTANCE_META_KEYS.specHash];
+        return this.fromAllocations(handle, ours ? RUNNING_JOB : job, specHash, current);
       }
-      if (!newest) {
+      // Nomad wakes blocking queries on any allocation change in the cluster: look for
+      // a placement failure at most once a second, not on every wake-up.
+      if (!newest && Date.now() - placementCheckedAt >= PLACEMENT_CHECK_MS) {
+        placementCheckedAt = Date.now();
         const failure = await this.placementFailure(handle);
         if (failure) return { handle, state: 'failed', detail: failure };
       }
