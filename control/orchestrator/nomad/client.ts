@@ -89,6 +89,12 @@ export class NomadClient {
     return { value: answer.value ?? [], index: answer.index };
   }
 
+  /** Every allocation of the namespace (stubs), e.g. for one shared blocking query. */
+  async listAllocations(blocking?: BlockingOptions): Promise<Indexed<AllocationStub[]>> {
+    const answer = await this.call<AllocationStub[]>('GET', '/v1/allocations', { blocking });
+    return { value: answer.value ?? [], index: answer.index };
+  }
+
   async allocation(id: string): Promise<Allocation | null> {
     return (await this.call<Allocation>('GET', `/v1/allocation/${encodeURIComponent(id)}`, { notFoundIsNull: true })).value;
   }

@@ -9,6 +9,7 @@ import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestr
 import type { NomadClient } from './client.ts';
 import type { AllocationStub, JobRead } from './api-types.ts';
 import { deriveStatus, newestAllocation, placementFailureReason } from './status.ts';
+import { AllocationWatcher } from './watcher.ts';
 
 interface Registered {
   hash: string;
@@ -35,10 +36,14 @@ export class NomadOrchestrator implements Orchestrator {
   /** The evaluation of each handle's last registration: where a placement failure shows. */
   private readonly lastEval = new Map<string, string>();
 
+  private readonly watcher: AllocationWatcher;
+
   constructor(
     private readonly client: NomadClient,
     private readonly jobOptions: InstanceJobOptions,
-  ) {}
+  ) {
+    this.watcher = new AllocationWatcher(client);
+  }
 
   async ensure(spec: InstanceSpec): Promise<void> {
     this.specs.set(spec.handle, spec);
@@ -110,22 +115,20 @@ export class NomadOrchestrator implements Orchestrator {
   }
 
   /**
-   * Blocks (Nomad blocking queries) until the newest allocation runs or fails, a
-   * placement failure shows, or the timeout passes; returns the status then.
+   * Waits (on the shared blocking query of the AllocationWatcher) until the newest
+   * allocation runs or fails, a placement failure shows, or the timeout passes.
    */
   async awaitRunning(handle: string, timeoutMs: number, signal: AbortSignal): Promise<RuntimeStatus> {
     const id = instanceJobId(handle);
     const deadline = Date.now() + timeoutMs;
     const registered = this.registered.get(handle);
     const since = registered?.index ?? 0;
-    let index = since;
-    let placementCheckedAt = 0;
-    for (;;) {
-      const waitMs = Math.max(1, Math.min(WATCH_SLICE_MS, deadline - Date.now()));
-      const answer = await this.client.jobAllocations(id, { index, waitMs, signal });
-      index = Math.max(index, answer.index);
+    let placementCheckedAt = Date.now(); // a placement takes a moment: first look after PLACEMENT_CHECK_MS
+    for (let first = true; ; first = false) {
+      // The watcher's last answer may already tell (say, after a restart); otherwise wait for the next.
+      if (!first) await this.watcher.next(Math.max(1, Math.min(WATCH_SLICE_MS, deadline - Date.now())), signal);
       // Allocations older than the registration we wait for (say, a failed one being replaced) are history.
-      const current = answer.value.filter((a) => a.CreateIndex > since);
+      const current = this.watcher.allocationsOf(id).filter((a) => a.CreateIndex > since);
       const newest = newestAllocation(current);
       if ((newest && newest.ClientStatus !== 'pending') || Date.now() >= deadline) {
         // A job this process registered and did not stop needs no read-back.
@@ -174,7 +177,9 @@ export class NomadOrchestrator implements Orchestrator {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.watcher.close();
+  }
 
   private async register(spec: InstanceSpec): Promise<void> {
     const response = await this.client.register(buildInstanceJob(spec, this.jobOptions));
