@@ -110,6 +110,28 @@ export function median(values: readonly number[]): number | null {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Whole-number knob from the environment, at least `min`; `fallback` when unset or empty. */
+export function intEnv(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
+  return value;
+}
+
+/** Count, p50 / p90 / p99, max and min of a list of milliseconds, rounded to whole ms (null when empty). */
+export function msStats(values: readonly number[]) {
+  const ms = (v: number | null) => (v === null ? null : round(v, 0));
+  return {
+    n: values.length,
+    p50: ms(percentile(values, 50)),
+    p90: ms(percentile(values, 90)),
+    p99: ms(percentile(values, 99)),
+    max: ms(values.length ? Math.max(...values) : null),
+    min: ms(values.length ? Math.min(...values) : null),
+  };
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

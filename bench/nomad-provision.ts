@@ -22,19 +22,11 @@
  * Knobs (environment): BENCH_NOMAD_COUNT (500), BENCH_NOMAD_CONCURRENCY ("16,64"),
  * BENCH_NOMAD_SCHEDULING_MS (200), BENCH_NOMAD_CAP_S (600).
  */
-import { printTargets, round, target, writeResult, type TargetResult } from './lib.ts';
+import { intEnv, printTargets, round, target, writeResult, type TargetResult } from './lib.ts';
 import { cleanup, runRound, type RoundResult } from './nomad-provision/round.ts';
 
 const NAME = 'nomad-provision';
 const REQUESTS_PER_PROVISION_LIMIT = 6;
-
-function intEnv(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
-  return value;
-}
 
 const COUNT = intEnv('BENCH_NOMAD_COUNT', 500);
 const SCHEDULING_MS = intEnv('BENCH_NOMAD_SCHEDULING_MS', 200, 0);

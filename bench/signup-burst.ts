@@ -23,38 +23,16 @@ import { createLogger } from '../control/logger.ts';
 import { createOrchestrator, localDriverId } from '../control/main.ts';
 import { scanProcesses, terminateGroup } from '../control/orchestrator/local-processes.ts';
 import { startPlatform, type Platform } from '../control/platform.ts';
-import { benchSecret, mb, percentile, printTargets, processMemory, REPO_ROOT, round, sleep, systemMemoryUsed, target, writeResult } from './lib.ts';
+import { benchSecret, intEnv, mb, msStats as stats, printTargets, processMemory, REPO_ROOT, round, sleep, systemMemoryUsed, target, writeResult } from './lib.ts';
+import { destroyAll, firstTransitionAt, handleOf, platformClient, pollUntilSettled, readEvents, submitProvisions } from './platform-client.ts';
 
 const NAME = 'signup-burst';
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number, got "${raw}"`);
-  return value;
-}
 
 const COUNT = intEnv('BENCH_SIGNUP_COUNT', 200);
 const CAP_MS = intEnv('BENCH_SIGNUP_CAP_S', 600) * 1000;
 const DESTROY_CAP_MS = 5 * 60_000;
 const POLL_MS = 250;
 const MEMORY_SAMPLE_MS = 2000;
-
-interface InstanceJson {
-  handle: string;
-  status: string;
-  lastError: string | null;
-}
-
-interface EventJson {
-  id: number;
-  kind: string;
-  from: string | null;
-  to: string | null;
-  message: string;
-  at: string;
-}
 
 interface PerHandle {
   handle: string;
@@ -67,22 +45,6 @@ interface PerHandle {
   startingAt?: number;
   runningAt?: number;
   lastError?: string | null;
-}
-
-function handleOf(i: number): string {
-  return `user-${String(i + 1).padStart(3, '0')}`;
-}
-
-function stats(values: number[]) {
-  const ms = (v: number | null) => (v === null ? null : round(v, 0));
-  return {
-    n: values.length,
-    p50: ms(percentile(values, 50)),
-    p90: ms(percentile(values, 90)),
-    p99: ms(percentile(values, 99)),
-    max: ms(values.length ? Math.max(...values) : null),
-    min: ms(values.length ? Math.min(...values) : null),
-  };
 }
 
 async function main(): Promise<void> {
@@ -129,13 +91,7 @@ async function main(): Promise<void> {
     const orchestrator = createOrchestrator(config);
     platform = await startPlatform(config, orchestrator, createLogger('silent'));
     const dialect = platform.db.dialect;
-    const api = platform.apiUrl;
-    const auth = { authorization: `Bearer ${platform.platformSecret}` };
-    const getJson = async <T>(p: string): Promise<T> => {
-      const res = await fetch(`${api}${p}`, { headers: auth });
-      if (!res.ok) throw new Error(`GET ${p} answered ${res.status}: ${await res.text()}`);
-      return (await res.json()) as T;
-    };
+    const http = platformClient(platform);
 
     // Memory: sum over this run's instance processes, system-wide used memory, the control process.
     const memBaseline = systemMemoryUsed();
@@ -165,59 +121,34 @@ async function main(): Promise<void> {
     const per = new Map<string, PerHandle>();
     console.log(`${NAME}: submitting ${COUNT} provisions at once (worker concurrency ${config.provisioning.concurrency}, start timeout ${config.instance.startTimeoutMs / 1000} s)...`);
     const burstStart = Date.now();
-    await Promise.all(
-      handles.map(async (handle, i) => {
-        const submitAt = Date.now();
-        let submitStatus = 0;
-        try {
-          const res = await fetch(`${api}/containers/provision`, {
-            method: 'POST',
-            headers: { ...auth, 'content-type': 'application/json' },
-            body: JSON.stringify({ handle, userId: `bench-user-${i + 1}` }),
-          });
-          submitStatus = res.status;
-          await res.body?.cancel();
-        } catch (err) {
-          notes.push(`provision ${handle}: request failed: ${(err as Error).message}`);
-        }
-        per.set(handle, { handle, submitAt, submitStatus, submitMs: Date.now() - submitAt });
-      }),
-    );
+    for (const sub of await submitProvisions(http, handles, notes)) per.set(sub.handle, sub);
     const submittedAt = Date.now();
     const rejected = [...per.values()].filter((p) => p.submitStatus !== 201);
     console.log(`  ${COUNT} submissions answered in ${submittedAt - burstStart} ms (${rejected.length} not 201)`);
 
     // --- wait for running / failed
-    const deadline = burstStart + CAP_MS;
-    let lastReport = 0;
-    let running = 0;
-    let failed = 0;
-    while (Date.now() < deadline) {
-      const [r, f] = await Promise.all([
-        getJson<{ instances: InstanceJson[]; total: number }>('/containers?status=running&limit=1000'),
-        getJson<{ instances: InstanceJson[]; total: number }>('/containers?status=failed&limit=1000'),
-      ]);
-      const now = Date.now();
-      for (const i of r.instances) {
-        const p = per.get(i.handle);
-        if (p && p.seenRunningAt === undefined) p.seenRunningAt = now;
-      }
-      for (const i of f.instances) {
-        const p = per.get(i.handle);
-        if (p && p.seenFailedAt === undefined) {
-          p.seenFailedAt = now;
-          p.lastError = i.lastError;
+    const { running, failed } = await pollUntilSettled(http, {
+      count: COUNT,
+      startedAt: burstStart,
+      capMs: CAP_MS,
+      pollMs: POLL_MS,
+      runningLimit: 1000,
+      indent: '  ',
+      reportFirstPoll: true,
+      onPoll: (r, f, now) => {
+        for (const i of r.instances) {
+          const p = per.get(i.handle);
+          if (p && p.seenRunningAt === undefined) p.seenRunningAt = now;
         }
-      }
-      running = r.total;
-      failed = f.total;
-      if (now - lastReport > 10_000) {
-        lastReport = now;
-        console.log(`  +${round((now - burstStart) / 1000, 0)} s: ${running} running, ${failed} failed`);
-      }
-      if (running + failed >= COUNT) break;
-      await sleep(POLL_MS);
-    }
+        for (const i of f.instances) {
+          const p = per.get(i.handle);
+          if (p && p.seenFailedAt === undefined) {
+            p.seenFailedAt = now;
+            p.lastError = i.lastError;
+          }
+        }
+      },
+    });
     const settledAt = Date.now();
     const timedOut = running + failed < COUNT;
     loopDelay.disable();
@@ -238,19 +169,12 @@ async function main(): Promise<void> {
     if (notAlive.length) notes.push(`running in the database but not alive per the driver at settle: ${notAlive.map((d) => `${d.handle} (${d.state})`).join(', ')}`);
 
     // --- exact timings from each instance's events
-    await Promise.all(
-      handles.map(async (handle) => {
-        const p = per.get(handle)!;
-        const { events } = await getJson<{ events: EventJson[] }>(`/containers/${handle}/events?limit=5000`);
-        const at = (to: string) => {
-          const e = events.find((ev) => ev.to === to);
-          return e ? Date.parse(e.at) : undefined;
-        };
-        p.requestedAt = at('requested');
-        p.startingAt = at('starting');
-        p.runningAt = at('running');
-      }),
-    );
+    await readEvents(http, handles, (handle, events) => {
+      const p = per.get(handle)!;
+      p.requestedAt = firstTransitionAt(events, 'requested');
+      p.startingAt = firstTransitionAt(events, 'starting');
+      p.runningAt = firstTransitionAt(events, 'running');
+    });
     const all = [...per.values()];
     const ok = all.filter((p) => p.runningAt !== undefined && p.requestedAt !== undefined);
     const requestedToRunning = ok.map((p) => p.runningAt! - p.requestedAt!);
@@ -270,22 +194,7 @@ async function main(): Promise<void> {
 
     // --- tear down: destroy with purge, wait until destroyed
     console.log(`  destroying ${COUNT} instances (purge)...`);
-    const destroyStart = Date.now();
-    const destroyStatuses = await Promise.all(
-      handles.map(async (handle) => {
-        const res = await fetch(`${api}/containers/${handle}?confirm=${handle}&purge=1`, { method: 'DELETE', headers: auth });
-        await res.body?.cancel();
-        return res.status;
-      }),
-    );
-    const destroyRejected = destroyStatuses.filter((s) => s !== 202 && s !== 200).length;
-    let destroyed = 0;
-    const destroyDeadline = destroyStart + DESTROY_CAP_MS;
-    while (Date.now() < destroyDeadline) {
-      destroyed = (await getJson<{ total: number }>('/containers?status=destroyed&limit=1')).total;
-      if (destroyed >= COUNT) break;
-      await sleep(POLL_MS);
-    }
+    const { startedAt: destroyStart, rejected: destroyRejected, destroyed } = await destroyAll(http, handles, POLL_MS, DESTROY_CAP_MS);
     const destroyMs = Date.now() - destroyStart;
     console.log(`  ${destroyed}/${COUNT} destroyed in ${round(destroyMs / 1000, 1)} s`);
 

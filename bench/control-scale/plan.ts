@@ -3,25 +3,19 @@
  * measuring child can tell the in-memory orchestrator which handles the seeded
  * database has running, at the same fake addresses (no drift to reconcile).
  */
+import { intEnv } from '../lib.ts';
+
 export const NAME = 'control-scale';
 export const IDLE_TIMEOUT_MS = 30 * 60_000;
 export const CHILD_TIMEOUT_MS = 5 * 60_000;
 export const TARGETS = { startupMs: 2000, sweepMs: 200, rssMB: 200 };
 
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number, got "${raw}"`);
-  return value;
-}
-
 export const params = {
-  users: intEnv('BENCH_USERS', 10_000),
-  running: intEnv('BENCH_RUNNING', 2_000),
-  idlePercent: intEnv('BENCH_IDLE_PERCENT', 10),
-  sweepRuns: intEnv('BENCH_SWEEP_RUNS', 5),
-  eventsPerInstance: intEnv('BENCH_EVENTS_PER_INSTANCE', 4),
+  users: intEnv('BENCH_USERS', 10_000, 0),
+  running: intEnv('BENCH_RUNNING', 2_000, 0),
+  idlePercent: intEnv('BENCH_IDLE_PERCENT', 10, 0),
+  sweepRuns: intEnv('BENCH_SWEEP_RUNS', 5, 0),
+  eventsPerInstance: intEnv('BENCH_EVENTS_PER_INSTANCE', 4, 0),
   idleTimeoutMs: IDLE_TIMEOUT_MS,
   workerPollIntervalMs: 1000,
 };

@@ -14,11 +14,12 @@ import { createOrchestrator } from '../../control/main.ts';
 import { NomadClient } from '../../control/orchestrator/nomad/index.ts';
 import { startPlatform, type Platform } from '../../control/platform.ts';
 import { startNomadDouble, type NomadDouble } from '../../test/doubles/nomad/index.ts';
-import { benchSecret, round, sleep } from '../lib.ts';
+import { benchSecret, round } from '../lib.ts';
+import { destroyAll, handleOf, platformClient, pollUntilSettled, readEvents, submitProvisions } from '../platform-client.ts';
 import { HealthServers } from './health-servers.ts';
 import { DatabaseMeter } from './db-meter.ts';
 import { breakdown, perJobSpread } from './requests.ts';
-import { applyEvents, timingFigures, type EventJson, type Timeline } from './timings.ts';
+import { applyEvents, timingFigures, type Timeline } from './timings.ts';
 
 export interface RoundOptions {
   count: number;
@@ -89,69 +90,40 @@ export async function runRound(opts: RoundOptions) {
     const inflight = (platform.worker as unknown as { inflight?: unknown }).inflight;
     const slotsHeld = () => (inflight instanceof Map ? inflight.size : null);
     const slotSamples: number[] = [];
-    const api = platform.apiUrl;
-    const auth = { authorization: `Bearer ${platform.platformSecret}` };
-    const getJson = async <T>(p: string): Promise<T> => {
-      const res = await fetch(`${api}${p}`, { headers: auth });
-      if (!res.ok) throw new Error(`GET ${p} answered ${res.status}: ${await res.text()}`);
-      return (await res.json()) as T;
-    };
+    const http = platformClient(platform);
     const startupRequests = nomad.requests.slice();
     const burstFrom = nomad.requests.length;
     const clientFrom = clientCount();
 
     // --- the burst
-    const handles = Array.from({ length: count }, (_, i) => `user-${String(i + 1).padStart(3, '0')}`);
+    const handles = Array.from({ length: count }, (_, i) => handleOf(i));
     const per = new Map<string, Timeline>();
     const loopDelay = monitorEventLoopDelay({ resolution: 20 });
     loopDelay.enable();
     console.log(`  worker concurrency ${concurrency}: submitting ${count} provisions at once...`);
     const burstStart = Date.now();
     dbMeter.reset();
-    await Promise.all(
-      handles.map(async (handle, i) => {
-        const submitAt = Date.now();
-        let submitStatus = 0;
-        try {
-          const res = await fetch(`${api}/containers/provision`, {
-            method: 'POST',
-            headers: { ...auth, 'content-type': 'application/json' },
-            body: JSON.stringify({ handle, userId: `bench-user-${i + 1}` }),
-          });
-          submitStatus = res.status;
-          await res.body?.cancel();
-        } catch (err) {
-          notes.push(`provision ${handle}: request failed: ${(err as Error).message}`);
-        }
-        per.set(handle, { handle, submitAt, submitStatus });
-      }),
-    );
+    for (const { handle, submitAt, submitStatus } of await submitProvisions(http, handles, notes)) per.set(handle, { handle, submitAt, submitStatus });
     const submitWallMs = Date.now() - burstStart;
 
     // --- wait until every one is running or failed
-    let running = 0;
-    let failed = 0;
-    let lastReport = burstStart;
-    while (Date.now() < burstStart + opts.capMs) {
-      const [r, f] = await Promise.all([
-        getJson<{ total: number }>('/containers?status=running&limit=1'),
-        getJson<{ instances: Array<{ handle: string; lastError: string | null }>; total: number }>('/containers?status=failed&limit=1000'),
-      ]);
-      running = r.total;
-      failed = f.total;
-      const held = slotsHeld();
-      if (held !== null) slotSamples.push(held);
-      for (const i of f.instances) {
-        const t = per.get(i.handle);
-        if (t) t.failedError = i.lastError;
-      }
-      if (Date.now() - lastReport >= 10_000) {
-        lastReport = Date.now();
-        console.log(`    +${round((lastReport - burstStart) / 1000, 0)} s: ${running} running, ${failed} failed`);
-      }
-      if (running + failed >= count) break;
-      await sleep(opts.pollMs);
-    }
+    const { running, failed } = await pollUntilSettled(http, {
+      count,
+      startedAt: burstStart,
+      capMs: opts.capMs,
+      pollMs: opts.pollMs,
+      runningLimit: 1,
+      indent: '    ',
+      reportFirstPoll: false,
+      onPoll: (_r, f) => {
+        const held = slotsHeld();
+        if (held !== null) slotSamples.push(held);
+        for (const i of f.instances) {
+          const t = per.get(i.handle);
+          if (t) t.failedError = i.lastError;
+        }
+      },
+    });
     const settledAt = Date.now();
     const database = dbMeter.read(settledAt - burstStart);
     const burstRequests = nomad.requests.slice(burstFrom);
@@ -161,12 +133,7 @@ export async function runRound(opts: RoundOptions) {
     console.log(`    settled after ${round((settledAt - burstStart) / 1000, 1)} s: ${running} running, ${failed} failed, ${unfinished} unfinished`);
 
     // --- exact timings from each instance's events
-    await Promise.all(
-      handles.map(async (handle) => {
-        const { events } = await getJson<{ events: EventJson[] }>(`/containers/${handle}/events?limit=5000`);
-        applyEvents(per.get(handle)!, events);
-      }),
-    );
+    await readEvents(http, handles, (handle, events) => applyEvents(per.get(handle)!, events));
     const all = [...per.values()];
     const rejected = all.filter((t) => t.submitStatus !== 201).length;
     for (const t of all.filter((x) => x.failedError !== undefined).slice(0, 5)) notes.push(`failed: ${t.handle}: ${t.failedError ?? 'no error recorded'}`);
@@ -174,22 +141,10 @@ export async function runRound(opts: RoundOptions) {
 
     // --- destroy with purge; the double must end with no job and no allocation serving
     const destroyFrom = nomad.requests.length;
-    const destroyStart = Date.now();
-    const destroyStatuses = await Promise.all(
-      handles.map(async (handle) => {
-        const res = await fetch(`${api}/containers/${handle}?confirm=${handle}&purge=1`, { method: 'DELETE', headers: auth });
-        await res.body?.cancel();
-        return res.status;
-      }),
-    );
-    let destroyed = 0;
-    while (Date.now() < destroyStart + DESTROY_CAP_MS) {
-      destroyed = (await getJson<{ total: number }>('/containers?status=destroyed&limit=1')).total;
-      if (destroyed >= count) break;
-      await sleep(opts.pollMs);
-    }
+    const destroy = await destroyAll(http, handles, opts.pollMs, DESTROY_CAP_MS);
+    const destroyed = destroy.destroyed;
     await nomad.settled();
-    const destroyMs = Date.now() - destroyStart;
+    const destroyMs = Date.now() - destroy.startedAt;
     const destroyRequests = nomad.requests.slice(destroyFrom);
     const jobsLeft = nomad.jobs('*').length;
     const allocsNotTerminal = nomad.allocations(undefined, '*').filter((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending').length;
@@ -228,7 +183,7 @@ export async function runRound(opts: RoundOptions) {
       database,
       healthServers: { started: servers.started, probesAnswered: servers.probes, openAfterDestroy: serversOpenAfterDestroy },
       eventLoopDelayMs: { p50: round(loopDelay.percentile(50) / 1e6), p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
-      destroy: { rejected: destroyStatuses.filter((s) => s !== 202 && s !== 200).length, destroyed, wallMs: destroyMs },
+      destroy: { rejected: destroy.rejected, destroyed, wallMs: destroyMs },
       leftovers: { nomadJobs: jobsLeft, allocationsNotTerminal: allocsNotTerminal, healthServersOpen: serversOpenAfterDestroy, tempDirRemoved },
       notes,
     };

@@ -1,5 +1,6 @@
 /** Per-instance timelines from the platform's events, and the time figures of a round. */
-import { percentile, round } from '../lib.ts';
+import { msStats, percentile, round } from '../lib.ts';
+import { firstTransitionAt, type EventJson } from '../platform-client.ts';
 
 export interface Timeline {
   handle: string;
@@ -12,34 +13,17 @@ export interface Timeline {
   failedError?: string | null;
 }
 
-export interface EventJson {
-  to: string | null;
-  at: string;
-}
-
 /** Fills in the requested / provisioning / starting / running times from an instance's events. */
-export function applyEvents(t: Timeline, events: EventJson[]): void {
-  const at = (to: string) => {
-    const e = events.find((ev) => ev.to === to);
-    return e ? Date.parse(e.at) : undefined;
-  };
-  t.requested = at('requested');
-  t.provisioning = at('provisioning');
-  t.starting = at('starting');
-  t.running = at('running');
+export function applyEvents(t: Timeline, events: readonly EventJson[]): void {
+  t.requested = firstTransitionAt(events, 'requested');
+  t.provisioning = firstTransitionAt(events, 'provisioning');
+  t.starting = firstTransitionAt(events, 'starting');
+  t.running = firstTransitionAt(events, 'running');
 }
 
+/** msStats plus the mean. */
 export function stats(values: number[]) {
-  const ms = (v: number | null) => (v === null ? null : round(v, 0));
-  return {
-    n: values.length,
-    p50: ms(percentile(values, 50)),
-    p90: ms(percentile(values, 90)),
-    p99: ms(percentile(values, 99)),
-    max: ms(values.length ? Math.max(...values) : null),
-    min: ms(values.length ? Math.min(...values) : null),
-    mean: values.length ? round(values.reduce((a, b) => a + b, 0) / values.length, 0) : null,
-  };
+  return { ...msStats(values), mean: values.length ? round(values.reduce((a, b) => a + b, 0) / values.length, 0) : null };
 }
 
 /** Largest number of [from, to] intervals open at once. */
