@@ -9,7 +9,7 @@ import { Sequelize, Transaction } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
 import { defineModels, type Models } from './models.ts';
 import * as initial from './migrations/0001-initial.ts';
-import { PlatformError, UnavailableError, describeError } from '../errors.ts';
+import { UnavailableError, describeError } from '../errors.ts';
 import { redactUrl } from '../config-parse.ts';
 
 export interface Database {
@@ -143,8 +143,4 @@ async function migrate(sequelize: Sequelize): Promise<void> {
     await sequelize.query('SELECT pg_advisory_xact_lock(:key)', { replacements: { key: MIGRATION_LOCK_KEY }, transaction: tx });
     await umzug.up();
   });
-}
-
-export function isDatabaseError(err: unknown): boolean {
-  return !(err instanceof PlatformError) && err instanceof Error && err.name.startsWith('Sequelize');
 }

@@ -2,6 +2,7 @@
  * One step per transient state: what the worker does to move an instance forward.
  * Every step is idempotent, so a step cut short by a crash is simply run again.
  */
+import { instanceJobId } from '../../jobs/instance.ts';
 import type { Instance } from '../db/models.ts';
 import type { InstanceSpec, Orchestrator } from '../orchestrator/types.ts';
 import type { InstancePatch } from './store.ts';
@@ -23,10 +24,6 @@ export interface StepOutcome {
   patch?: InstancePatch;
 }
 
-export function jobIdFor(handle: string): string {
-  return `matrixos-${handle}`;
-}
-
 export const STEPS: Record<TransientStatus, (ctx: StepContext) => Promise<StepOutcome>> = {
   async requested() {
     return { to: 'provisioning', message: 'Provisioning started' };
@@ -34,7 +31,7 @@ export const STEPS: Record<TransientStatus, (ctx: StepContext) => Promise<StepOu
 
   async provisioning({ spec, orchestrator, row }) {
     await orchestrator.ensure(spec);
-    return { to: 'starting', message: 'Storage and instance definition ready', patch: { spec_hash: spec.hash, job_id: jobIdFor(row.handle) } };
+    return { to: 'starting', message: 'Storage and instance definition ready', patch: { spec_hash: spec.hash, job_id: instanceJobId(row.handle) } };
   },
 
   async starting({ spec, orchestrator, row, startTimeoutMs, signal, progress }) {
