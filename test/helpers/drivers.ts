@@ -31,6 +31,8 @@ export async function startNomadWithInstances(t: ExecutionContext, options: Noma
     dockerVolumesEnabled: true,
     ...options,
     async onAllocationRunning(info) {
+      // Only instance jobs run the reference instance (not, say, a volume purge job).
+      if (!info.jobId.startsWith('matrixos-')) return options.onAllocationRunning?.(info);
       const instance = await startInstance({
         port: info.ports.gateway,
         shellPort: info.ports.shell,

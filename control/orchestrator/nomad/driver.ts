@@ -5,6 +5,7 @@
  * blocking queries instead of polling.
  */
 import { INSTANCE_META_KEYS, buildInstanceJob, instanceJobId, type InstanceJobOptions } from '../../../jobs/instance.ts';
+import { buildVolumePurgeJob } from '../../../jobs/purge.ts';
 import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestrator, type OrchestratorHealth, type RuntimeStatus } from '../types.ts';
 import type { NomadClient } from './client.ts';
 import type { AllocationStub, JobRead } from './api-types.ts';
@@ -89,14 +90,18 @@ export class NomadOrchestrator implements Orchestrator {
     if (known) known.stopped = true;
   }
 
-  /** Purges the job. The user's volume is kept (the archive) unless purge is set. */
+  /** Purges the job. The user's volume is kept as the archive, or emptied (purge) by a batch job. */
   async destroy(handle: string, options: { purge: boolean }): Promise<DestroyResult> {
     const { value: job } = await this.client.readJob(instanceJobId(handle));
     await this.client.stopJob(instanceJobId(handle), true);
     this.specs.delete(handle);
     this.registered.delete(handle);
     this.lastEval.delete(handle);
-    if (options.purge) return { archivePath: null };
+    if (options.purge) {
+      // Nomad cannot delete a volume: a one-shot batch job empties it instead.
+      await this.client.register(buildVolumePurgeJob(handle, this.jobOptions));
+      return { archivePath: null };
+    }
     // A retried destroy (the job already gone) reports the archive its first attempt made.
     if (!job) return { archivePath: this.archived.get(handle) ?? null };
     const archivePath = `${this.jobOptions.volume.mode}:matrixos-${handle}`;

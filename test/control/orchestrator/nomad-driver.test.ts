@@ -153,3 +153,20 @@ test('the registered job passes the double\'s validation: no dropped keys, no dr
   t.deepEqual(report.driverConfigErrors, []);
   t.is(report.warnings, '');
 });
+
+test('destroy with purge empties the user\'s volume with a one-shot batch job', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t);
+  await provision(platform, 'leaving');
+  await platform.waitFor('leaving', 'running');
+  await platform.api('/containers/leaving?confirm=leaving&purge=1', { method: 'DELETE' });
+  const destroyed = await platform.waitFor('leaving', 'destroyed');
+  t.is(destroyed.archivePath, null);
+  await nomad!.settled();
+  t.falsy(nomad!.jobs().find((j) => j.ID === 'matrixos-leaving'), 'the instance job is purged');
+  const purge = nomad!.jobs().find((j) => j.ID === 'platform-purge-leaving') as { Type: string; TaskGroups: Array<{ Tasks: Array<{ Config: { mount: Array<{ source: string; target: string }> } }> }> };
+  t.is(purge.Type, 'batch');
+  t.deepEqual(purge.TaskGroups[0]!.Tasks[0]!.Config.mount.map((m) => [m.source, m.target]), [['matrixos-leaving', '/data']]);
+  const report = nomad!.registrations.find((r) => r.jobId === 'platform-purge-leaving')!;
+  t.deepEqual([report.status, report.unknownKeys, report.driverConfigErrors], [200, [], []]);
+  t.deepEqual(await platform.orchestrator.list(), [], 'the purge job is not mistaken for an instance');
+});
