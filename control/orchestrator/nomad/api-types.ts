@@ -86,6 +86,7 @@ export interface Evaluation {
   StatusDescription?: string;
   FailedTGAllocs: Record<string, AllocationMetric> | null;
   BlockedEval?: string;
+  CreateIndex?: number;
 }
 
 export interface ServiceRegistration {

@@ -103,6 +103,10 @@ export class NomadClient {
     return (await this.call<Evaluation>('GET', `/v1/evaluation/${encodeURIComponent(id)}`, { notFoundIsNull: true })).value;
   }
 
+  async jobEvaluations(id: string): Promise<Evaluation[]> {
+    return (await this.call<Evaluation[]>('GET', `/v1/job/${encodeURIComponent(id)}/evaluations`)).value ?? [];
+  }
+
   async service(name: string): Promise<ServiceRegistration[]> {
     return (await this.call<ServiceRegistration[]>('GET', `/v1/service/${encodeURIComponent(name)}`)).value ?? [];
   }

@@ -8,7 +8,7 @@ import { INSTANCE_META_KEYS, buildInstanceJob, instanceJobId, type InstanceJobOp
 import { buildVolumePurgeJob } from '../../../jobs/purge.ts';
 import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestrator, type OrchestratorHealth, type RuntimeStatus } from '../types.ts';
 import type { NomadClient } from './client.ts';
-import type { AllocationStub, JobRead } from './api-types.ts';
+import type { AllocationStub, Evaluation, JobRead } from './api-types.ts';
 import { deriveStatus, newestAllocation, placementFailureReason } from './status.ts';
 import { AllocationWatcher } from './watcher.ts';
 
@@ -205,10 +205,18 @@ export class NomadOrchestrator implements Orchestrator {
     return status;
   }
 
-  /** Nomad's reason when the last registration's evaluation could not place the job. */
+  /**
+   * Nomad's reason when the last registration's evaluation could not place the job.
+   * After a restart the id is unknown: the job's newest evaluation stands in for it.
+   */
   private async placementFailure(handle: string): Promise<string | null> {
     const evalId = this.lastEval.get(handle);
-    const evaluation = evalId ? await this.client.evaluation(evalId) : null;
+    const evaluation = evalId
+      ? await this.client.evaluation(evalId)
+      : (await this.client.jobEvaluations(instanceJobId(handle))).reduce<Evaluation | null>(
+          (newest, e) => (!newest || (e.CreateIndex ?? 0) > (newest.CreateIndex ?? 0) ? e : newest),
+          null,
+        );
     return evaluation ? placementFailureReason(evaluation) : null;
   }
 }

@@ -1,10 +1,11 @@
 /** The nomad driver inside the running platform, against the Nomad double, faults included. */
+import fs from 'node:fs';
 import test from 'ava';
 import { instanceJobId } from '../../../jobs/instance.ts';
 import { createNomadOrchestrator } from '../../../control/orchestrator/nomad/index.ts';
 import { buildInstanceSpec } from '../../../control/orchestrator/spec.ts';
 import { DRIVERS, NOMAD_TEST_TOKEN, startNomadWithInstances } from '../../helpers/drivers.ts';
-import { startTestPlatform } from '../../helpers/platform.ts';
+import { makeDataDir, startTestPlatform, testConfig } from '../../helpers/platform.ts';
 
 const nomadDriver = DRIVERS.find((d) => d.name === 'nomad')!;
 const registrations = (nomad: { requests: Array<{ method: string; path: string }> }) =>
@@ -169,4 +170,21 @@ test('destroy with purge empties the user\'s volume with a one-shot batch job', 
   const report = nomad!.registrations.find((r) => r.jobId === 'platform-purge-leaving')!;
   t.deepEqual([report.status, report.unknownKeys, report.driverConfigErrors], [200, [], []]);
   t.deepEqual(await platform.orchestrator.list(), [], 'the purge job is not mistaken for an instance');
+});
+
+test('after a restart a placement failure still shows Nomad\'s reason', async (t) => {
+  const nomad = await startNomadWithInstances(t);
+  const env = { ORCHESTRATOR: 'nomad', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: NOMAD_TEST_TOKEN, PROVISION_MAX_ATTEMPTS: '2' };
+  nomad.placementFailure(true, 'cpu');
+  const dataDir = await makeDataDir();
+  t.teardown(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
+  const config = testConfig(dataDir, env);
+  const spec = buildInstanceSpec(config, 'k'.repeat(32), { handle: 'unplaced', owner: 'u', tokenGeneration: 1 });
+  // A driver that registered the job, then "restarts": a fresh driver has no evaluation id.
+  await createNomadOrchestrator(config).ensure(spec);
+  await nomad.settled();
+  const fresh = createNomadOrchestrator(config);
+  const status = await fresh.awaitRunning!('unplaced', 3000, new AbortController().signal);
+  t.is(status.state, 'failed');
+  t.regex(status.detail, /Nomad could not place the instance \(group instance: cpu exhausted on 1 node\(s\)\)/);
 });
