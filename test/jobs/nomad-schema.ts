@@ -1,5 +1,5 @@
 /**
- * Checks a value against Nomad's API field data (fixtures/nomad-api-fields.json, a copy
+ * Checks a value against Nomad's API field data (test/doubles/nomad/nomad-api-fields.json, the Nomad double's copy
  * of shared/reference/nomad-api-fields.json extracted from the Go `api` package and the
  * built-in drivers' hclspecs). Real Nomad silently drops unknown keys and decodes keys
  * case-insensitively, so a typo there is a setting that never applies; this validator
@@ -31,7 +31,7 @@ export interface NomadSchema {
 
 let cached: NomadSchema | undefined;
 export function loadNomadSchema(): NomadSchema {
-  cached ??= JSON.parse(readFileSync(new URL('./fixtures/nomad-api-fields.json', import.meta.url), 'utf8')) as NomadSchema;
+  cached ??= JSON.parse(readFileSync(new URL('../doubles/nomad/nomad-api-fields.json', import.meta.url), 'utf8')) as NomadSchema;
   return cached;
 }
 
