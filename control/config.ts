@@ -3,6 +3,7 @@
  * typed, deeply frozen object. Nothing else in control/ reads process.env.
  * Every variable is documented in .env.example with its default.
  */
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors.ts';
@@ -57,6 +58,37 @@ export interface Config {
     leaseMs: number;
     pollIntervalMs: number;
     concurrency: number;
+  };
+  /** The public listener: the site at the apex, instances at {handle}.DOMAIN. */
+  public: {
+    host: string;
+    port: number;
+    /** Lowercase host name the platform is served under, e.g. matrix-os.example. */
+    domain: string;
+    /** The apex as users see it (scheme, host, port), without a trailing slash. */
+    url: string;
+    /** true when users reach the platform over https: cookies get Secure and the __Host- prefix. */
+    secure: boolean;
+    /** Peers whose X-Forwarded-* headers are believed (IPs or CIDRs), e.g. cloudflared on 127.0.0.1. */
+    trustedProxies: string[];
+  };
+  router: {
+    /** Path prefixes sent to the gateway port; everything else goes to the shell. */
+    gatewayPaths: string[];
+    bodyLimitBytes: number;
+    connectTimeoutMs: number;
+    /** Longest wait for the instance's response headers (bodies and streams are not limited). */
+    upstreamTimeoutMs: number;
+    /** How long API and WebSocket clients are held while a stopped instance wakes. */
+    wakeHoldMs: number;
+    /** Lifetime of the host-only session cookie on an instance's host. */
+    sessionTtlMs: number;
+    /** How often every open WebSocket counts as activity. */
+    wsActivityIntervalMs: number;
+    /** How often the route cache reads other replicas' changes from the event table. */
+    routeSyncIntervalMs: number;
+    /** Keep-alive connections per instance port. */
+    upstreamConnections: number;
   };
   /** What instances get as ANTHROPIC_BASE_URL: the platform's metering route. */
   meterUrl: string;
@@ -125,6 +157,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       pollIntervalMs: read.duration('WORKER_POLL_INTERVAL', 1000, 10),
       concurrency: read.integer('WORKER_CONCURRENCY', 16, 1, 256),
     },
+    public: parsePublic(read, production),
+    router: {
+      gatewayPaths: parseGatewayPaths(read),
+      bodyLimitBytes: read.integer('ROUTER_BODY_LIMIT_BYTES', 32 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
+      connectTimeoutMs: read.duration('ROUTER_CONNECT_TIMEOUT', 5000, 10),
+      upstreamTimeoutMs: read.duration('ROUTER_UPSTREAM_TIMEOUT', 60_000, 10),
+      wakeHoldMs: read.duration('WAKE_HOLD_TIMEOUT', 30_000, 0),
+      sessionTtlMs: read.duration('INSTANCE_SESSION_TTL', 12 * 3_600_000, 1000),
+      wsActivityIntervalMs: read.duration('WS_ACTIVITY_INTERVAL', 60_000, 50),
+      routeSyncIntervalMs: read.duration('ROUTE_SYNC_INTERVAL', 1000, 50),
+      upstreamConnections: read.integer('ROUTER_UPSTREAM_CONNECTIONS', 64, 1, 4096),
+    },
     meterUrl: read.url('METER_URL', 'http://127.0.0.1:8080', ['http:', 'https:']),
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     devWarnings: [],
@@ -152,6 +196,40 @@ function parseDatabaseUrl(read: EnvReader, dataDir: string, cwd: string): string
   return value;
 }
 
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function parsePublic(read: EnvReader, production: boolean): Config['public'] {
+  const domain = read.string('DOMAIN', 'localhost').toLowerCase();
+  read.require(DNS_NAME.test(domain), `DOMAIN must be a host name like matrix-os.example (no scheme, port or path), got "${domain}"`);
+  const port = read.port('PUBLIC_PORT', 8000);
+  const url = read.url('PUBLIC_URL', production ? `https://${domain}` : `http://${domain}:${port || 8000}`, ['http:', 'https:']);
+  let secure = false;
+  try {
+    const parsed = new URL(url);
+    secure = parsed.protocol === 'https:';
+    read.require(parsed.hostname === domain, `PUBLIC_URL must be served at DOMAIN (${domain}), got host "${parsed.hostname}"`);
+    read.require(parsed.pathname === '/' && !parsed.search, `PUBLIC_URL must be the apex without a path, got "${url}"`);
+  } catch {
+    // read.url has already reported it.
+  }
+  read.require(!production || secure, 'PUBLIC_URL must start with https:// when PLATFORM_MODE=production: instance cookies are only safe over TLS');
+  const trustedProxies = read.string('TRUSTED_PROXIES', '').split(',').map((p) => p.trim()).filter(Boolean);
+  for (const entry of trustedProxies) {
+    const [ip, bits, extra] = entry.split('/');
+    const family = net.isIP(ip ?? '');
+    const max = family === 6 ? 128 : 32;
+    const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max);
+    read.require(family !== 0 && okBits && extra === undefined, `TRUSTED_PROXIES entries must be IP addresses or CIDRs like 127.0.0.1 or 10.0.0.0/8, got "${entry}"`);
+  }
+  return { host: read.string('PUBLIC_HOST', '127.0.0.1'), port, domain, url, secure, trustedProxies };
+}
+
+function parseGatewayPaths(read: EnvReader): string[] {
+  const paths = read.string('ROUTER_GATEWAY_PATHS', '/api/,/ws,/files/,/modules/,/health').split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of paths) read.require(/^\/[A-Za-z0-9._~\/-]*$/.test(p), `ROUTER_GATEWAY_PATHS entries must be paths starting with /, got "${p}"`);
+  return paths;
+}
+
 function parseReplicaId(read: EnvReader): string {
   // No underscore: it is a wildcard in the LIKE that finds this replica's old leases.
   const value = read.string('REPLICA_ID', os.hostname().replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 48) || 'control');
@@ -169,6 +247,10 @@ function checkCrossFieldRules(read: EnvReader, config: Config, opts: { productio
   read.require(
     config.lifecycle.activityFlushIntervalMs < config.lifecycle.idleTimeoutMs,
     'ACTIVITY_FLUSH_INTERVAL must be shorter than IDLE_TIMEOUT, or active instances could be stopped',
+  );
+  read.require(
+    config.router.wsActivityIntervalMs < config.lifecycle.idleTimeoutMs,
+    'WS_ACTIVITY_INTERVAL must be shorter than IDLE_TIMEOUT, or an open WebSocket could not keep its instance awake',
   );
   if (!opts.production) return;
   read.require(config.platformSecret !== null, 'PLATFORM_SECRET is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)');

@@ -5,9 +5,15 @@
  */
 import crypto from 'node:crypto';
 
-export type CredentialPurpose = 'instance-token' | 'meter-key';
+/**
+ * instance-token: what the user holds to reach their instance through the router
+ *   (generation = access_generation; rotating it never restarts the instance).
+ * router-token: what the router presents to the instance; only the platform knows it.
+ * meter-key: what the instance presents to the metering route.
+ */
+export type CredentialPurpose = 'instance-token' | 'router-token' | 'meter-key';
 
-const PREFIX: Record<CredentialPurpose, string> = { 'instance-token': 'mxi_', 'meter-key': 'mxm_' };
+const PREFIX: Record<CredentialPurpose, string> = { 'instance-token': 'mxi_', 'router-token': 'mxr_', 'meter-key': 'mxm_' };
 
 export function deriveCredential(secretKey: string, purpose: CredentialPurpose, handle: string, generation: number): string {
   const mac = crypto.createHmac('sha256', secretKey).update(`${purpose}\0${handle}\0${generation}`).digest('base64url');

@@ -46,6 +46,12 @@ export class UnauthorizedError extends PlatformError {
   }
 }
 
+export class ForbiddenError extends PlatformError {
+  constructor(message: string) {
+    super('forbidden', message, { status: 403 });
+  }
+}
+
 export class NotFoundError extends PlatformError {
   constructor(message: string) {
     super('not_found', message, { status: 404 });

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { LocalOrchestrator } from './orchestrator/local.ts';
 import { createNomadOrchestrator } from './orchestrator/nomad/index.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
-import { startPlatform } from './platform.ts';
+import { instanceUrl, startPlatform } from './platform.ts';
 
 /** argv that runs instance/server.ts under tsx, independent of the child's cwd. */
 export function referenceInstanceCommand(): string[] {
@@ -44,9 +44,11 @@ async function main(): Promise<void> {
   const logger: Logger = createLogger(config.logLevel);
   for (const warning of config.devWarnings) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
   const platform = await startPlatform(config, createOrchestrator(config), logger);
-  logger.info({ api: platform.apiUrl, driver: platform.orchestrator.name, database: platform.db.dialect, mode: config.mode }, 'control service ready');
-  process.stdout.write(`\nMatrix OS platform ${config.mode} — platform API: ${platform.apiUrl} (health: ${platform.apiUrl}/health, metrics: ${platform.apiUrl}/metrics)\n` +
-    `Operator CLI: npm run cli -- list\n\n`);
+  logger.info({ public: config.public.url, router: platform.edge.listenUrl, api: platform.apiUrl, driver: platform.orchestrator.name, database: platform.db.dialect, mode: config.mode }, 'control service ready');
+  process.stdout.write(`\nMatrix OS platform ${config.mode}\n` +
+    `  site and instances: ${config.public.url} (instances at ${instanceUrl(config, '{handle}')}; listening on ${platform.edge.listenUrl})\n` +
+    `  platform API:       ${platform.apiUrl} (health: ${platform.apiUrl}/health, metrics: ${platform.apiUrl}/metrics)\n` +
+    `Operator CLI: npm run cli -- list; open an instance in a browser: npm run cli -- open <handle>\n\n`);
 
   let stopping = false;
   const shutdown = (signal: string) => {

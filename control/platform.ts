@@ -14,6 +14,8 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
 import { InstanceService } from './provisioning/service.ts';
+import { startEdge, type Edge } from './router/edge.ts';
+import { createSiteHandler } from '../site/index.ts';
 import { InstanceStore } from './provisioning/store.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
 
@@ -29,11 +31,19 @@ export interface Platform {
   activity: ActivityRecorder;
   metrics: Metrics;
   orchestrator: Orchestrator;
+  /** The router and its public listener. */
+  edge: Edge;
   /** Base URL of the internal API, e.g. http://127.0.0.1:9000 */
   apiUrl: string;
   platformSecret: string;
   secretKey: string;
   close(): Promise<void>;
+}
+
+/** https://{handle}.DOMAIN[:port] as users reach it, from PUBLIC_URL. */
+export function instanceUrl(config: Config, handle: string): string {
+  const apex = new URL(config.public.url);
+  return `${apex.protocol}//${handle}.${apex.host}`;
 }
 
 export async function startPlatform(config: Config, orchestrator: Orchestrator, logger: Logger): Promise<Platform> {
@@ -57,6 +67,12 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
   worker.start();
   lifecycle.start();
 
+  const edge = await startEdge({
+    config, db, store, service, activity, metrics, secretKey, logger,
+    kick: () => worker.kick(),
+    site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }),
+  });
+
   const app = createApiApp({
     logger,
     metrics,
@@ -66,6 +82,9 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
     orchestrator,
     bodyLimitBytes: config.api.bodyLimitBytes,
     kick: () => worker.kick(),
+    secretKey,
+    codes: edge.codes,
+    instanceUrl: (handle) => instanceUrl(config, handle),
     platformSecret,
     authDisabled: config.apiAuthDisabled,
     version: PLATFORM_VERSION,
@@ -83,10 +102,11 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
 
   let closing: Promise<void> | null = null;
   return {
-    config, db, store, service, worker, lifecycle, activity, metrics, orchestrator, platformSecret, secretKey,
+    config, db, store, service, worker, lifecycle, activity, metrics, orchestrator, edge, platformSecret, secretKey,
     apiUrl: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     close() {
       closing ??= (async () => {
+        await edge.close();
         server.closeIdleConnections();
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 2000).unref();

@@ -1,7 +1,10 @@
 /** /containers: provision, inspect, start, stop, destroy and follow instances. */
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { deriveCredential } from '../credentials.ts';
 import { ValidationError } from '../errors.ts';
+import type { AccessCodes } from '../router/access-codes.ts';
+import { LOGIN_PATH } from '../router/access-codes.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 import { readJsonBody } from './body.ts';
@@ -14,6 +17,10 @@ export interface ContainerRoutesDeps {
   bodyLimitBytes: number;
   /** Called after a request changed state, so the local worker acts at once. */
   kick(): void;
+  secretKey: string;
+  codes: AccessCodes;
+  /** https://{handle}.DOMAIN as users reach it. */
+  instanceUrl(handle: string): string;
 }
 
 function intParam(ctx: Context, name: string, fallback: number, min: number, max: number): number {
@@ -67,6 +74,27 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
     if (changed) deps.kick();
     ctx.status = changed ? 202 : 200;
     ctx.body = { instance: instanceView(instance), changed };
+  });
+
+  // The new token is in this answer only: the platform stores no tokens, and GET never shows one.
+  router.post('/:handle/token', async (ctx) => {
+    const handle = ctx.params.handle!;
+    const generation = await service.rotateAccess(handle, actorOf(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { handle, token: deriveCredential(deps.secretKey, 'instance-token', handle, generation), generation, url: deps.instanceUrl(handle) };
+  });
+
+  // A one-time sign-in link to the instance's own host. Without userId the caller is the
+  // operator, which counts as admin access and is audited when the link is used.
+  router.post('/:handle/login-link', async (ctx) => {
+    const handle = ctx.params.handle!;
+    const body = await readJsonBody(ctx, deps.bodyLimitBytes);
+    if (body.userId !== undefined && (typeof body.userId !== 'string' || body.userId === '')) throw new ValidationError('userId must be a non-empty string when given');
+    const issued = await deps.codes.issue({ handle, userId: (body.userId as string | undefined) ?? null, next: body.next });
+    await service.audit(actorOf(ctx), 'login_link', handle, { userId: body.userId ?? null, access: issued.access });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 201;
+    ctx.body = { url: `${deps.instanceUrl(handle)}${LOGIN_PATH}?code=${issued.code}`, access: issued.access, expiresAt: issued.expiresAt.toISOString() };
   });
 
   router.get('/:handle/events', async (ctx) => {

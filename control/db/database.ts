@@ -9,6 +9,7 @@ import { Sequelize, Transaction } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
 import { defineModels, type Models } from './models.ts';
 import * as initial from './migrations/0001-initial.ts';
+import * as router from './migrations/0002-router.ts';
 import { UnavailableError, describeError } from '../errors.ts';
 import { redactUrl } from '../config-parse.ts';
 
@@ -27,7 +28,10 @@ export interface Database {
   close(): Promise<void>;
 }
 
-const MIGRATIONS = [{ name: '0001-initial', up: initial.up, down: initial.down }];
+const MIGRATIONS = [
+  { name: '0001-initial', up: initial.up, down: initial.down },
+  { name: '0002-router', up: router.up, down: router.down },
+];
 const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 /** Any 64-bit number works; it only has to be the same for every replica. */
 const MIGRATION_LOCK_KEY = 40_009_000;

@@ -44,6 +44,8 @@ export class Instance extends Model<InferAttributes<Instance>, InferCreationAttr
   declare last_error: CreationOptional<string | null>;
   declare spec_hash: CreationOptional<string | null>;
   declare token_generation: CreationOptional<number>;
+  /** Generation of the user-facing instance token and of browser sessions on the instance's host. */
+  declare access_generation: CreationOptional<number>;
   declare purge_on_destroy: CreationOptional<boolean>;
   declare archive_path: CreationOptional<string | null>;
   declare lease_owner: CreationOptional<string | null>;
@@ -53,7 +55,7 @@ export class Instance extends Model<InferAttributes<Instance>, InferCreationAttr
   declare updated_at: CreationOptional<Date>;
 }
 
-export type EventKind = 'transition' | 'progress' | 'error' | 'reconcile';
+export type EventKind = 'transition' | 'progress' | 'error' | 'reconcile' | 'access';
 
 export class InstanceEvent extends Model<InferAttributes<InstanceEvent>, InferCreationAttributes<InstanceEvent>> {
   declare id: CreationOptional<number>;
@@ -75,6 +77,19 @@ export class AuditEntry extends Model<InferAttributes<AuditEntry>, InferCreation
   declare created_at: CreationOptional<Date>;
 }
 
+export type AccessKind = 'owner' | 'admin';
+
+export class AccessCode extends Model<InferAttributes<AccessCode>, InferCreationAttributes<AccessCode>> {
+  declare code_hash: string;
+  declare handle: string;
+  declare user_id: string;
+  declare access: AccessKind;
+  declare next_path: string;
+  declare expires_at: Date;
+  declare used_at: CreationOptional<Date | null>;
+  declare created_at: CreationOptional<Date>;
+}
+
 const common = { underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
 const appendOnly = { underscored: true, createdAt: 'created_at', updatedAt: false } as const;
 
@@ -83,6 +98,7 @@ export interface Models {
   Instance: typeof Instance;
   InstanceEvent: typeof InstanceEvent;
   AuditEntry: typeof AuditEntry;
+  AccessCode: typeof AccessCode;
 }
 
 /**
@@ -127,6 +143,7 @@ export function defineModels(sequelize: Sequelize): Models {
       last_error: DataTypes.TEXT,
       spec_hash: DataTypes.STRING(64),
       token_generation: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
+      access_generation: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
       purge_on_destroy: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       archive_path: DataTypes.STRING(1024),
       lease_owner: DataTypes.STRING(64),
@@ -161,5 +178,19 @@ export function defineModels(sequelize: Sequelize): Models {
     },
     { sequelize, tableName: 'audit_log', modelName: 'AuditEntry', ...appendOnly },
   );
-  return { User: UserModel, Instance: InstanceModel, InstanceEvent: InstanceEventModel, AuditEntry: AuditEntryModel };
+  const AccessCodeModel = class extends AccessCode {};
+  AccessCodeModel.init(
+    {
+      code_hash: { type: DataTypes.STRING(64), primaryKey: true },
+      handle: { type: DataTypes.STRING(32), allowNull: false },
+      user_id: { type: DataTypes.STRING(64), allowNull: false },
+      access: { type: DataTypes.STRING(16), allowNull: false },
+      next_path: { type: DataTypes.STRING(2048), allowNull: false },
+      expires_at: { type: DataTypes.DATE, allowNull: false },
+      used_at: DataTypes.DATE,
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'access_codes', modelName: 'AccessCode', ...appendOnly },
+  );
+  return { User: UserModel, Instance: InstanceModel, InstanceEvent: InstanceEventModel, AuditEntry: AuditEntryModel, AccessCode: AccessCodeModel };
 }

@@ -39,7 +39,8 @@ export function buildInstanceSpec(config: Config, secretKey: string, input: Spec
       ANTHROPIC_BASE_URL: config.meterUrl,
     },
     secrets: {
-      MATRIX_AUTH_TOKEN: deriveCredential(secretKey, 'instance-token', handle, tokenGeneration),
+      // The router authenticates to the instance with this; users hold a separate, rotatable token.
+      MATRIX_AUTH_TOKEN: deriveCredential(secretKey, 'router-token', handle, tokenGeneration),
       ANTHROPIC_API_KEY: deriveCredential(secretKey, 'meter-key', handle, tokenGeneration),
     },
   };

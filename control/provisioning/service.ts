@@ -97,6 +97,23 @@ export class InstanceService {
     throw new ConflictError('busy', `"${handle}" is changing state right now: try again in a moment.`);
   }
 
+  /**
+   * Rotates the user-facing instance token: every earlier token and browser session on
+   * the instance's host stops working at once; the instance itself keeps running.
+   * Returns the new generation. Throws NotFoundError; a concurrent rotation is 409 busy.
+   */
+  async rotateAccess(handle: string, actor: string): Promise<number> {
+    await this.get(handle);
+    const generation = await this.store.bumpAccessGeneration(handle, `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`);
+    if (generation === null) {
+      const instance = await this.get(handle);
+      if (instance.status === 'destroyed') throw new ConflictError('invalid_state', `"${handle}" is destroyed: there is nothing to open.`);
+      throw new ConflictError('busy', `The token of "${handle}" was rotated at the same moment: try again.`);
+    }
+    await this.audit(actor, 'rotate_token', handle, { generation });
+    return generation;
+  }
+
   async get(handle: string): Promise<Instance> {
     const instance = await this.store.findByHandle(handle);
     if (!instance) throw new NotFoundError(`No instance with handle "${handle}".`);

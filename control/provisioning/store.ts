@@ -13,7 +13,7 @@ export type InstancePatch = Partial<
   Pick<
     Instance,
     | 'gateway_url' | 'shell_url' | 'last_active_at' | 'requested_at' | 'started_at' | 'stopped_at' | 'attempts' | 'last_error'
-    | 'spec_hash' | 'job_id' | 'token_generation' | 'purge_on_destroy' | 'archive_path' | 'next_attempt_at' | 'owner_id'
+    | 'spec_hash' | 'job_id' | 'token_generation' | 'access_generation' | 'purge_on_destroy' | 'archive_path' | 'next_attempt_at' | 'owner_id'
   >
 >;
 
@@ -136,6 +136,27 @@ export class InstanceStore {
     return row;
   }
 
+  /**
+   * Moves the instance to a new access generation (old tokens and browser sessions stop
+   * working) with an 'access' event in the same transaction, which is how other
+   * replicas' route caches learn of it. Returns the new generation, or null when the
+   * instance does not exist or is destroyed.
+   */
+  async bumpAccessGeneration(handle: string, message: string): Promise<number | null> {
+    let event: InstanceEvent | undefined;
+    const generation = await this.db.transaction(async (transaction) => {
+      const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status', 'access_generation'], transaction });
+      if (!row || row.status === 'destroyed') return null;
+      const next = row.access_generation + 1;
+      const [count] = await this.Instance.update({ access_generation: next }, { where: { id: row.id, access_generation: row.access_generation }, transaction, silent: true });
+      if (count !== 1) return null;
+      event = await this.insertEvent(row.id, handle, 'access', null, null, message, transaction);
+      return next;
+    });
+    if (event) this.bus.emit('event', toStoredEvent(event));
+    return generation;
+  }
+
   /** Records a progress/error/reconcile event without changing state. */
   async note(handle: string, kind: EventKind, message: string): Promise<void> {
     const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status'] });
@@ -199,6 +220,12 @@ export class InstanceStore {
     const counts = Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, 0])) as Record<InstanceStatus, number>;
     for (const row of rows) counts[row.status] = Number(row.n);
     return counts;
+  }
+
+  /** The newest `limit` events of `handle`, oldest first. */
+  async latestEvents(handle: string, limit: number): Promise<StoredEvent[]> {
+    const rows = await this.db.models.InstanceEvent.findAll({ where: { handle }, order: [['id', 'DESC']], limit });
+    return rows.reverse().map(toStoredEvent);
   }
 
   async events(handle: string, afterId: number, limit: number): Promise<StoredEvent[]> {

@@ -24,6 +24,7 @@ test('a full lifecycle logs structured lines with request ids and never a secret
     TEST_KEY,
     'wrong-secret-value-that-is-long',
     deriveCredential(TEST_KEY, 'instance-token', 'quiet', 1),
+    deriveCredential(TEST_KEY, 'router-token', 'quiet', 1),
     deriveCredential(TEST_KEY, 'meter-key', 'quiet', 1),
   ]) {
     t.false(output.includes(secret), `a secret leaked into the logs: ${secret.slice(0, 6)}…`);

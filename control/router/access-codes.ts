@@ -1,0 +1,84 @@
+/**
+ * One-time login codes: the apex (where the user is signed in) issues a code for one
+ * handle, the browser carries it to {handle}.DOMAIN/_mxos/login, and the router trades
+ * it for a host-only session cookie. Codes live a minute, work once (a guarded UPDATE,
+ * so two replicas cannot both accept it) and are stored only as a hash.
+ */
+import crypto from 'node:crypto';
+import { Op } from 'sequelize';
+import type { Database } from '../db/database.ts';
+import type { AccessKind } from '../db/models.ts';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
+
+export const CODE_TTL_MS = 60_000;
+export const LOGIN_PATH = '/_mxos/login';
+
+export interface RedeemedCode {
+  handle: string;
+  userId: string;
+  access: AccessKind;
+  next: string;
+}
+
+export class AccessCodes {
+  constructor(private readonly db: Database) {}
+
+  /**
+   * A code for `userId` to open `handle`: the owner, or an admin (whose visit is
+   * audited when the code is redeemed). `userId` null means the operator (platform
+   * secret holder), which counts as admin. Throws NotFound, Forbidden, Validation.
+   */
+  async issue(input: { handle: string; userId: string | null; next?: unknown }, now = Date.now()): Promise<{ code: string; access: AccessKind; expiresAt: Date }> {
+    const next = safeNextPath(input.next);
+    const { Instance, User, AccessCode } = this.db.models;
+    const instance = await Instance.findOne({ where: { handle: input.handle }, attributes: ['owner_id', 'status'] });
+    if (!instance || instance.status === 'destroyed') throw new NotFoundError(`No instance with handle "${input.handle}".`);
+    let access: AccessKind = 'admin';
+    let userId = input.userId ?? 'operator';
+    if (input.userId !== null && input.userId !== instance.owner_id) {
+      const user = await User.findByPk(input.userId, { attributes: ['role'] });
+      if (user?.role !== 'admin') throw new ForbiddenError(`User "${input.userId}" may not open "${input.handle}": only its owner and admins can.`);
+    } else if (input.userId !== null) {
+      access = 'owner';
+      userId = input.userId;
+    }
+    const code = crypto.randomBytes(32).toString('base64url');
+    const expiresAt = new Date(now + CODE_TTL_MS);
+    await AccessCode.create({ code_hash: hashCode(code), handle: input.handle, user_id: userId, access, next_path: next, expires_at: expiresAt });
+    // Old codes are useless; clear them out now and then rather than on a timer.
+    if (Math.random() < 0.05) await AccessCode.destroy({ where: { expires_at: { [Op.lt]: new Date(now - 3_600_000) } } });
+    return { code, access, expiresAt };
+  }
+
+  /** Redeems a code for `handle` exactly once; null when unknown, used, expired or for another handle. */
+  async redeem(code: string, handle: string, now = new Date()): Promise<RedeemedCode | null> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(code)) return null;
+    const { AccessCode, AuditEntry } = this.db.models;
+    const code_hash = hashCode(code);
+    return this.db.transaction(async (transaction) => {
+      const [count] = await AccessCode.update(
+        { used_at: now },
+        { where: { code_hash, handle, used_at: null, expires_at: { [Op.gt]: now } }, transaction },
+      );
+      if (count !== 1) return null;
+      const row = (await AccessCode.findByPk(code_hash, { transaction }))!;
+      if (row.access === 'admin') {
+        await AuditEntry.create({ actor: row.user_id, action: 'instance_access', target: handle, detail: JSON.stringify({ access: 'admin' }) }, { transaction });
+      }
+      return { handle, userId: row.user_id, access: row.access, next: row.next_path };
+    });
+  }
+}
+
+function hashCode(code: string): string {
+  return crypto.createHash('sha256').update(code).digest('hex');
+}
+
+/** Only a local path may follow a login: never another host (no open redirect). */
+export function safeNextPath(next: unknown): string {
+  if (next === undefined || next === null || next === '') return '/';
+  if (typeof next !== 'string' || next.length > 2048 || !next.startsWith('/') || next.startsWith('//') || next.includes('\\') || /[\u0000-\u001f]/.test(next)) {
+    throw new ValidationError('next must be a path on the instance starting with a single "/", e.g. /files/notes.md');
+  }
+  return next;
+}

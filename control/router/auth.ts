@@ -1,0 +1,26 @@
+/**
+ * Who is asking. Two ways in, both checked without I/O: the instance token as a
+ * bearer (API clients, either form), or the host-only session cookie (browsers, host
+ * form only: on the apex every tenant shares one origin, so no cookie counts there).
+ */
+import type { IncomingMessage } from 'node:http';
+import { safeEqual } from '../credentials.ts';
+import type { AccessKind } from '../db/models.ts';
+import type { Route } from './route-table.ts';
+import type { SessionCookies } from './session.ts';
+
+export interface Principal {
+  /** The signed-in user (cookie), or the owner (token). */
+  userId: string;
+  access: AccessKind | 'token';
+}
+
+export function authenticate(req: IncomingMessage, route: Route, form: 'host' | 'path', sessions: SessionCookies): Principal | null {
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined && authorization.startsWith('Bearer ') && safeEqual(authorization.slice(7).trim(), route.instanceToken)) {
+    return { userId: route.ownerId, access: 'token' };
+  }
+  if (form !== 'host') return null;
+  const claims = sessions.verify(req.headers.cookie, route);
+  return claims ? { userId: claims.userId, access: claims.access } : null;
+}

@@ -1,0 +1,110 @@
+/**
+ * Builds the router and its public listener (default port 8000) from the platform's
+ * parts. The route table is loaded before the port opens, so the first request after
+ * a restart already finds every route.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RequestListener } from 'node:http';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import type { ActivityRecorder } from '../lifecycle.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { InstanceService } from '../provisioning/service.ts';
+import type { InstanceStore } from '../provisioning/store.ts';
+import { AccessCodes } from './access-codes.ts';
+import { createRouterMetrics } from './metrics.ts';
+import { PlatformEndpoints } from './platform-endpoints.ts';
+import { RouteCache } from './route-cache.ts';
+import { Router } from './router.ts';
+import { SessionCookies } from './session.ts';
+import { UpstreamPools } from './upstream.ts';
+import { Waker } from './wake.ts';
+import { OpenSockets } from './websocket.ts';
+
+export interface Edge {
+  /** Where the listener is bound, e.g. http://127.0.0.1:8000 (tests send Host headers to it). */
+  listenUrl: string;
+  routes: RouteCache;
+  router: Router;
+  codes: AccessCodes;
+  sessions: SessionCookies;
+  sockets: OpenSockets;
+  close(): Promise<void>;
+}
+
+export interface EdgeDeps {
+  config: Config;
+  db: Database;
+  store: InstanceStore;
+  service: InstanceService;
+  activity: ActivityRecorder;
+  metrics: Metrics;
+  secretKey: string;
+  kick: () => void;
+  logger: Logger;
+  site: RequestListener;
+}
+
+export async function startEdge(deps: EdgeDeps): Promise<Edge> {
+  const { config, db, store, service, activity, secretKey, kick, logger } = deps;
+  const log = logger.child({ component: 'router' });
+  const routes = new RouteCache({ db, bus: store.bus, secretKey, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
+  await routes.load();
+  const metrics = createRouterMetrics(deps.metrics.registry);
+  const sessions = new SessionCookies(secretKey, { secure: config.public.secure, ttlMs: config.router.sessionTtlMs });
+  const codes = new AccessCodes(db);
+  const pools = new UpstreamPools({ connections: config.router.upstreamConnections, connectTimeoutMs: config.router.connectTimeoutMs, headersTimeoutMs: config.router.upstreamTimeoutMs });
+  const sockets = new OpenSockets(activity, config.router.wsActivityIntervalMs);
+  const waker = new Waker({
+    routes,
+    service,
+    kick,
+    logger: log,
+    onWoken: (_handle, seconds) => {
+      metrics.wakes.inc();
+      if (seconds !== null) metrics.wakeSeconds.observe(seconds);
+    },
+  });
+  const endpoints = new PlatformEndpoints({ sessions, codes, service, store, kick, publicUrl: config.public.url, logger: log });
+  const router = new Router({
+    settings: {
+      domain: config.public.domain,
+      publicUrl: config.public.url,
+      gatewayPaths: config.router.gatewayPaths,
+      bodyLimitBytes: config.router.bodyLimitBytes,
+      upstreamTimeoutMs: config.router.upstreamTimeoutMs,
+      wakeHoldMs: config.router.wakeHoldMs,
+      trustedProxies: config.public.trustedProxies,
+    },
+    routes, sessions, waker, activity, pools, sockets, endpoints, site: deps.site, metrics, logger: log,
+  });
+
+  const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, router.handleRequest);
+  server.on('upgrade', router.handleUpgrade);
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.public.port, config.public.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.public.host === '0.0.0.0' ? '127.0.0.1' : config.public.host.includes(':') ? `[${config.public.host}]` : config.public.host;
+
+  return {
+    listenUrl: `http://${host}:${port}`,
+    routes, router, codes, sessions, sockets,
+    async close() {
+      routes.close();
+      server.closeIdleConnections();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      sockets.close();
+      setTimeout(() => server.closeAllConnections(), 2000).unref();
+      await closed;
+      await pools.close();
+    },
+  };
+}

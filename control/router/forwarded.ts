@@ -1,0 +1,48 @@
+/**
+ * Who the client is and which scheme it used. Only a configured trusted proxy (say
+ * cloudflared on the same host) may tell us; from anyone else X-Forwarded-* are
+ * replaced by what the router saw itself.
+ */
+import net from 'node:net';
+import type { IncomingMessage } from 'node:http';
+
+export class TrustedProxies {
+  private readonly list = new net.BlockList();
+  private readonly empty: boolean;
+
+  constructor(entries: readonly string[]) {
+    for (const entry of entries) {
+      const [ip, bits] = entry.split('/');
+      const family = net.isIP(ip!) === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) this.list.addAddress(ip!, family);
+      else this.list.addSubnet(ip!, Number(bits), family);
+    }
+    this.empty = entries.length === 0;
+  }
+
+  trusts(address: string | undefined): boolean {
+    if (this.empty || !address) return false;
+    const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+    return net.isIPv4(v4) ? this.list.check(v4, 'ipv4') : this.list.check(address, 'ipv6');
+  }
+
+  /** X-Forwarded-For and -Proto to send upstream. */
+  resolve(req: IncomingMessage): { forwardedFor: string; proto: 'http' | 'https' } {
+    const peer = normalize(req.socket.remoteAddress ?? '');
+    if (!this.trusts(req.socket.remoteAddress)) return { forwardedFor: peer, proto: 'http' };
+    const chain = single(req.headers['x-forwarded-for']);
+    const proto = single(req.headers['x-forwarded-proto']);
+    return {
+      forwardedFor: chain ? `${chain}, ${peer}` : peer,
+      proto: proto === 'https' ? 'https' : 'http',
+    };
+  }
+}
+
+function normalize(address: string): string {
+  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}

@@ -1,0 +1,173 @@
+/**
+ * The in-memory RouteTable. Loaded whole at start-up (so a restart never loses a
+ * route), then kept true in two ways:
+ * - this replica's own transitions and events arrive on the InstanceBus at once;
+ * - other replicas' changes are read from instance_events every ROUTE_SYNC_INTERVAL.
+ *   Every change that matters to routing (a transition, an address, a token rotation)
+ *   writes an event row in the same transaction, so tailing that table by id misses
+ *   nothing. Ids can commit out of order on PostgreSQL, so each poll looks back a
+ *   window of ids and skips the ones it has already seen.
+ */
+import { Op } from 'sequelize';
+import { deriveCredential } from '../credentials.ts';
+import type { Database } from '../db/database.ts';
+import type { Instance } from '../db/models.ts';
+import { describeError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { InstanceBus } from '../provisioning/store.ts';
+import type { Route, RouteListener, RouteTable } from './route-table.ts';
+
+const LOOKBACK_IDS = 200;
+const ROUTE_ATTRIBUTES = ['handle', 'owner_id', 'status', 'gateway_url', 'shell_url', 'last_error', 'access_generation', 'token_generation'] as const;
+
+export interface RouteCacheOptions {
+  db: Database;
+  bus: InstanceBus;
+  secretKey: string;
+  syncIntervalMs: number;
+  logger: Logger;
+}
+
+export class RouteCache implements RouteTable {
+  private routes = new Map<string, Route>();
+  private watchers = new Map<string, Set<RouteListener>>();
+  private changeListeners: Array<(handle: string, before: Route | undefined, after: Route | undefined) => void> = [];
+  private refreshing = new Map<string, Promise<Route | undefined>>();
+  private dirty = new Set<string>();
+  private cursor = 0;
+  private seen = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | null = null;
+  private readonly onBus = (change: { handle: string }) => void this.refresh(change.handle).catch(() => undefined);
+
+  constructor(private readonly options: RouteCacheOptions) {}
+
+  /** Reads every live instance, then follows changes. */
+  async load(): Promise<void> {
+    const { db, bus, syncIntervalMs } = this.options;
+    // The cursor is taken first: anything committed while the rows are read is tailed again.
+    this.cursor = Number((await db.models.InstanceEvent.max('id')) ?? 0);
+    const rows = await db.models.Instance.findAll({ where: { status: { [Op.ne]: 'destroyed' } }, attributes: [...ROUTE_ATTRIBUTES] });
+    for (const row of rows) this.routes.set(row.handle, this.toRoute(row));
+    bus.on('transition', this.onBus);
+    bus.on('event', this.onBus);
+    this.timer = setInterval(() => void this.sync(), syncIntervalMs);
+    this.timer.unref();
+  }
+
+  get(handle: string): Route | undefined {
+    return this.routes.get(handle);
+  }
+
+  get size(): number {
+    return this.routes.size;
+  }
+
+  refresh(handle: string): Promise<Route | undefined> {
+    const running = this.refreshing.get(handle);
+    if (running) {
+      // A read already under way may predate the change we were told about: read again after it.
+      this.dirty.add(handle);
+      return running;
+    }
+    const read = this.read(handle).finally(() => {
+      this.refreshing.delete(handle);
+      if (this.dirty.delete(handle)) void this.refresh(handle).catch(() => undefined);
+    });
+    this.refreshing.set(handle, read);
+    return read;
+  }
+
+  watch(handle: string, listener: RouteListener): () => void {
+    let set = this.watchers.get(handle);
+    if (!set) this.watchers.set(handle, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.watchers.get(handle) === set) this.watchers.delete(handle);
+    };
+  }
+
+  onChange(listener: (handle: string, before: Route | undefined, after: Route | undefined) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.options.bus.off('transition', this.onBus);
+    this.options.bus.off('event', this.onBus);
+  }
+
+  /** One poll of the event table; exposed for tests that prove cross-replica updates. */
+  sync(): Promise<void> {
+    this.syncing ??= this.tail()
+      .catch((err) => this.options.logger.warn({ err: describeError(err) }, 'route cache could not read changes; serving the last known routes'))
+      .finally(() => {
+        this.syncing = null;
+      });
+    return this.syncing;
+  }
+
+  private async tail(): Promise<void> {
+    const from = Math.max(0, this.cursor - LOOKBACK_IDS);
+    const events = await this.options.db.models.InstanceEvent.findAll({
+      where: { id: { [Op.gt]: from } },
+      attributes: ['id', 'handle'],
+      order: [['id', 'ASC']],
+      raw: true,
+    });
+    const handles = new Set<string>();
+    for (const event of events) {
+      if (this.seen.has(event.id)) continue;
+      this.seen.add(event.id);
+      handles.add(event.handle);
+      if (event.id > this.cursor) this.cursor = event.id;
+    }
+    for (const id of this.seen) if (id <= this.cursor - LOOKBACK_IDS) this.seen.delete(id);
+    if (handles.size > 0) await this.readMany([...handles]);
+  }
+
+  private async read(handle: string): Promise<Route | undefined> {
+    const row = await this.options.db.models.Instance.findOne({ where: { handle }, attributes: [...ROUTE_ATTRIBUTES] });
+    return this.apply(handle, row);
+  }
+
+  private async readMany(handles: string[]): Promise<void> {
+    const rows = await this.options.db.models.Instance.findAll({ where: { handle: handles }, attributes: [...ROUTE_ATTRIBUTES] });
+    const byHandle = new Map(rows.map((r) => [r.handle, r]));
+    for (const handle of handles) this.apply(handle, byHandle.get(handle) ?? null);
+  }
+
+  private apply(handle: string, row: Instance | null): Route | undefined {
+    const before = this.routes.get(handle);
+    const after = row && row.status !== 'destroyed' ? this.toRoute(row, before) : undefined;
+    if (sameRoute(before, after)) return before;
+    if (after) this.routes.set(handle, after);
+    else this.routes.delete(handle);
+    for (const listener of this.changeListeners) listener(handle, before, after);
+    for (const listener of [...(this.watchers.get(handle) ?? [])]) listener(after);
+    return after;
+  }
+
+  private toRoute(row: Instance, previous?: Route): Route {
+    const { secretKey } = this.options;
+    const sameAccess = previous?.accessGeneration === row.access_generation;
+    return {
+      handle: row.handle,
+      ownerId: row.owner_id,
+      status: row.status,
+      gatewayUrl: row.gateway_url ?? null,
+      shellUrl: row.shell_url ?? null,
+      lastError: row.last_error ?? null,
+      accessGeneration: row.access_generation,
+      instanceToken: sameAccess ? previous.instanceToken : deriveCredential(secretKey, 'instance-token', row.handle, row.access_generation),
+      routerToken: deriveCredential(secretKey, 'router-token', row.handle, row.token_generation),
+    };
+  }
+}
+
+function sameRoute(a: Route | undefined, b: Route | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.status === b.status && a.gatewayUrl === b.gatewayUrl && a.shellUrl === b.shellUrl && a.lastError === b.lastError &&
+    a.accessGeneration === b.accessGeneration && a.routerToken === b.routerToken && a.ownerId === b.ownerId;
+}

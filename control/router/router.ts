@@ -1,0 +1,257 @@
+/**
+ * The edge router: every request on the public listener passes here. It decides the
+ * target (site, an instance by host or by /proxy/ path), checks who may reach it,
+ * wakes a sleeping instance, records activity and forwards. Nothing on this path
+ * touches the database except waking, signing in and the waiting page's status.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ActivityRecorder } from '../lifecycle.ts';
+import type { Logger } from '../logger.ts';
+import type { RouterMetrics } from './metrics.ts';
+import { authenticate, type Principal } from './auth.ts';
+import { TrustedProxies } from './forwarded.ts';
+import { downstreamHeaders, upstreamHeaders } from './headers.ts';
+import { escapeHtml, rawReply, reply, wantsHtml, type RouterReply } from './pages.ts';
+import type { PlatformEndpoints } from './platform-endpoints.ts';
+import type { Route, RouteTable } from './route-table.ts';
+import type { SessionCookies } from './session.ts';
+import { BadTargetError, classifyRequest, type Target } from './target.ts';
+import { forward, type UpstreamPools } from './upstream.ts';
+import { isReady, type Waker } from './wake.ts';
+import { proxyUpgrade, type OpenSockets } from './websocket.ts';
+
+export interface RouterSettings {
+  domain: string;
+  publicUrl: string;
+  gatewayPaths: readonly string[];
+  bodyLimitBytes: number;
+  upstreamTimeoutMs: number;
+  wakeHoldMs: number;
+  trustedProxies: readonly string[];
+}
+
+export interface RouterDeps {
+  settings: RouterSettings;
+  routes: RouteTable;
+  sessions: SessionCookies;
+  waker: Waker;
+  activity: ActivityRecorder;
+  pools: UpstreamPools;
+  sockets: OpenSockets;
+  endpoints: PlatformEndpoints;
+  site: RequestListener;
+  metrics: RouterMetrics;
+  logger: Logger;
+}
+
+type InstanceTarget = Extract<Target, { kind: 'instance' }>;
+
+const WAKE_RETRY_AFTER_SECONDS = '5';
+
+export class Router {
+  private readonly trusted: TrustedProxies;
+  private readonly gatewayPaths: readonly string[];
+
+  constructor(private readonly deps: RouterDeps) {
+    this.trusted = new TrustedProxies(deps.settings.trustedProxies);
+    this.gatewayPaths = deps.settings.gatewayPaths;
+    // An instance that stopped or moved leaves its keep-alive pools behind: close them.
+    deps.routes.onChange((_handle, before, after) => {
+      if (!before) return;
+      if (before.gatewayUrl !== after?.gatewayUrl) deps.pools.drop(before.gatewayUrl);
+      if (before.shellUrl !== after?.shellUrl) deps.pools.drop(before.shellUrl);
+    });
+  }
+
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    let target: Target;
+    try {
+      target = classifyRequest(req, this.deps.settings.domain);
+    } catch (err) {
+      return this.refuse(req, res, badTarget(err));
+    }
+    if (target.kind === 'site') return this.deps.site(req, res);
+    if (target.kind === 'unknown-host') return this.refuse(req, res, unknownHost(target.hostname, this.deps.settings.publicUrl));
+    void this.serveInstance(req, res, target).catch((err) => {
+      this.deps.logger.error({ err, handle: target.handle }, 'router failed on a request');
+      this.refuse(req, res, { status: 502, code: 'router_error', title: 'Something went wrong', message: 'The router could not pass this request on. Try again.' });
+    });
+  };
+
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    let target: Target;
+    try {
+      target = classifyRequest(req, this.deps.settings.domain);
+    } catch (err) {
+      return rawReply(socket, badTarget(err));
+    }
+    if (target.kind !== 'instance') return rawReply(socket, { status: 404, code: 'not_found', title: 'Not found', message: 'WebSockets are served on instance hosts only.' });
+    void this.upgradeInstance(req, socket, head, target).catch((err) => {
+      this.deps.logger.error({ err, handle: target.handle }, 'router failed on an upgrade');
+      rawReply(socket, { status: 502, code: 'router_error', title: 'Bad gateway', message: 'The router could not pass this connection on.' });
+    });
+  };
+
+  private async serveInstance(req: IncomingMessage, res: ServerResponse, target: InstanceTarget): Promise<void> {
+    const { routes, endpoints, metrics, waker, settings } = this.deps;
+    let route = routes.get(target.handle);
+    if (!route) return this.refuse(req, res, noSuchInstance(target.handle));
+    if (isHealthPath(target.path)) return this.health(req, res, target, route);
+    if (target.form === 'host' && target.path.startsWith('/_mxos/')) return endpoints.handle(req, res, route);
+
+    const principal = this.authenticate(req, route, target);
+    if (!principal) {
+      metrics.requests.inc({ outcome: 'unauthorized' });
+      return this.refuse(req, res, signInFirst(req, target, settings.publicUrl));
+    }
+    const length = Number(req.headers['content-length']);
+    if (length > settings.bodyLimitBytes) {
+      return this.refuse(req, res, { status: 413, code: 'payload_too_large', title: 'Too large', message: `The request body is larger than ${settings.bodyLimitBytes} bytes.` });
+    }
+    if (!isReady(route)) {
+      if (route.status === 'failed') return this.refuse(req, res, endpoints.failedReply(route));
+      const actor = actorOf(principal);
+      if (wantsHtml(req)) {
+        void waker.wake(route.handle, actor);
+        metrics.requests.inc({ outcome: 'waiting_page' });
+        return endpoints.waitingPage(req, res, route);
+      }
+      const outcome = await waker.hold(route.handle, actor, settings.wakeHoldMs);
+      if (!outcome.ready) return this.refuse(req, res, notReady(outcome.route ?? route, outcome.reason, endpoints));
+      route = outcome.route;
+    }
+    this.proxy(req, res, target, route, true);
+  }
+
+  private health(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route): void {
+    // Never wakes and never counts as activity: probes must not keep an instance awake.
+    if (!isReady(route)) {
+      return this.refuse(req, res, { status: 503, code: 'instance_not_running', title: 'Not running', message: `${route.handle}'s instance is ${route.status}.`, json: { status: route.status } });
+    }
+    this.proxy(req, res, target, route, false);
+  }
+
+  private proxy(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route, counts: boolean): void {
+    if (counts) this.deps.activity.record(route.handle);
+    this.deps.metrics.requests.inc({ outcome: 'proxied' });
+    const allowCookies = target.form === 'host';
+    const { forwardedFor, proto } = this.trusted.resolve(req);
+    forward(this.deps.pools, req, res, {
+      origin: this.upstreamOrigin(route, target.path),
+      path: target.path,
+      headers: upstreamHeaders(req, { forwardedFor, proto, host: req.headers.host!, prefix: target.prefix, routerToken: route.routerToken, allowCookies, upgrade: false }),
+      bodyLimitBytes: this.deps.settings.bodyLimitBytes,
+      downstreamHeaders: (raw) => downstreamHeaders(raw, allowCookies),
+      onFailure: (failure, cause) => {
+        this.deps.metrics.requests.inc({ outcome: `upstream_${failure.status}` });
+        if (failure.status !== 413) {
+          this.deps.logger.warn({ handle: route.handle, code: failure.code, cause: cause.message }, 'instance did not answer');
+          // The address may be stale (moved by another replica): read it again.
+          void this.deps.routes.refresh(route.handle).catch(() => undefined);
+        }
+        this.refuse(req, res, { status: failure.status, code: failure.code, title: failure.status === 504 ? 'The instance is slow to answer' : 'The instance did not answer', message: failure.message });
+      },
+    });
+  }
+
+  private async upgradeInstance(req: IncomingMessage, socket: Duplex, head: Buffer, target: InstanceTarget): Promise<void> {
+    const { routes, waker, settings, sockets, endpoints } = this.deps;
+    let route = routes.get(target.handle);
+    if (!route) return rawReply(socket, noSuchInstance(target.handle));
+    const principal = this.authenticate(req, route, target);
+    if (!principal) return rawReply(socket, signInFirst(req, target, settings.publicUrl));
+    if (!isReady(route)) {
+      if (route.status === 'failed') return rawReply(socket, endpoints.failedReply(route));
+      const outcome = await waker.hold(route.handle, actorOf(principal), settings.wakeHoldMs);
+      if (!outcome.ready) return rawReply(socket, notReady(outcome.route ?? route, outcome.reason, endpoints));
+      route = outcome.route;
+    }
+    const allowCookies = target.form === 'host';
+    const { forwardedFor, proto } = this.trusted.resolve(req);
+    const ready = route;
+    proxyUpgrade(req, socket, head, {
+      origin: this.upstreamOrigin(ready, target.path),
+      path: target.path,
+      headers: upstreamHeaders(req, { forwardedFor, proto, host: req.headers.host!, prefix: target.prefix, routerToken: ready.routerToken, allowCookies, upgrade: true }),
+      timeoutMs: settings.upstreamTimeoutMs,
+      downstreamHeaders: (raw) => downstreamHeaders(raw, allowCookies),
+      onOpen: (client) => sockets.add(client, ready.handle),
+    });
+  }
+
+  authenticate(req: IncomingMessage, route: Route, target: InstanceTarget): Principal | null {
+    return authenticate(req, route, target.form, this.deps.sessions);
+  }
+
+  private upstreamOrigin(route: Route, path: string): string {
+    return this.isGatewayPath(path) ? route.gatewayUrl! : route.shellUrl!;
+  }
+
+  /** Entries ending in "/" match as prefixes; others match exactly or before "/" or "?". */
+  isGatewayPath(path: string): boolean {
+    for (const entry of this.gatewayPaths) {
+      if (!path.startsWith(entry)) continue;
+      if (entry.endsWith('/')) return true;
+      const next = path.charCodeAt(entry.length);
+      if (Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */) return true;
+    }
+    return false;
+  }
+
+  private refuse(req: IncomingMessage, res: ServerResponse, r: RouterReply): void {
+    // Drain what the client is still sending so the connection can be reused.
+    if (!req.complete) req.resume();
+    reply(req, res, r);
+  }
+}
+
+export function actorOf(principal: Principal): string {
+  return `router:${principal.access === 'admin' ? `admin ${principal.userId}` : principal.userId}`;
+}
+
+function isHealthPath(path: string): boolean {
+  return path === '/health' || path.startsWith('/health?');
+}
+
+function badTarget(err: unknown): RouterReply {
+  const message = err instanceof BadTargetError ? err.message : 'The request could not be understood.';
+  return { status: 400, code: 'bad_request', title: 'Bad request', message };
+}
+
+function unknownHost(hostname: string, publicUrl: string): RouterReply {
+  return { status: 404, code: 'unknown_host', title: 'Unknown address', message: `This platform does not serve "${hostname.slice(0, 100)}". The platform is at ${publicUrl}.` };
+}
+
+function noSuchInstance(handle: string): RouterReply {
+  return { status: 404, code: 'no_such_instance', title: 'No Matrix OS here', message: `There is no Matrix OS called "${handle}". Check the address, or sign up to claim it.` };
+}
+
+function signInFirst(req: IncomingMessage, target: InstanceTarget, publicUrl: string): RouterReply {
+  const open = `${publicUrl}/open/${target.handle}?next=${encodeURIComponent(target.form === 'host' ? target.path : '/')}`;
+  const html = target.form === 'host' && wantsHtml(req);
+  return {
+    status: 401,
+    code: 'unauthorized',
+    title: `Sign in to open ${target.handle}'s Matrix OS`,
+    message: html
+      ? `Only ${target.handle} (and platform admins) can open this Matrix OS.`
+      : `Send the instance token: Authorization: Bearer <token> (get or rotate it on ${publicUrl}).`,
+    html: html ? `<p><a href="${escapeHtml(open)}">Sign in on the platform</a> to continue.</p>` : undefined,
+    headers: { 'www-authenticate': `Bearer realm="${target.handle}"` },
+  };
+}
+
+function notReady(route: Route, reason: 'failed' | 'timeout' | 'gone', endpoints: PlatformEndpoints): RouterReply {
+  if (reason === 'failed') return endpoints.failedReply(route);
+  if (reason === 'gone') return noSuchInstance(route.handle);
+  return {
+    status: 503,
+    code: 'instance_waking',
+    title: 'Still waking up',
+    message: `${route.handle}'s instance is ${route.status} and not ready yet. Retry in a few seconds.`,
+    headers: { 'retry-after': WAKE_RETRY_AFTER_SECONDS },
+    json: { status: route.status },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Forwarding to an instance: one keep-alive pool per instance port (undici), bodies
+ * streamed both ways with backpressure and never buffered, so server-sent events
+ * arrive event by event. Failures are classified into what the client is told.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
+import { Pool } from 'undici';
+
+export interface UpstreamOptions {
+  connections: number;
+  connectTimeoutMs: number;
+  /** Longest wait for response headers; bodies (streams) have no limit. */
+  headersTimeoutMs: number;
+}
+
+export class UpstreamPools {
+  private pools = new Map<string, Pool>();
+
+  constructor(private readonly options: UpstreamOptions) {}
+
+  get(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: this.options.connections,
+        connectTimeout: this.options.connectTimeoutMs,
+        headersTimeout: this.options.headersTimeoutMs,
+        bodyTimeout: 0,
+        keepAliveTimeout: 4000,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** Closes the pool for an address the instance no longer has (stopped or moved). */
+  drop(origin: string | null): void {
+    if (!origin) return;
+    const pool = this.pools.get(origin);
+    if (!pool) return;
+    this.pools.delete(origin);
+    void pool.destroy().catch(() => undefined);
+  }
+
+  get size(): number {
+    return this.pools.size;
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+}
+
+export interface UpstreamFailure {
+  status: 502 | 504 | 413;
+  code: string;
+  /** What happened, in words for the person who sent the request. */
+  message: string;
+}
+
+export interface ForwardRequest {
+  origin: string;
+  path: string;
+  headers: string[];
+  bodyLimitBytes: number;
+  downstreamHeaders: (raw: Buffer[]) => string[];
+  /** Called when nothing has been sent yet; after that a failure just cuts the stream. */
+  onFailure: (failure: UpstreamFailure, cause: Error) => void;
+}
+
+export function forward(pools: UpstreamPools, req: IncomingMessage, res: ServerResponse, request: ForwardRequest): void {
+  let body: IncomingMessage | Transform | null = null;
+  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody) body = req.headers['content-length'] !== undefined ? req : limitBody(req, request.bodyLimitBytes);
+  let abort: ((err?: Error) => void) | null = null;
+  let finished = false;
+  const onClientGone = () => {
+    if (!finished && abort) abort(new Error('client closed the connection'));
+  };
+  res.on('close', onClientGone);
+
+  pools.get(request.origin).dispatch(
+    { method: req.method as 'GET', path: request.path, headers: request.headers, body },
+    {
+      onConnect(abortRequest) {
+        abort = abortRequest;
+      },
+      onError(err) {
+        finished = true;
+        if (!res.headersSent) request.onFailure(classify(err, request.bodyLimitBytes), err);
+        else res.destroy(err);
+      },
+      onHeaders(status, raw, resume) {
+        if (status < 200) return true;
+        try {
+          res.writeHead(status, request.downstreamHeaders(raw as Buffer[]));
+        } catch (err) {
+          request.onFailure({ status: 502, code: 'bad_upstream_headers', message: 'The instance sent response headers the router cannot pass on.' }, err as Error);
+          return false;
+        }
+        // Stream headers at once: an event stream's first event may be a while away.
+        res.flushHeaders();
+        res.on('drain', () => resume());
+        return true;
+      },
+      onData(chunk) {
+        return res.write(chunk);
+      },
+      onComplete() {
+        finished = true;
+        res.end();
+      },
+      onUpgrade() {
+        res.destroy();
+      },
+    },
+  );
+}
+
+class BodyTooLargeError extends Error {
+  readonly code = 'BODY_TOO_LARGE';
+}
+
+/** Chunked bodies have no length up front: count as they stream and stop at the limit. */
+function limitBody(req: IncomingMessage, limit: number): Transform {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      seen += chunk.length;
+      if (seen > limit) callback(new BodyTooLargeError(`body over ${limit} bytes`));
+      else callback(null, chunk);
+    },
+  });
+  req.on('error', (err) => counter.destroy(err));
+  return req.pipe(counter);
+}
+
+export function classify(err: Error & { code?: string; cause?: unknown }, bodyLimit: number): UpstreamFailure {
+  const code = err.code ?? (err.cause as { code?: string } | undefined)?.code;
+  switch (code) {
+    case 'BODY_TOO_LARGE':
+      return { status: 413, code: 'payload_too_large', message: `The request body is larger than ${bodyLimit} bytes.` };
+    case 'ECONNREFUSED':
+      return { status: 502, code: 'upstream_refused', message: 'The instance refused the connection: it may be restarting. Try again in a moment.' };
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { status: 504, code: 'upstream_connect_timeout', message: 'The instance did not accept a connection in time. Try again in a moment.' };
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return { status: 504, code: 'upstream_timeout', message: 'The instance did not answer in time.' };
+    default:
+      return { status: 502, code: 'upstream_failed', message: 'The connection to the instance broke before it answered.' };
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The page a browser sees while its instance wakes: the current state and the latest
+ * provisioning events, polled from /_mxos/status; it reloads into the instance as soon
+ * as it runs, and shows the reason (with a way to start again) if the start failed.
+ * Without JavaScript, a meta refresh does the same more slowly.
+ */
+import { escapeHtml, page } from './pages.ts';
+import type { Route } from './route-table.ts';
+
+const SCRIPT = `
+(function () {
+  var status = document.getElementById('status');
+  var list = document.getElementById('events');
+  var failure = document.getElementById('failure');
+  function show(data) {
+    status.textContent = data.status;
+    list.innerHTML = '';
+    (data.events || []).forEach(function (e) {
+      var li = document.createElement('li');
+      li.textContent = e.message;
+      list.appendChild(li);
+    });
+    if (data.status === 'failed') {
+      failure.hidden = false;
+      document.getElementById('reason').textContent = data.lastError || 'The instance failed to start.';
+    }
+  }
+  function poll() {
+    fetch('/_mxos/status', { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return setTimeout(poll, 2000);
+        show(data);
+        if (data.ready) return location.reload();
+        if (data.status !== 'failed') setTimeout(poll, 700);
+      })
+      .catch(function () { setTimeout(poll, 2000); });
+  }
+  poll();
+})();`;
+
+export function waitingPageHtml(route: Route): string {
+  const handle = escapeHtml(route.handle);
+  return page(
+    `Waking up ${route.handle}'s Matrix OS`,
+    `<p role="status" aria-live="polite">Your Matrix OS was asleep to save resources. It is starting now: <span id="status" class="status">${escapeHtml(route.status)}</span></p>
+<ol id="events" aria-label="Progress"></ol>
+<div id="failure" hidden><p class="error" id="reason"></p>
+<form method="post" action="/_mxos/start"><button type="submit">Start again</button></form></div>
+<noscript><p>This page refreshes by itself every few seconds.</p></noscript>
+<script>${SCRIPT}</script>`,
+    `<noscript><meta http-equiv="refresh" content="3"></noscript><meta name="mxos-handle" content="${handle}">`,
+  );
+}

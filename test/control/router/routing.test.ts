@@ -1,0 +1,97 @@
+import test from 'ava';
+import { startRouterFixture, waitForRoute } from '../../helpers/router.ts';
+
+const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+test('{handle}.DOMAIN sends gateway paths to the gateway and the rest to the shell, query strings kept', async (t) => {
+  const f = await startRouterFixture(t, ['alice']);
+  const host = `alice.localhost:${f.port}`;
+  const cases: Array<[string, 'gateway' | 'shell']> = [
+    ['/', 'shell'],
+    ['/apps/notes?x=1&y=%20z', 'shell'],
+    ['/api/system/info?verbose=1', 'gateway'],
+    ['/api/', 'gateway'],
+    ['/ws', 'gateway'],
+    ['/ws?token=abc', 'gateway'],
+    ['/ws/sub', 'gateway'],
+    ['/wsx', 'shell'],
+    ['/files/notes.md', 'gateway'],
+    ['/modules/m/index.js', 'gateway'],
+    ['/apix', 'shell'],
+    ['/api', 'shell'],
+  ];
+  for (const [path, port] of cases) {
+    const r = await f.send({ host, path, headers: auth(f.token('alice')) });
+    t.is(r.status, 200, path);
+    const seen = r.json<{ handle: string; port: string; url: string }>();
+    t.deepEqual([seen.handle, seen.port, seen.url], ['alice', port, path], path);
+  }
+});
+
+test('the path form /proxy/:handle/... strips the prefix, keeps the query and says so in X-Forwarded-Prefix', async (t) => {
+  const f = await startRouterFixture(t, ['alice']);
+  const host = `localhost:${f.port}`;
+  const cases: Array<[string, string, 'gateway' | 'shell']> = [
+    ['/proxy/alice/api/x?y=1', '/api/x?y=1', 'gateway'],
+    ['/proxy/alice/', '/', 'shell'],
+    ['/proxy/alice', '/', 'shell'],
+    ['/proxy/alice?y=2', '/?y=2', 'shell'],
+  ];
+  for (const [path, upstream, port] of cases) {
+    const r = await f.send({ host, path, headers: auth(f.token('alice')) });
+    t.is(r.status, 200, path);
+    const seen = r.json<{ url: string; port: string; headers: Record<string, string> }>();
+    t.is(seen.url, upstream, path);
+    t.is(seen.port, port, path);
+    t.is(seen.headers['x-forwarded-prefix'], '/proxy/alice');
+  }
+});
+
+test('the apex and www go to the site; unknown handles and hosts get a 404 that says so', async (t) => {
+  const f = await startRouterFixture(t, ['alice']);
+  for (const host of [`localhost:${f.port}`, `www.localhost:${f.port}`, 'LOCALHOST']) {
+    const r = await f.send({ host, path: '/', headers: { accept: 'text/html' } });
+    t.is(r.status, 200, host);
+    t.regex(r.text, /Matrix OS/);
+  }
+  const unknown = await f.send({ host: `nobody.localhost:${f.port}`, path: '/', headers: { accept: 'text/html' } });
+  t.is(unknown.status, 404);
+  t.regex(unknown.headers['content-type']!, /text\/html/);
+  t.regex(unknown.text, /There is no Matrix OS called &#34;nobody&#34;/);
+  const json = await f.send({ host: `nobody.localhost:${f.port}`, path: '/api/x' });
+  t.is(json.status, 404);
+  t.is(json.json().error, 'no_such_instance');
+  for (const host of [`a.alice.localhost:${f.port}`, 'example.com', '127.0.0.1', 'ab.localhost', 'www-.localhost']) {
+    const r = await f.send({ host, path: '/', headers: auth(f.token('alice')) });
+    t.is(r.status, 404, host);
+    t.is(r.json().error, 'unknown_host', host);
+  }
+  t.deepEqual(f.echo.get('alice')!.seen, [], 'nothing reached the instance');
+});
+
+test('the gateway path table is configurable', async (t) => {
+  const f = await startRouterFixture(t, ['alice'], { ROUTER_GATEWAY_PATHS: '/custom/,/exact' });
+  const host = `alice.localhost:${f.port}`;
+  for (const [path, port] of [['/custom/a', 'gateway'], ['/exact?q', 'gateway'], ['/exactly', 'shell'], ['/api/x', 'shell']] as const) {
+    const r = await f.send({ host, path, headers: auth(f.token('alice')) });
+    t.is(r.json().port, port, path);
+  }
+});
+
+test('/health is answered without credentials, never wakes the instance and is not activity', async (t) => {
+  const f = await startRouterFixture(t, ['alice']);
+  const host = `alice.localhost:${f.port}`;
+  const ok = await f.send({ host, path: '/health' });
+  t.is(ok.status, 200);
+  t.is(ok.json().status, 'ok');
+  t.is(f.platform.activity.pendingCount, 0);
+
+  await (await f.platform.api('/containers/alice/stop', { method: 'POST' })).body?.cancel();
+  await f.platform.waitFor('alice', 'stopped');
+  await waitForRoute(f.platform, 'alice', 'stopped');
+  const asleep = await f.send({ host, path: '/health' });
+  t.is(asleep.status, 503);
+  t.is(asleep.json().status, 'stopped');
+  await new Promise((r) => setTimeout(r, 200));
+  t.is((await (await f.platform.api('/containers/alice')).json() as { instance: { status: string } }).instance.status, 'stopped');
+});
