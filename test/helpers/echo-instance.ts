@@ -75,6 +75,7 @@ function respond(req: http.IncomingMessage, res: http.ServerResponse, entry: Ech
   if (path === '/sse') {
     // Three events, each only after the test releases it: proves nothing is buffered.
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.flushHeaders();
     let n = 0;
     const next = () => {
       n++;
