@@ -23,6 +23,7 @@ const BENCHMARKS: BenchDef[] = [
   { name: 'control-scale', timeoutMs: 15 * 60_000 },
   { name: 'signup-burst', timeoutMs: 25 * 60_000 },
   { name: 'nomad-provision', timeoutMs: 30 * 60_000 },
+  { name: 'router', timeoutMs: 10 * 60_000 },
 ];
 
 interface Outcome {
