@@ -1,0 +1,37 @@
+import test from 'ava';
+import WebSocket from 'ws';
+import { startRouterFixture, waitForRoute } from '../../helpers/router.ts';
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+test('every proxied request is recorded as activity for its instance (and /health is not)', async (t) => {
+  const f = await startRouterFixture(t, ['alice', 'bob'], { ACTIVITY_FLUSH_INTERVAL: '20m' });
+  await f.platform.activity.flush();
+  await f.send({ host: `bob.localhost:${f.port}`, path: '/health' });
+  t.is(f.platform.activity.pendingCount, 0);
+  const before = Date.now();
+  await f.send({ host: `alice.localhost:${f.port}`, path: '/api/x', headers: bearer(f.token('alice')) });
+  t.is(f.platform.activity.pendingCount, 1);
+  await f.platform.activity.flush();
+  const alice = await f.platform.db.models.Instance.findOne({ where: { handle: 'alice' } });
+  t.true(alice!.last_active_at!.getTime() >= Math.floor(before / 1000) * 1000);
+});
+
+test('an open WebSocket keeps its instance awake past the idle limit; once closed, the instance is stopped', async (t) => {
+  const f = await startRouterFixture(t, ['alice', 'bob'], {
+    IDLE_TIMEOUT: '1500ms',
+    ACTIVITY_FLUSH_INTERVAL: '100ms',
+    SWEEP_INTERVAL: '200ms',
+    WS_ACTIVITY_INTERVAL: '200ms',
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${f.port}/ws`, { headers: { host: `alice.localhost:${f.port}`, ...bearer(f.token('alice')) } });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  t.is(f.platform.edge.sockets.count('alice'), 1);
+  // Silent for twice the idle limit: only the open socket speaks for alice.
+  await waitForRoute(f.platform, 'bob', 'stopped', 10_000);
+  await new Promise((r) => setTimeout(r, 1600));
+  t.is(f.platform.edge.routes.get('alice')?.status, 'running', 'alice stayed awake with her socket open');
+  ws.close();
+  await waitForRoute(f.platform, 'alice', 'stopped', 10_000);
+  t.is(f.platform.edge.sockets.count('alice'), 0);
+});
