@@ -8,7 +8,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'health', 'info', 'help'] as const;
+export const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'open', 'token', 'health', 'info', 'help'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface CliArgs {
@@ -24,6 +24,7 @@ export interface CliArgs {
   yes: boolean;
   purge: boolean;
   follow: boolean;
+  rotate: boolean;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -38,6 +39,8 @@ const SPECS: Record<CommandName, { handle: boolean; options: Options }> = {
   stop: { handle: true, options: waiting },
   destroy: { handle: true, options: { ...waiting, yes: { type: 'boolean' }, purge: { type: 'boolean' } } },
   events: { handle: true, options: { follow: { type: 'boolean', short: 'f' } } },
+  open: { handle: true, options: { user: { type: 'string' } } },
+  token: { handle: true, options: { rotate: { type: 'boolean' } } },
   health: { handle: false, options: {} },
   info: { handle: false, options: {} },
   help: { handle: false, options: {} },
@@ -86,6 +89,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
   args.yes = values.yes === true;
   args.purge = values.purge === true;
   args.follow = values.follow === true;
+  args.rotate = values.rotate === true;
   args.user = str('user');
   args.status = str('status');
   const timeout = str('timeout');
@@ -94,6 +98,9 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (limit !== undefined) {
     if (!/^\d+$/.test(limit) || Number(limit) < 1) throw new UsageError(`--limit must be a whole number of at least 1; got "${limit}"`);
     args.limit = Number(limit);
+  }
+  if (first === 'token' && !args.rotate) {
+    throw new UsageError(`token: the platform keeps no copy of instance tokens, so it can only issue a new one. Re-run: mxos token ${args.handle} --rotate (the old token and browser sessions stop working).`);
   }
   if (first === 'destroy' && !args.yes) {
     throw new UsageError(
@@ -106,7 +113,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
 }
 
 function blank(command: CommandName): CliArgs {
-  return { command, handle: '', json: false, wait: true, timeoutMs: DEFAULT_TIMEOUT_MS, user: undefined, status: undefined, limit: undefined, yes: false, purge: false, follow: false };
+  return { command, handle: '', json: false, wait: true, timeoutMs: DEFAULT_TIMEOUT_MS, user: undefined, status: undefined, limit: undefined, yes: false, purge: false, follow: false, rotate: false };
 }
 
 export const USAGE = `mxos — operator CLI for the Matrix OS platform
@@ -127,6 +134,10 @@ Commands:
                            destroy an instance: archives its data, or deletes it with --purge
   events <handle> [--follow]
                            the instance's progress log; --follow streams until Ctrl-C
+  open <handle> [--user <id>]
+                           a one-time sign-in link to the instance (valid 1 minute); without --user
+                           you open it as the operator (admin access, audited)
+  token <handle> --rotate  issue a new instance token (shown once); the old one and browser sessions end
   health                   is the platform healthy (database, orchestrator)
   info                     version, mode, driver and instance counts
   help                     this text

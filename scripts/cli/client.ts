@@ -186,6 +186,14 @@ export class PlatformClient {
     return this.json('DELETE', `/containers/${encodeURIComponent(handle)}?${query}`);
   }
 
+  loginLink(handle: string, userId: string | undefined): Promise<{ url: string; access: string; expiresAt: string }> {
+    return this.json('POST', `/containers/${encodeURIComponent(handle)}/login-link`, userId === undefined ? {} : { userId });
+  }
+
+  rotateToken(handle: string): Promise<{ handle: string; token: string; generation: number; url: string }> {
+    return this.json('POST', `/containers/${encodeURIComponent(handle)}/token`);
+  }
+
   events(handle: string, after = 0, limit = 5000): Promise<EventsResponse> {
     return this.json('GET', `/containers/${encodeURIComponent(handle)}/events?after=${after}&limit=${limit}`);
   }

@@ -131,6 +131,20 @@ async function events(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+async function open(ctx: Ctx): Promise<number> {
+  const link = await ctx.client.loginLink(ctx.args.handle, ctx.args.user);
+  if (ctx.args.json) printJson(ctx.io, link);
+  else ctx.io.out(`Open this link within a minute (it works once${link.access === 'admin' ? '; admin access is audited' : ''}):\n${link.url}`);
+  return 0;
+}
+
+async function token(ctx: Ctx): Promise<number> {
+  const rotated = await ctx.client.rotateToken(ctx.args.handle);
+  if (ctx.args.json) printJson(ctx.io, rotated);
+  else ctx.io.out(`New token for ${rotated.handle} (shown only now; earlier tokens and browser sessions no longer work):\n${rotated.token}\n\nUse it as: curl -H "Authorization: Bearer <token>" ${rotated.url}/api/system/info`);
+  return 0;
+}
+
 async function health(ctx: Ctx): Promise<number> {
   const report = await ctx.client.health();
   if (ctx.args.json) printJson(ctx.io, report);
@@ -155,6 +169,8 @@ export async function runCommand(client: PlatformClient, args: CliArgs, io: Io):
     case 'stop': return startOrStop(ctx, 'stop');
     case 'destroy': return destroy(ctx);
     case 'events': return events(ctx);
+    case 'open': return open(ctx);
+    case 'token': return token(ctx);
     case 'health': return health(ctx);
     case 'info': return info(ctx);
     case 'help':

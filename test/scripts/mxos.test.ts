@@ -3,6 +3,7 @@ import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { sendRaw } from '../helpers/router.ts';
 import { closedPort, REPO, runCli, SECRET, spawnCli, startTestPlatform, type TestPlatform } from './_cli.ts';
 
 let tp: TestPlatform;
@@ -200,4 +201,33 @@ test('events --follow streams progress until Ctrl-C', async (t) => {
   t.is(await exited, 0);
   const destroyed = await cli('destroy', handle, '--yes', '--purge');
   t.is(destroyed.code, 0, destroyed.stderr);
+});
+
+test('open prints a one-time sign-in link and token --rotate a new token; both get through the router to the real instance', async (t) => {
+  const handle = 'cli-open';
+  t.is((await cli('provision', handle, '--user', 'owner-1')).code, 0);
+  const port = Number(new URL(tp.platform.edge.listenUrl).port);
+  const host = `${handle}.localhost:${port}`;
+
+  const opened = await cli('open', handle, '--user', 'owner-1');
+  t.is(opened.code, 0, opened.stderr);
+  const link = new URL(/http:\/\/\S+/.exec(opened.stdout)![0]);
+  t.is(link.hostname, `${handle}.localhost`);
+  const login = await sendRaw(port, { host, path: link.pathname + link.search });
+  t.is(login.status, 303);
+  const cookie = String(login.headers['set-cookie']![0]).split(';')[0]!;
+  const info = await sendRaw(port, { host, path: '/api/system/info', headers: { cookie } });
+  t.is(info.status, 200, info.text);
+  t.is(info.json<{ handle: string }>().handle, handle);
+  t.is((await sendRaw(port, { host, path: link.pathname + link.search })).status, 400, 'the link works once');
+
+  const refused = await cli('token', handle);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /--rotate/);
+  const rotated = await cli('token', handle, '--rotate', '--json');
+  t.is(rotated.code, 0, rotated.stderr);
+  const { token } = JSON.parse(rotated.stdout) as { token: string };
+  t.regex(token, /^mxi_/);
+  t.is((await sendRaw(port, { host, path: '/api/system/info', headers: { authorization: `Bearer ${token}` } })).status, 200);
+  t.is((await sendRaw(port, { host, path: '/api/system/info', headers: { cookie } })).status, 401, 'rotation ended the browser session');
 });

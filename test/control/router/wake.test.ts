@@ -113,7 +113,7 @@ test('a request during a stop waits for the stop to finish, then starts the inst
 test('requests without valid credentials never wake an instance', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
   await stop(f, 'alice');
-  for (const headers of [{}, bearer(f.token('bob')), { accept: 'text/html' }]) {
+  for (const headers of [{}, bearer(f.token('bob')), { accept: 'text/html' }] as Array<Record<string, string>>) {
     t.is((await f.send({ host: `alice.localhost:${f.port}`, path: '/', headers })).status, 401);
   }
   await new Promise((r) => setTimeout(r, 200));
