@@ -1,5 +1,6 @@
 /**
- * What the router itself answers: JSON for API clients, a small self-contained page
+ * What the router itself answers: JSON for API clients (the platform API's shape,
+ * {error: {code, message}}), a small self-contained page
  * for browsers (no external assets). Every message says what happened and what to do.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -29,7 +30,7 @@ export function reply(req: IncomingMessage, res: ServerResponse, r: RouterReply)
   const html = wantsHtml(req);
   const body = html
     ? page(r.title, `<p>${escapeHtml(r.message)}</p>${r.html ?? ''}`)
-    : JSON.stringify({ error: r.code, message: r.message, ...r.json });
+    : JSON.stringify({ error: { code: r.code, message: r.message }, ...r.json });
   res.writeHead(r.status, {
     'content-type': html ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -43,7 +44,7 @@ export function reply(req: IncomingMessage, res: ServerResponse, r: RouterReply)
 /** A raw HTTP/1.1 response on a socket (WebSocket handshakes the router refuses). */
 export function rawReply(socket: { write(data: string): unknown; destroy(): void; writable: boolean }, r: RouterReply): void {
   if (!socket.writable) return socket.destroy();
-  const body = JSON.stringify({ error: r.code, message: r.message, ...r.json });
+  const body = JSON.stringify({ error: { code: r.code, message: r.message }, ...r.json });
   const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...r.headers };
   const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
   socket.write(`HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\n${lines}\r\n\r\n${body}`);

@@ -106,3 +106,39 @@ test('a postgres DATABASE_URL with a password is never echoed in errors', (t) =>
   const error = t.throws(() => loadConfig({ METER_URL: 'nope://u:pw@x' }), { instanceOf: ConfigError });
   t.false(error!.message.includes('pw@'));
 });
+
+test('the public listener and router settings default to the architecture and accept overrides', (t) => {
+  const config = loadConfig({}, '/srv/app');
+  t.deepEqual(
+    { ...config.public, trustedProxies: [...config.public.trustedProxies] },
+    { host: '127.0.0.1', port: 8000, domain: 'localhost', url: 'http://localhost:8000', secure: false, trustedProxies: [] },
+  );
+  t.deepEqual([...config.router.gatewayPaths], ['/api/', '/ws', '/files/', '/modules/', '/health']);
+  t.is(config.router.wakeHoldMs, 30_000);
+  const custom = loadConfig({ DOMAIN: 'Matrix-OS.example', PUBLIC_URL: 'https://matrix-os.example/', TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,::1' });
+  t.is(custom.public.domain, 'matrix-os.example');
+  t.is(custom.public.url, 'https://matrix-os.example');
+  t.true(custom.public.secure);
+  t.deepEqual([...custom.public.trustedProxies], ['127.0.0.1', '10.0.0.0/8', '::1']);
+});
+
+test('bad public and router settings are each named with the fix', (t) => {
+  const error = t.throws(() => loadConfig({
+    DOMAIN: 'https://x.example',
+    TRUSTED_PROXIES: 'cloudflared,10.0.0.0/40',
+    ROUTER_GATEWAY_PATHS: 'api',
+    WS_ACTIVITY_INTERVAL: '2h',
+  }), { instanceOf: ConfigError });
+  const lines = error!.message.split('\n');
+  t.true(lines.some((l) => l.startsWith('DOMAIN must be a host name')));
+  t.true(lines.some((l) => l.includes('"cloudflared"')));
+  t.true(lines.some((l) => l.includes('"10.0.0.0/40"')));
+  t.true(lines.some((l) => l.startsWith('ROUTER_GATEWAY_PATHS entries must be paths')));
+  t.true(lines.some((l) => l.startsWith('WS_ACTIVITY_INTERVAL must be shorter than IDLE_TIMEOUT')));
+  t.throws(() => loadConfig({ DOMAIN: 'matrix-os.example', PUBLIC_URL: 'https://other.example' }), { message: /PUBLIC_URL must be served at DOMAIN \(matrix-os.example\)/ });
+  t.throws(() => loadConfig({ PUBLIC_URL: 'http://localhost:8000/app' }), { message: /PUBLIC_URL must be the apex without a path/ });
+  t.throws(
+    () => loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ORCHESTRATOR: 'nomad', DOMAIN: 'x.example', PUBLIC_URL: 'http://x.example' }),
+    { message: /PUBLIC_URL must start with https:\/\/ when PLATFORM_MODE=production/ },
+  );
+});

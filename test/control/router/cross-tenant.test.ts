@@ -44,7 +44,7 @@ test('an unauthenticated browser gets a sign-in page, an API client a 401 with W
   const api = await f.send({ host: `alice.localhost:${f.port}`, path: '/api/x' });
   t.is(api.status, 401);
   t.regex(String(api.headers['www-authenticate']), /^Bearer/);
-  t.regex(api.json<{ message: string }>().message, /Authorization: Bearer/);
+  t.regex(api.json<{ error: { message: string } }>().error.message, /Authorization: Bearer/);
   nothingReached(t, f, 'alice');
 });
 

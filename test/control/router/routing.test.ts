@@ -60,11 +60,11 @@ test('the apex and www go to the site; unknown handles and hosts get a 404 that 
   t.regex(unknown.text, /There is no Matrix OS called &#34;nobody&#34;/);
   const json = await f.send({ host: `nobody.localhost:${f.port}`, path: '/api/x' });
   t.is(json.status, 404);
-  t.is(json.json().error, 'no_such_instance');
+  t.is(json.json<{ error: { code: string } }>().error.code, 'no_such_instance');
   for (const host of [`a.alice.localhost:${f.port}`, 'example.com', '127.0.0.1', 'ab.localhost', 'www-.localhost']) {
     const r = await f.send({ host, path: '/', headers: auth(f.token('alice')) });
     t.is(r.status, 404, host);
-    t.is(r.json().error, 'unknown_host', host);
+    t.is(r.json<{ error: { code: string } }>().error.code, 'unknown_host', host);
   }
   t.deepEqual(f.echo.get('alice')!.seen, [], 'nothing reached the instance');
 });

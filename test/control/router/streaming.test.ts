@@ -56,7 +56,7 @@ test('request bodies stream to the instance; bodies over the limit get 413, decl
   t.is(ok.json().bodyBytes, 90_000);
   const declared = await f.send({ host, path: '/api/upload', method: 'POST', headers: bearer(f.token('alice')), body: Buffer.alloc(100_001, 1) });
   t.is(declared.status, 413);
-  t.regex(declared.json<{ message: string }>().message, /larger than 100000 bytes/);
+  t.regex(declared.json<{ error: { message: string } }>().error.message, /larger than 100000 bytes/);
   const chunked = await new Promise<number>((resolve, reject) => {
     const req = http.request({ hostname: '127.0.0.1', port: f.port, method: 'POST', path: '/api/upload', headers: { host, ...bearer(f.token('alice')), 'transfer-encoding': 'chunked' } }, (res) => {
       res.resume();
@@ -78,6 +78,6 @@ test('an instance that refuses connections gives 502 and a slow one 504, each sa
   await f.echo.get('alice')!.close();
   const refused = await f.send({ host, path: '/api/x', headers: bearer(f.token('alice')) });
   t.is(refused.status, 502);
-  t.is(refused.json().error, 'upstream_refused');
-  t.regex(refused.json<{ message: string }>().message, /refused the connection/);
+  t.is(refused.json<{ error: { code: string } }>().error.code, 'upstream_refused');
+  t.regex(refused.json<{ error: { message: string } }>().error.message, /refused the connection/);
 });

@@ -69,7 +69,7 @@ test('API clients are held only up to WAKE_HOLD_TIMEOUT, then get 503 with Retry
   const r = await f.send({ host: `alice.localhost:${f.port}`, path: '/api/x', headers: bearer(f.token('alice')) });
   t.is(r.status, 503);
   t.is(r.headers['retry-after'], '5');
-  t.is(r.json().error, 'instance_waking');
+  t.is(r.json<{ error: { code: string } }>().error.code, 'instance_waking');
   await f.platform.waitFor('alice', 'running');
   f.orchestrator.latencyMs = 0;
   await waitForRoute(f.platform, 'alice');
@@ -84,8 +84,8 @@ test('a failed start shows its reason; "Start again" works only from the instanc
   const host = `alice.localhost:${f.port}`;
   const held = await f.send({ host, path: '/api/x', headers: bearer(f.token('alice')) });
   t.is(held.status, 503);
-  t.is(held.json().error, 'instance_failed');
-  t.regex(held.json<{ message: string }>().message, /manifest unknown/);
+  t.is(held.json<{ error: { code: string } }>().error.code, 'instance_failed');
+  t.regex(held.json<{ error: { message: string } }>().error.message, /manifest unknown/);
   const page = await f.send({ host, path: '/', headers: { cookie, accept: 'text/html' } });
   t.is(page.status, 503);
   t.regex(page.text, /manifest unknown/);
