@@ -6,9 +6,11 @@
 // exports its admin URL to the tests as TEST_PG_ADMIN_URL (see
 // test/helpers/postgres.ts); the cluster is always stopped afterwards.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM_PATH } from '../test/helpers/browser.ts';
 import { postgresAvailable, startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.ts';
 import { formatSummaryLine, parseTap } from './tap-summary.ts';
 
@@ -19,11 +21,18 @@ let ava: ChildProcess | null = null;
 let interrupted: NodeJS.Signals | null = null;
 
 /**
- * Hook for a later issue: make sure a Chromium binary is available for the
- * browser tests. Deliberately not implemented yet.
+ * The browser tests drive Debian's Chromium (playwright-core downloads nothing). When it
+ * is missing, install it if we can (root with apt-get); otherwise stop with the command.
  */
 async function ensureChromium(): Promise<void> {
-  // Not implemented yet.
+  if (fs.existsSync(CHROMIUM_PATH)) return;
+  const command = 'apt-get update && apt-get install -y chromium';
+  if (process.getuid?.() !== 0 || !fs.existsSync('/usr/bin/apt-get')) {
+    throw new Error(`Chromium is missing (${CHROMIUM_PATH}); the browser tests need it. Install it with: sudo sh -c '${command}'`);
+  }
+  console.log(`chromium: ${CHROMIUM_PATH} is missing; installing Debian's package (${command})`);
+  const result = spawnSync('sh', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (result.status !== 0 || !fs.existsSync(CHROMIUM_PATH)) throw new Error(`Installing Chromium failed; run it yourself: ${command}`);
 }
 
 async function startPostgres(env: NodeJS.ProcessEnv): Promise<void> {

@@ -7,13 +7,25 @@
 import { escapeHtml, page } from './pages.ts';
 import type { Route } from './route-table.ts';
 
+/** What each state means to someone waiting for their instance. */
+const LABELS: Record<string, string> = {
+  stopped: 'waking up',
+  stopping: 'finishing a stop, then waking up',
+  requested: 'queued',
+  provisioning: 'setting up',
+  starting: 'starting',
+  running: 'ready, opening it now',
+  failed: 'could not start',
+};
+
 const SCRIPT = `
 (function () {
+  var labels = ${JSON.stringify(LABELS)};
   var status = document.getElementById('status');
   var list = document.getElementById('events');
   var failure = document.getElementById('failure');
   function show(data) {
-    status.textContent = data.status;
+    status.textContent = labels[data.status] || data.status;
     list.innerHTML = '';
     (data.events || []).forEach(function (e) {
       var li = document.createElement('li');
@@ -43,7 +55,7 @@ export function waitingPageHtml(route: Route): string {
   const handle = escapeHtml(route.handle);
   return page(
     `Waking up ${route.handle}'s Matrix OS`,
-    `<p role="status" aria-live="polite">Your Matrix OS was asleep to save resources. It is starting now: <span id="status" class="status">${escapeHtml(route.status)}</span></p>
+    `<p role="status" aria-live="polite">Your Matrix OS was asleep to save resources. Status: <span id="status" class="status">${escapeHtml(LABELS[route.status] ?? route.status)}</span></p>
 <ol id="events" aria-label="Progress"></ol>
 <div id="failure" hidden><p class="error" id="reason"></p>
 <form method="post" action="/_mxos/start"><button type="submit">Start again</button></form></div>
