@@ -165,7 +165,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       upstreamTimeoutMs: read.duration('ROUTER_UPSTREAM_TIMEOUT', 60_000, 10),
       wakeHoldMs: read.duration('WAKE_HOLD_TIMEOUT', 30_000, 0),
       sessionTtlMs: read.duration('INSTANCE_SESSION_TTL', 12 * 3_600_000, 1000),
-      wsActivityIntervalMs: read.duration('WS_ACTIVITY_INTERVAL', 60_000, 50),
+      wsActivityIntervalMs: 0, // set below: its default depends on IDLE_TIMEOUT
       routeSyncIntervalMs: read.duration('ROUTE_SYNC_INTERVAL', 1000, 50),
       upstreamConnections: read.integer('ROUTER_UPSTREAM_CONNECTIONS', 64, 1, 4096),
     },
@@ -174,6 +174,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     devWarnings: [],
   };
 
+  // Unset, an open WebSocket counts at least twice per idle period (60 s at the 30-minute default).
+  config.router.wsActivityIntervalMs = read.duration('WS_ACTIVITY_INTERVAL', Math.min(60_000, Math.floor(config.lifecycle.idleTimeoutMs / 2)), 50);
   checkCrossFieldRules(read, config, { production, allowLocalDriver });
   if (read.problems.length > 0) throw new ConfigError(read.problems.join('\n'));
   config.devWarnings.push(...developmentWarnings(config, allowLocalDriver));
