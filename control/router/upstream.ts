@@ -101,8 +101,9 @@ export function forward(pools: UpstreamPools, req: IncomingMessage, res: ServerR
           request.onFailure({ status: 502, code: 'bad_upstream_headers', message: 'The instance sent response headers the router cannot pass on.' }, err as Error);
           return false;
         }
-        // Stream headers at once: an event stream's first event may be a while away.
-        res.flushHeaders();
+        // A body of unknown length (an event stream, a long poll) may be a while coming:
+        // send the headers now. A sized body follows at once and goes out with them.
+        if (!res.hasHeader('content-length')) res.flushHeaders();
         res.on('drain', () => resume());
         return true;
       },

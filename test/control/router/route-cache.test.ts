@@ -4,6 +4,10 @@ import { RouteCache } from '../../../control/router/route-cache.ts';
 import { createLogger } from '../../../control/logger.ts';
 import { startRouterFixture, waitForRoute } from '../../helpers/router.ts';
 import { startTestPlatform, TEST_KEY } from '../../helpers/platform.ts';
+import { databaseTargets } from '../../helpers/databases.ts';
+
+// Asked before any test is declared: ava needs every test declared synchronously after this.
+const targets = await databaseTargets();
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -41,8 +45,11 @@ test('a restart rebuilds the route table before the listener opens: no route is 
   t.is(r.status, 200);
 });
 
-test("another replica's changes reach this route table through the event table, late commits included", async (t) => {
-  const f = await startRouterFixture(t, ['alice', 'bob']);
+for (const target of targets) {
+test(`[${target.name}] another replica's changes reach this route table through the event table, late commits included`, async (t) => {
+  const database = await target.create();
+  t.teardown(database.cleanup);
+  const f = await startRouterFixture(t, ['alice', 'bob'], { DATABASE_URL: database.url });
   // A second replica: same database, its own bus (so it hears nothing in-process).
   const other = new RouteCache({ db: f.platform.db, bus: new InstanceBus(), secretKey: TEST_KEY, syncIntervalMs: 3_600_000, logger: createLogger('silent') });
   await other.load();
@@ -58,20 +65,21 @@ test("another replica's changes reach this route table through the event table, 
   t.is(other.get('bob')?.accessGeneration, rotated.generation);
 
   // A commit that lands with an id below the cursor (PostgreSQL sequences allow it) is still seen:
-  // bob's event takes id n+10 and is synced, then alice's commits with id n+5.
+  // bob's event takes id n+1000 and is synced, then alice's commits with id n+990.
   const { InstanceEvent, Instance } = f.platform.db.models;
   const n = Number(await InstanceEvent.max('id'));
   const base = { kind: 'progress' as const, from_status: null, to_status: null };
   const bob = (await Instance.findOne({ where: { handle: 'bob' } }))!;
   const alice = (await Instance.findOne({ where: { handle: 'alice' } }))!;
-  await InstanceEvent.create({ ...base, id: n + 10, instance_id: bob.id, handle: 'bob', message: 'early' });
+  await InstanceEvent.create({ ...base, id: n + 1000, instance_id: bob.id, handle: 'bob', message: 'early' });
   await other.sync();
   await Instance.update({ last_error: 'changed behind the cursor', status: 'failed' }, { where: { handle: 'alice' } });
-  await InstanceEvent.create({ ...base, id: n + 5, instance_id: alice.id, handle: 'alice', message: 'late commit' });
+  await InstanceEvent.create({ ...base, id: n + 990, instance_id: alice.id, handle: 'alice', message: 'late commit' });
   await other.sync();
   t.is(other.get('alice')?.status, 'failed');
   t.is(other.get('alice')?.lastError, 'changed behind the cursor');
 });
+}
 
 test('a destroyed instance leaves the route table at once and its host answers 404', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
