@@ -95,15 +95,17 @@ export function forward(pools: UpstreamPools, req: IncomingMessage, res: ServerR
       },
       onHeaders(status, raw, resume) {
         if (status < 200) return true;
+        let headers: string[];
         try {
-          res.writeHead(status, request.downstreamHeaders(raw as Buffer[]));
+          headers = request.downstreamHeaders(raw as Buffer[]);
+          res.writeHead(status, headers);
         } catch (err) {
           request.onFailure({ status: 502, code: 'bad_upstream_headers', message: 'The instance sent response headers the router cannot pass on.' }, err as Error);
           return false;
         }
         // A body of unknown length (an event stream, a long poll) may be a while coming:
         // send the headers now. A sized body follows at once and goes out with them.
-        if (!res.hasHeader('content-length')) res.flushHeaders();
+        if (!hasContentLength(headers)) res.flushHeaders();
         res.on('drain', () => resume());
         return true;
       },
@@ -119,6 +121,11 @@ export function forward(pools: UpstreamPools, req: IncomingMessage, res: ServerR
       },
     },
   );
+}
+
+function hasContentLength(flat: string[]): boolean {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i]!.length === 14 && flat[i]!.toLowerCase() === 'content-length') return true;
+  return false;
 }
 
 class BodyTooLargeError extends Error {
