@@ -20,7 +20,8 @@ export class InstanceCrashedError extends PlatformError {
 }
 
 const PROBE_TIMEOUT_MS = 2000;
-const PROBE_INTERVAL_MS = 100;
+// Short: a woken instance is waited for by a person; a local probe costs next to nothing.
+const PROBE_INTERVAL_MS = 50;
 /** How often the orchestrator is asked again while /health is being probed. */
 const STATUS_INTERVAL_MS = 1000;
 

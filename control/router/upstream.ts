@@ -77,8 +77,11 @@ export function forward(pools: UpstreamPools, req: IncomingMessage, res: ServerR
   if (hasBody) body = req.headers['content-length'] !== undefined ? req : limitBody(req, request.bodyLimitBytes);
   let abort: ((err?: Error) => void) | null = null;
   let finished = false;
+  let clientGone = false;
   const onClientGone = () => {
-    if (!finished && abort) abort(new Error('client closed the connection'));
+    if (finished) return;
+    clientGone = true;
+    abort?.(new Error('client closed the connection'));
   };
   res.on('close', onClientGone);
 
@@ -90,6 +93,8 @@ export function forward(pools: UpstreamPools, req: IncomingMessage, res: ServerR
       },
       onError(err) {
         finished = true;
+        // The client left first: nobody to tell, and nothing wrong with the instance.
+        if (clientGone) return;
         if (!res.headersSent) request.onFailure(classify(err, request.bodyLimitBytes), err);
         else res.destroy(err);
       },
