@@ -26,12 +26,12 @@
  * BENCH_ROUTER_SECONDS (10), BENCH_ROUTER_WARMUP_SECONDS (2),
  * BENCH_ROUTER_WS_ROUNDTRIPS (2000), BENCH_ROUTER_WAKE_RUNS (5), BENCH_CHP_PREFIX.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { deriveCredential } from '../control/credentials.ts';
-import { BENCH_DIR, benchSecret, round } from './lib.ts';
+import { BENCH_DIR, benchSecret, REPO_ROOT, round } from './lib.ts';
 import { ensureChp, startChp } from './router/chp.ts';
 import { startNginx } from './router/nginx.ts';
 import { APT_INSTALL, BENCH_HANDLE, benchHandles, params, UPSTREAM_BODY } from './router/plan.ts';
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     throw new Error(`${!wrk ? 'wrk' : 'nginx'} is not installed. Install both with:\n  ${APT_INSTALL}`);
   }
   const started = performance.now();
+  const code = codeUnderTest(); // before any child loads control/: it is being edited
   const notes: string[] = [];
   const chpInfo = await ensureChp();
   if (chpInfo.installedNow) notes.push(`configurable-http-proxy ${chpInfo.version} was installed for this run (${chpInfo.installMs} ms, not in the timings).`);
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
     setup: {
       routes, seedMs: seeded.seedMs, platformStartMs: platform.ready.startMs, nginxWorkers,
       versions: { wrk: toolVersion(wrk, ['-v']), nginx: toolVersion(nginxBin, ['-v']), configurableHttpProxy: chpInfo.version },
+      code,
       wallS: round((performance.now() - started) / 1000, 0),
     },
     runs, routerStats, websocket: { direct: wsDirect, router: wsRouter }, wake, notes,
@@ -128,14 +130,20 @@ async function main(): Promise<void> {
   if (!result.pass && runs.router.non2xx > 0) throw new Error(`the router answered ${runs.router.non2xx} non-2xx responses under load: the benchmark failed`);
 }
 
-function toolVersion(bin: string, args: string[]): string {
+/** The commit measured, and whether control/ had uncommitted changes (the router is under active work). */
+function codeUnderTest(): { commit: string; controlDirty: boolean } | null {
   try {
-    return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
-  } catch (err) {
-    // nginx -v and wrk -v print to stderr (wrk also exits 1).
-    const e = err as { stderr?: string; stdout?: string };
-    return `${e.stdout ?? ''}${e.stderr ?? ''}`.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
+    const git = (args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { commit: git(['rev-parse', '--short', 'HEAD']), controlDirty: git(['status', '--porcelain', '--', 'control']) !== '' };
+  } catch {
+    return null;
   }
+}
+
+function toolVersion(bin: string, args: string[]): string {
+  // nginx -v prints to stderr; wrk -v too, and exits 1.
+  const r = spawnSync(bin, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
 }
 
 let exiting = false;

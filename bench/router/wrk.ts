@@ -59,7 +59,7 @@ const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, 
 export function toMs(text: string): number {
   const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text.trim());
   if (!m) throw new Error(`cannot read the wrk duration "${text}"`);
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]! * 1000) / 1000;
 }
 
 export function parseWrk(out: string): WrkResult {
