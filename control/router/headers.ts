@@ -55,27 +55,40 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
   return out;
 }
 
-/** Flat [name, value, ...] list for the client, from the instance's raw response headers. */
+/** Flat [name, value, ...] list for the client, from the instance's raw response headers (latin1, as HTTP has them). */
 export function downstreamHeaders(raw: ReadonlyArray<Buffer | string>, allowCookies: boolean): string[] {
   const out: string[] = [];
-  let named: Set<string> | null = null;
+  let connection: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    if (String(raw[i]).toLowerCase() === 'connection') named = connectionTokens(String(raw[i + 1]));
-  }
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = String(raw[i]);
+    const name = latin1(raw[i]!);
     const lower = name.toLowerCase();
-    if (DROP_DOWNSTREAM.has(lower) || (named !== null && named.has(lower))) continue;
-    const value = String(raw[i + 1]);
+    if (DROP_DOWNSTREAM.has(lower)) {
+      if (lower === 'connection') connection = latin1(raw[i + 1]!);
+      continue;
+    }
+    const value = latin1(raw[i + 1]!);
     if (lower === 'set-cookie' && (!allowCookies || !isAcceptableSetCookie(value))) continue;
     out.push(name, value);
   }
+  const named = connection === null ? null : namedHopHeaders(connection);
+  const kept = named === null ? out : out.filter((_, i) => !named.has(out[i - (i % 2)]!.toLowerCase()));
   if (!allowCookies) {
     // The path form shares the apex origin: a sandboxed document gets an opaque origin,
     // so one tenant's page cannot read the platform or another tenant with the visitor's cookies.
-    out.push('content-security-policy', 'sandbox allow-scripts allow-forms allow-popups allow-downloads allow-modals');
+    kept.push('content-security-policy', 'sandbox allow-scripts allow-forms allow-popups allow-downloads allow-modals');
   }
-  return out;
+  return kept;
+}
+
+function latin1(value: Buffer | string): string {
+  return typeof value === 'string' ? value : value.toString('latin1');
+}
+
+/** Headers named in Connection beyond the ones always dropped; null when there are none (the usual keep-alive). */
+function namedHopHeaders(connection: string): Set<string> | null {
+  const tokens = connectionTokens(connection);
+  for (const token of tokens) if (token === 'close' || DROP_DOWNSTREAM.has(token)) tokens.delete(token);
+  return tokens.size === 0 ? null : tokens;
 }
 
 /** Host-only and not a platform name: a Domain attribute would reach sibling tenants. */

@@ -5,6 +5,7 @@
  * touches the database except waking, signing in and the waiting page's status.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Counter } from 'prom-client';
 import type { Duplex } from 'node:stream';
 import type { ActivityRecorder } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
@@ -17,7 +18,7 @@ import type { PlatformEndpoints } from './platform-endpoints.ts';
 import type { Route, RouteTable } from './route-table.ts';
 import type { SessionCookies } from './session.ts';
 import { BadTargetError, classifyRequest, type Target } from './target.ts';
-import { forward, type UpstreamPools } from './upstream.ts';
+import { forward, type ForwardSettings, type UpstreamFailure, type UpstreamPools } from './upstream.ts';
 import { isReady, type Waker } from './wake.ts';
 import { proxyUpgrade, type OpenSockets } from './websocket.ts';
 
@@ -52,10 +53,20 @@ const WAKE_RETRY_AFTER_SECONDS = '5';
 export class Router {
   private readonly trusted: TrustedProxies;
   private readonly gatewayPaths: readonly string[];
+  private readonly forwarding: ForwardSettings;
+  /** Bound once: labelled counters are looked up per request otherwise. */
+  private readonly counters: { proxied: Counter.Internal; unauthorized: Counter.Internal; waitingPage: Counter.Internal };
 
   constructor(private readonly deps: RouterDeps) {
     this.trusted = new TrustedProxies(deps.settings.trustedProxies);
     this.gatewayPaths = deps.settings.gatewayPaths;
+    this.forwarding = {
+      pools: deps.pools,
+      bodyLimitBytes: deps.settings.bodyLimitBytes,
+      onFailure: (req, res, handle, failure, cause) => this.onUpstreamFailure(req, res, handle, failure, cause),
+    };
+    const { requests } = deps.metrics;
+    this.counters = { proxied: requests.labels('proxied'), unauthorized: requests.labels('unauthorized'), waitingPage: requests.labels('waiting_page') };
     // An instance that stopped or moved leaves its keep-alive pools behind: close them.
     deps.routes.onChange((_handle, before, after) => {
       if (!before) return;
@@ -73,10 +84,23 @@ export class Router {
     }
     if (target.kind === 'site') return this.deps.site(req, res);
     if (target.kind === 'unknown-host') return this.refuse(req, res, unknownHost(target.hostname, this.deps.settings.publicUrl));
-    void this.serveInstance(req, res, target).catch((err) => {
-      this.deps.logger.error({ err, handle: target.handle }, 'router failed on a request');
-      this.refuse(req, res, { status: 502, code: 'router_error', title: 'Something went wrong', message: 'The router could not pass this request on. Try again.' });
-    });
+    // The common case (a running instance, a valid credential) stays synchronous: no promise per request.
+    const { routes, endpoints, settings } = this.deps;
+    const route = routes.get(target.handle);
+    if (!route) return this.refuse(req, res, noSuchInstance(target.handle));
+    if (isHealthPath(target.path)) return this.health(req, res, target, route);
+    if (target.form === 'host' && target.path.startsWith('/_mxos/')) return this.settle(req, res, target, endpoints.handle(req, res, route));
+
+    const principal = authenticate(req, route, target.form, this.deps.sessions);
+    if (!principal) {
+      this.counters.unauthorized.inc();
+      return this.refuse(req, res, signInFirst(req, target, settings.publicUrl));
+    }
+    if (Number(req.headers['content-length']) > settings.bodyLimitBytes) {
+      return this.refuse(req, res, { status: 413, code: 'payload_too_large', title: 'Too large', message: `The request body is larger than ${settings.bodyLimitBytes} bytes.` });
+    }
+    if (isReady(route)) return this.proxy(req, res, target, route, true);
+    this.settle(req, res, target, this.wakeThenProxy(req, res, target, route, principal));
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -94,35 +118,26 @@ export class Router {
     });
   };
 
-  private async serveInstance(req: IncomingMessage, res: ServerResponse, target: InstanceTarget): Promise<void> {
-    const { routes, endpoints, metrics, waker, settings } = this.deps;
-    let route = routes.get(target.handle);
-    if (!route) return this.refuse(req, res, noSuchInstance(target.handle));
-    if (isHealthPath(target.path)) return this.health(req, res, target, route);
-    if (target.form === 'host' && target.path.startsWith('/_mxos/')) return endpoints.handle(req, res, route);
+  private async wakeThenProxy(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route, principal: Principal): Promise<void> {
+    const { endpoints, waker, settings } = this.deps;
+    if (route.status === 'failed') return this.refuse(req, res, endpoints.failedReply(route));
+    const actor = actorOf(principal);
+    if (wantsHtml(req)) {
+      void waker.wake(route.handle, actor);
+      this.counters.waitingPage.inc();
+      return endpoints.waitingPage(req, res, route);
+    }
+    const outcome = await waker.hold(route.handle, actor, settings.wakeHoldMs);
+    if (!outcome.ready) return this.refuse(req, res, notReady(outcome.route ?? route, outcome.reason, endpoints));
+    this.proxy(req, res, target, outcome.route, true);
+  }
 
-    const principal = this.authenticate(req, route, target);
-    if (!principal) {
-      metrics.requests.inc({ outcome: 'unauthorized' });
-      return this.refuse(req, res, signInFirst(req, target, settings.publicUrl));
-    }
-    const length = Number(req.headers['content-length']);
-    if (length > settings.bodyLimitBytes) {
-      return this.refuse(req, res, { status: 413, code: 'payload_too_large', title: 'Too large', message: `The request body is larger than ${settings.bodyLimitBytes} bytes.` });
-    }
-    if (!isReady(route)) {
-      if (route.status === 'failed') return this.refuse(req, res, endpoints.failedReply(route));
-      const actor = actorOf(principal);
-      if (wantsHtml(req)) {
-        void waker.wake(route.handle, actor);
-        metrics.requests.inc({ outcome: 'waiting_page' });
-        return endpoints.waitingPage(req, res, route);
-      }
-      const outcome = await waker.hold(route.handle, actor, settings.wakeHoldMs);
-      if (!outcome.ready) return this.refuse(req, res, notReady(outcome.route ?? route, outcome.reason, endpoints));
-      route = outcome.route;
-    }
-    this.proxy(req, res, target, route, true);
+  /** The slow paths are async: a failure there is logged and answered, never left hanging. */
+  private settle(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, work: Promise<void>): void {
+    work.catch((err) => {
+      this.deps.logger.error({ err, handle: target.handle }, 'router failed on a request');
+      this.refuse(req, res, { status: 502, code: 'router_error', title: 'Something went wrong', message: 'The router could not pass this request on. Try again.' });
+    });
   }
 
   private health(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route): void {
@@ -135,25 +150,26 @@ export class Router {
 
   private proxy(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route, counts: boolean): void {
     if (counts) this.deps.activity.record(route.handle);
-    this.deps.metrics.requests.inc({ outcome: 'proxied' });
+    this.counters.proxied.inc();
     const allowCookies = target.form === 'host';
     const { forwardedFor, proto } = this.trusted.resolve(req);
-    forward(this.deps.pools, req, res, {
+    forward(this.forwarding, req, res, {
+      handle: route.handle,
       origin: this.upstreamOrigin(route, target.path),
       path: target.path,
       headers: upstreamHeaders(req, { forwardedFor, proto, host: req.headers.host!, prefix: target.prefix, routerToken: route.routerToken, allowCookies, upgrade: false }),
-      bodyLimitBytes: this.deps.settings.bodyLimitBytes,
-      downstreamHeaders: (raw) => downstreamHeaders(raw, allowCookies),
-      onFailure: (failure, cause) => {
-        this.deps.metrics.requests.inc({ outcome: `upstream_${failure.status}` });
-        if (failure.status !== 413) {
-          this.deps.logger.warn({ handle: route.handle, code: failure.code, cause: cause.message }, 'instance did not answer');
-          // The address may be stale (moved by another replica): read it again.
-          void this.deps.routes.refresh(route.handle).catch(() => undefined);
-        }
-        this.refuse(req, res, { status: failure.status, code: failure.code, title: failure.status === 504 ? 'The instance is slow to answer' : 'The instance did not answer', message: failure.message });
-      },
+      allowCookies,
     });
+  }
+
+  private onUpstreamFailure(req: IncomingMessage, res: ServerResponse, handle: string, failure: UpstreamFailure, cause: Error): void {
+    this.deps.metrics.requests.inc({ outcome: `upstream_${failure.status}` });
+    if (failure.status !== 413) {
+      this.deps.logger.warn({ handle, code: failure.code, cause: cause.message }, 'instance did not answer');
+      // The address may be stale (moved by another replica): read it again.
+      void this.deps.routes.refresh(handle).catch(() => undefined);
+    }
+    this.refuse(req, res, { status: failure.status, code: failure.code, title: failure.status === 504 ? 'The instance is slow to answer' : 'The instance did not answer', message: failure.message });
   }
 
   private async upgradeInstance(req: IncomingMessage, socket: Duplex, head: Buffer, target: InstanceTarget): Promise<void> {

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { Pool } from 'undici';
+import { downstreamHeaders } from './headers.ts';
 
 export interface UpstreamOptions {
   connections: number;
@@ -61,71 +62,104 @@ export interface UpstreamFailure {
   message: string;
 }
 
-export interface ForwardRequest {
+/** Set up once per router: what every forwarded request shares. */
+export interface ForwardSettings {
+  pools: UpstreamPools;
+  bodyLimitBytes: number;
+  /** Called when nothing has been sent to the client yet; after that a failure just cuts the stream. */
+  onFailure(req: IncomingMessage, res: ServerResponse, handle: string, failure: UpstreamFailure, cause: Error): void;
+}
+
+export interface ForwardTarget {
+  handle: string;
   origin: string;
   path: string;
   headers: string[];
-  bodyLimitBytes: number;
-  downstreamHeaders: (raw: Buffer[]) => string[];
-  /** Called when nothing has been sent yet; after that a failure just cuts the stream. */
-  onFailure: (failure: UpstreamFailure, cause: Error) => void;
+  /** false on the path form: Set-Cookie is dropped and the response sandboxed. */
+  allowCookies: boolean;
 }
 
-export function forward(pools: UpstreamPools, req: IncomingMessage, res: ServerResponse, request: ForwardRequest): void {
+export function forward(settings: ForwardSettings, req: IncomingMessage, res: ServerResponse, target: ForwardTarget): void {
   let body: IncomingMessage | Transform | null = null;
-  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-  if (hasBody) body = req.headers['content-length'] !== undefined ? req : limitBody(req, request.bodyLimitBytes);
-  let abort: ((err?: Error) => void) | null = null;
-  let finished = false;
-  let clientGone = false;
-  const onClientGone = () => {
-    if (finished) return;
-    clientGone = true;
-    abort?.(new Error('client closed the connection'));
-  };
-  res.on('close', onClientGone);
+  if (req.headers['content-length'] !== undefined) body = req;
+  else if (req.headers['transfer-encoding'] !== undefined) body = limitBody(req, settings.bodyLimitBytes);
+  const handler = new ForwardHandler(settings, req, res, target);
+  settings.pools.get(target.origin).dispatch({ method: req.method as 'GET', path: target.path, headers: target.headers, body }, handler);
+}
 
-  pools.get(request.origin).dispatch(
-    { method: req.method as 'GET', path: request.path, headers: request.headers, body },
-    {
-      onConnect(abortRequest) {
-        abort = abortRequest;
-      },
-      onError(err) {
-        finished = true;
-        // The client left first: nobody to tell, and nothing wrong with the instance.
-        if (clientGone) return;
-        if (!res.headersSent) request.onFailure(classify(err, request.bodyLimitBytes), err);
-        else res.destroy(err);
-      },
-      onHeaders(status, raw, resume) {
-        if (status < 200) return true;
-        let headers: string[];
-        try {
-          headers = request.downstreamHeaders(raw as Buffer[]);
-          res.writeHead(status, headers);
-        } catch (err) {
-          request.onFailure({ status: 502, code: 'bad_upstream_headers', message: 'The instance sent response headers the router cannot pass on.' }, err as Error);
-          return false;
-        }
-        // A body of unknown length (an event stream, a long poll) may be a while coming:
-        // send the headers now. A sized body follows at once and goes out with them.
-        if (!hasContentLength(headers)) res.flushHeaders();
-        res.on('drain', () => resume());
-        return true;
-      },
-      onData(chunk) {
-        return res.write(chunk);
-      },
-      onComplete() {
-        finished = true;
-        res.end();
-      },
-      onUpgrade() {
-        res.destroy();
-      },
-    },
-  );
+/**
+ * One forwarded exchange as undici handler callbacks. A class rather than closures:
+ * this runs for every request, and methods on a prototype cost nothing per request.
+ */
+class ForwardHandler {
+  private abortRequest: ((err?: Error) => void) | null = null;
+  private finished = false;
+  private clientGone = false;
+  private resume: (() => void) | null = null;
+
+  constructor(
+    private readonly settings: ForwardSettings,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly target: ForwardTarget,
+  ) {
+    res.on('close', this.onClientClose);
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.finished) return;
+    this.clientGone = true;
+    this.abortRequest?.(new Error('client closed the connection'));
+  };
+
+  private readonly onDrain = (): void => {
+    this.resume?.();
+  };
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortRequest = abort;
+  }
+
+  onError(err: Error): void {
+    this.finished = true;
+    // The client left first: nobody to tell, and nothing wrong with the instance.
+    if (this.clientGone) return;
+    if (!this.res.headersSent) this.settings.onFailure(this.req, this.res, this.target.handle, classify(err, this.settings.bodyLimitBytes), err);
+    else this.res.destroy(err);
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true;
+    let headers: string[];
+    try {
+      headers = downstreamHeaders(raw, this.target.allowCookies);
+      this.res.writeHead(status, headers);
+    } catch (err) {
+      const failure: UpstreamFailure = { status: 502, code: 'bad_upstream_headers', message: 'The instance sent response headers the router cannot pass on.' };
+      this.settings.onFailure(this.req, this.res, this.target.handle, failure, err as Error);
+      return false;
+    }
+    // A body of unknown length (an event stream, a long poll) may be a while coming:
+    // send the headers now. A sized body follows at once and goes out with them.
+    if (!hasContentLength(headers)) this.res.flushHeaders();
+    this.resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const flowing = this.res.write(chunk);
+    if (!flowing) this.res.once('drain', this.onDrain);
+    return flowing;
+  }
+
+  onComplete(): void {
+    this.finished = true;
+    this.res.end();
+  }
+
+  onUpgrade(): void {
+    this.res.destroy();
+  }
 }
 
 function hasContentLength(flat: string[]): boolean {
