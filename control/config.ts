@@ -89,6 +89,8 @@ export interface Config {
     routeSyncIntervalMs: number;
     /** Keep-alive connections per instance port. */
     upstreamConnections: number;
+    /** 1: the router runs inside the control process; more: that many router worker processes. */
+    processes: number;
   };
   /** What instances get as ANTHROPIC_BASE_URL: the platform's metering route. */
   meterUrl: string;
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       wsActivityIntervalMs: 0, // set below: its default depends on IDLE_TIMEOUT
       routeSyncIntervalMs: read.duration('ROUTE_SYNC_INTERVAL', 1000, 50),
       upstreamConnections: read.integer('ROUTER_UPSTREAM_CONNECTIONS', 64, 1, 4096),
+      processes: read.integer('ROUTER_PROCESSES', 1, 1, 64),
     },
     meterUrl: read.url('METER_URL', 'http://127.0.0.1:8080', ['http:', 'https:']),
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),

@@ -44,9 +44,9 @@ async function main(): Promise<void> {
   const logger: Logger = createLogger(config.logLevel);
   for (const warning of config.devWarnings) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
   const platform = await startPlatform(config, createOrchestrator(config), logger);
-  logger.info({ public: config.public.url, router: platform.edge.listenUrl, api: platform.apiUrl, driver: platform.orchestrator.name, database: platform.db.dialect, mode: config.mode }, 'control service ready');
+  logger.info({ public: config.public.url, router: platform.publicListenUrl, routerProcesses: config.router.processes, api: platform.apiUrl, driver: platform.orchestrator.name, database: platform.db.dialect, mode: config.mode }, 'control service ready');
   process.stdout.write(`\nMatrix OS platform ${config.mode}\n` +
-    `  site and instances: ${config.public.url} (instances at ${instanceUrl(config, '{handle}')}; listening on ${platform.edge.listenUrl})\n` +
+    `  site and instances: ${config.public.url} (instances at ${instanceUrl(config, '{handle}')}; listening on ${platform.publicListenUrl})\n` +
     `  platform API:       ${platform.apiUrl} (health: ${platform.apiUrl}/health, metrics: ${platform.apiUrl}/metrics)\n` +
     `Operator CLI: npm run cli -- list; open an instance in a browser: npm run cli -- open <handle>\n\n`);
 

@@ -14,7 +14,9 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
 import { InstanceService } from './provisioning/service.ts';
+import { AccessCodes } from './router/access-codes.ts';
 import { startEdge, type Edge } from './router/edge.ts';
+import { startRouterWorkers, type RouterWorkers } from './router/workers.ts';
 import { createSiteHandler } from '../site/index.ts';
 import { InstanceStore } from './provisioning/store.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
@@ -31,8 +33,12 @@ export interface Platform {
   activity: ActivityRecorder;
   metrics: Metrics;
   orchestrator: Orchestrator;
-  /** The router and its public listener. */
-  edge: Edge;
+  /** The router and its public listener, when it runs in this process (ROUTER_PROCESSES=1). */
+  edge: Edge | null;
+  /** The router worker processes (ROUTER_PROCESSES > 1). */
+  routerWorkers: RouterWorkers | null;
+  /** Where the public listener is bound, e.g. http://127.0.0.1:8000. */
+  publicListenUrl: string;
   /** Base URL of the internal API, e.g. http://127.0.0.1:9000 */
   apiUrl: string;
   platformSecret: string;
@@ -67,11 +73,12 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
   worker.start();
   lifecycle.start();
 
-  const edge = await startEdge({
-    config, db, store, service, activity, metrics, secretKey, logger,
-    kick: () => worker.kick(),
-    site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }),
-  });
+  const kick = () => worker.kick();
+  const inProcess = config.router.processes === 1;
+  const edge = inProcess
+    ? await startEdge({ config, db, store, service, activity, metrics, secretKey, logger, kick, site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }) })
+    : null;
+  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, store, kick, logger });
 
   const app = createApiApp({
     logger,
@@ -81,9 +88,9 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
     db,
     orchestrator,
     bodyLimitBytes: config.api.bodyLimitBytes,
-    kick: () => worker.kick(),
+    kick,
     secretKey,
-    codes: edge.codes,
+    codes: new AccessCodes(db),
     instanceUrl: (handle) => instanceUrl(config, handle),
     platformSecret,
     authDisabled: config.apiAuthDisabled,
@@ -102,11 +109,13 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
 
   let closing: Promise<void> | null = null;
   return {
-    config, db, store, service, worker, lifecycle, activity, metrics, orchestrator, edge, platformSecret, secretKey,
+    config, db, store, service, worker, lifecycle, activity, metrics, orchestrator, edge, routerWorkers, platformSecret, secretKey,
+    publicListenUrl: edge?.listenUrl ?? routerWorkers!.listenUrl,
     apiUrl: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     close() {
       closing ??= (async () => {
-        await edge.close();
+        await edge?.close();
+        await routerWorkers?.close();
         server.closeIdleConnections();
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 2000).unref();

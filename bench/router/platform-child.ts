@@ -36,11 +36,14 @@ async function main(): Promise<void> {
       const mem = process.memoryUsage();
       process.send?.({
         type: 'stats',
-        body: { rssMB: round(mem.rss / 1048576), heapUsedMB: round(mem.heapUsed / 1048576), routes: p.edge.routes.size, outcomes },
+        body: { rssMB: round(mem.rss / 1048576), heapUsedMB: round(mem.heapUsed / 1048576), routes: p.edge?.routes.size ?? null, outcomes },
       });
     })();
   });
-  process.send?.({ type: 'ready', body: { listenUrl: p.edge.listenUrl, apiUrl: p.apiUrl, routes: p.edge.routes.size, startMs, pid: process.pid } });
+  // With ROUTER_PROCESSES > 1 the router runs in worker processes: their CPU counts too.
+  const routes = p.edge ? p.edge.routes.size : Math.min(...p.routerWorkers!.routesAtStart);
+  const pids = [process.pid, ...(p.routerWorkers?.pids ?? [])];
+  process.send?.({ type: 'ready', body: { listenUrl: p.publicListenUrl, apiUrl: p.apiUrl, routes, startMs, pid: process.pid, pids } });
 }
 
 let stopping = false;

@@ -74,9 +74,9 @@ export async function measureWake(): Promise<WakeFigures> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const { instance } = await api('GET', `/containers/${WAKE_HANDLE}`);
-        if (instance?.status === status && p.edge.routes.get(WAKE_HANDLE)?.status === status) return;
+        if (instance?.status === status && p.edge!.routes.get(WAKE_HANDLE)?.status === status) return;
         if (instance?.status === 'failed') throw new Error(`${WAKE_HANDLE} failed`);
-        if (Date.now() > deadline) throw new Error(`${WAKE_HANDLE} not ${status} after ${timeoutMs} ms (API: ${instance?.status}, route: ${p.edge.routes.get(WAKE_HANDLE)?.status})`);
+        if (Date.now() > deadline) throw new Error(`${WAKE_HANDLE} not ${status} after ${timeoutMs} ms (API: ${instance?.status}, route: ${p.edge!.routes.get(WAKE_HANDLE)?.status})`);
         await sleep(20);
       }
     };
@@ -85,7 +85,7 @@ export async function measureWake(): Promise<WakeFigures> {
     await api('POST', '/containers/provision', { handle: WAKE_HANDLE, userId: `uid-${WAKE_HANDLE}` });
     await waitFor('running');
     const provisionMs = performance.now() - provisionStart;
-    const port = Number(new URL(p.edge.listenUrl).port);
+    const port = Number(new URL(p.edge!.listenUrl).port);
     const headers = {
       Host: `${WAKE_HANDLE}.localhost`,
       Authorization: `Bearer ${deriveCredential(p.secretKey, 'instance-token', WAKE_HANDLE, 1)}`,
@@ -106,7 +106,7 @@ export async function measureWake(): Promise<WakeFigures> {
       const onEvent = (e: StoredEvent) => e.handle === WAKE_HANDLE && marks.push({ t: performance.now(), e });
       let routeRunningAt: number | null = null;
       p.store.bus.on('event', onEvent);
-      const unwatch = p.edge.routes.watch(WAKE_HANDLE, (r) => {
+      const unwatch = p.edge!.routes.watch(WAKE_HANDLE, (r) => {
         if (r?.status === 'running' && routeRunningAt === null) routeRunningAt = performance.now();
       });
       const sentAt = performance.now();

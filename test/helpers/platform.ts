@@ -13,11 +13,14 @@ import { createLogger, type Logger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import type { Orchestrator } from '../../control/orchestrator/types.ts';
 import { startPlatform, type Platform } from '../../control/platform.ts';
+import type { Edge } from '../../control/router/edge.ts';
 
 export const TEST_SECRET = 'test-platform-secret-0123456789abcdef';
 export const TEST_KEY = 'test-secret-key-0123456789abcdef012345';
 
-export interface TestPlatform extends Platform {
+/** Tests run the router in-process (ROUTER_PROCESSES=1), so `edge` is always there. */
+export interface TestPlatform extends Omit<Platform, 'edge'> {
+  edge: Edge;
   dataDir: string;
   /** fetch against the platform API with the bearer secret. */
   api(pathname: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
@@ -90,5 +93,6 @@ export async function startTestPlatform(
     }
     throw new Error(`${handle} did not reach ${status} within ${timeoutMs} ms (last: ${String(last.status)})`);
   };
-  return Object.assign(platform, { dataDir, api, waitFor });
+  if (!platform.edge) throw new Error('startTestPlatform runs the router in-process: do not set ROUTER_PROCESSES');
+  return Object.assign(platform, { edge: platform.edge, dataDir, api, waitFor });
 }

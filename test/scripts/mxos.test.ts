@@ -206,7 +206,7 @@ test('events --follow streams progress until Ctrl-C', async (t) => {
 test('open prints a one-time sign-in link and token --rotate a new token; both get through the router to the real instance', async (t) => {
   const handle = 'cli-open';
   t.is((await cli('provision', handle, '--user', 'owner-1')).code, 0);
-  const port = Number(new URL(tp.platform.edge.listenUrl).port);
+  const port = Number(new URL(tp.platform.publicListenUrl).port);
   const host = `${handle}.localhost:${port}`;
 
   const opened = await cli('open', handle, '--user', 'owner-1');

@@ -1,0 +1,67 @@
+/** ROUTER_PROCESSES > 1: the router in worker processes sharing the public port. */
+import fs from 'node:fs';
+import test from 'ava';
+import { createLogger } from '../../../control/logger.ts';
+import { startPlatform } from '../../../control/platform.ts';
+import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
+import { startEchoInstance } from '../../helpers/echo-instance.ts';
+import { deriveCredential } from '../../../control/credentials.ts';
+import { makeDataDir, testConfig, TEST_KEY, TEST_SECRET } from '../../helpers/platform.ts';
+import { sendRaw } from '../../helpers/router.ts';
+
+test('router worker processes share the port, follow rotations and wakes at once, and are replaced when they die', async (t) => {
+  const echo = await startEchoInstance('alice');
+  t.teardown(() => echo.close());
+  const orchestrator = new MemoryOrchestrator();
+  orchestrator.address = () => ({ gateway: echo.gateway, shell: echo.shell });
+  const dataDir = await makeDataDir();
+  t.teardown(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
+  const config = testConfig(dataDir, { ROUTER_PROCESSES: '2' });
+  const platform = await startPlatform(config, orchestrator, createLogger('silent'));
+  let closed = false;
+  t.teardown(async () => {
+    if (!closed) await platform.close();
+  });
+  t.is(platform.edge, null);
+  const workers = platform.routerWorkers!;
+  t.is(workers.pids.length, 2);
+  const api = (path: string, init: RequestInit = {}) => fetch(platform.apiUrl + path, { ...init, headers: { authorization: `Bearer ${TEST_SECRET}`, 'content-type': 'application/json' } });
+  await (await api('/containers/provision', { method: 'POST', body: JSON.stringify({ handle: 'alice', userId: 'u-alice' }) })).body?.cancel();
+  const port = Number(new URL(platform.publicListenUrl).port);
+  const host = `alice.localhost:${port}`;
+  const get = (token: string) => sendRaw(port, { host, path: '/api/x', headers: { authorization: `Bearer ${token}` } });
+  const until = async (check: () => Promise<boolean>) => {
+    const deadline = Date.now() + 15_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await until(async () => (await get(deriveCredential(TEST_KEY, 'instance-token', 'alice', 1))).status === 200);
+
+  // A rotation on the primary reaches every worker without waiting for the event-table poll.
+  const { token } = (await (await api('/containers/alice/token', { method: 'POST' })).json()) as { token: string };
+  await new Promise((r) => setTimeout(r, 200));
+  const fresh = await Promise.all(Array.from({ length: 20 }, () => get(token)));
+  t.deepEqual(new Set(fresh.map((r) => r.status)), new Set([200]));
+  const stale = await Promise.all(Array.from({ length: 20 }, () => get(deriveCredential(TEST_KEY, 'instance-token', 'alice', 1))));
+  t.deepEqual(new Set(stale.map((r) => r.status)), new Set([401]));
+
+  // Wake through a worker: requests held until the primary's worker has started it, one start.
+  await (await api('/containers/alice/stop', { method: 'POST' })).body?.cancel();
+  await until(async () => (await sendRaw(port, { host, path: '/health' })).status === 503);
+  const woken = await Promise.all(Array.from({ length: 10 }, () => get(token)));
+  t.deepEqual(new Set(woken.map((r) => r.status)), new Set([200]));
+  const events = await platform.store.events('alice', 0, 100);
+  t.is(events.filter((e) => e.from === 'stopped' && e.to === 'starting').length, 1);
+
+  const [victim] = workers.pids;
+  process.kill(victim!, 'SIGKILL');
+  await until(async () => workers.pids.length === 2 && !workers.pids.includes(victim!));
+  t.is((await get(token)).status, 200);
+
+  const pids = workers.pids;
+  await platform.close();
+  closed = true;
+  for (const pid of pids) t.throws(() => process.kill(pid, 0), undefined, `router worker ${pid} is gone`);
+});
