@@ -45,7 +45,7 @@ import { measureRtt } from './router/ws-rtt.ts';
 
 const dir = path.join(BENCH_DIR, 'router');
 type Ready = { url: string; pid: number };
-type PlatformReady = { listenUrl: string; apiUrl: string; routes: number; startMs: number; pid: number };
+type PlatformReady = { listenUrl: string; apiUrl: string; routes: number; startMs: number; pid: number; pids: number[] };
 
 async function main(): Promise<void> {
   const wrk = findTool('wrk', WRK);
@@ -66,11 +66,12 @@ async function main(): Promise<void> {
   const databaseUrl = `sqlite:${path.join(dataDir, 'platform.sqlite')}`;
   const seeded = await seedRunning(databaseUrl, benchHandles(params.users), upstream.ready.url);
   const secretKey = benchSecret('key');
-  const platform = await spawnNode<PlatformReady>(path.join(dir, 'platform-child.ts'), {
+  const startRouterPlatform = (processes: number) => spawnNode<PlatformReady>(path.join(dir, 'platform-child.ts'), {
     PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent',
-    PUBLIC_PORT: '0', API_PORT: '0', PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: secretKey,
+    PUBLIC_PORT: '0', API_PORT: '0', PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: secretKey, ROUTER_PROCESSES: String(processes),
     SWEEP_INTERVAL: '1h', REPLICA_ID: 'bench-router', BENCH_UPSTREAM: upstream.ready.url, BENCH_ROUTER_USERS: String(params.users),
   });
+  const platform = await startRouterPlatform(params.routerProcesses);
   const routes = platform.ready.routes;
   if (routes !== params.users) throw new Error(`the route table holds ${routes} routes, expected ${params.users}`);
   console.log(`  seeded ${seeded.instances} users in ${seeded.seedMs} ms; platform up in ${platform.ready.startMs} ms with ${routes} routes`);
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
   const chp = await startChp(chpInfo.bin, upstream.ready.url);
   const targets: HttpTarget[] = [
     { name: 'direct', label: 'upstream directly', url: upstream.ready.url, pids: () => [] },
-    { name: 'router', label: 'Matrix OS router (10,000 routes, auth on)', url: routerUrl, pids: () => [platform.ready.pid] },
+    { name: 'router', label: `Matrix OS router, ${params.routerProcesses} processes (10,000 routes, auth on)`, url: routerUrl, pids: () => platform.ready.pids },
     { name: 'nginx', label: 'nginx-light, keepalive 64', url: nginx.url, pids: nginx.pids },
     { name: 'chp', label: `configurable-http-proxy ${chpInfo.version}`, url: chp.url, pids: () => [chp.child.pid!] },
     { name: 'bare', label: 'bare Node keep-alive proxy', url: bare.ready.url, pids: () => [bare.ready.pid] },
@@ -113,8 +114,16 @@ async function main(): Promise<void> {
   const wsRouter = await measureRtt(`${routerUrl.replace('http', 'ws')}/ws`, headers, params.wsWarmup, params.wsRoundTrips, params.wsMessageBytes);
   console.log(`  direct p50 ${wsDirect.p50Ms} ms p99 ${wsDirect.p99Ms} ms; router p50 ${wsRouter.p50Ms} ms p99 ${wsRouter.p99Ms} ms`);
 
+  // The same router in one process (ROUTER_PROCESSES=1, the embedded default), for reference.
+  await stopChild(platform.child);
+  const single = await startRouterPlatform(1);
+  if (single.ready.routes !== params.users) throw new Error(`the single-process route table holds ${single.ready.routes} routes`);
+  const singleTarget: HttpTarget = { name: 'router1', label: 'Matrix OS router, 1 process (reference)', url: single.ready.listenUrl, pids: () => single.ready.pids };
+  await checkAnswers(singleTarget, headers, UPSTREAM_BODY);
+  runs.router1 = await runTarget(wrk, singleTarget, headers, upstream.ready.pid);
+
   // The wake runs on a quiet machine: everything above stops first.
-  await Promise.all([stopChild(platform.child), stopChild(bare.child), stopChild(chp.child), stopChild(upstream.child), nginx.stop()]);
+  await Promise.all([stopChild(single.child), stopChild(bare.child), stopChild(chp.child), stopChild(upstream.child), nginx.stop()]);
   console.log(`router: wake latency on the local driver (${params.wakeRuns} runs)`);
   const wake = await measureWake();
 

@@ -2,6 +2,7 @@
  * Router benchmark parameters, targets and fixed names, shared by the parent and its
  * child processes (which must not load anything heavier than this).
  */
+import os from 'node:os';
 import { intEnv } from '../lib.ts';
 
 export const NAME = 'router';
@@ -25,6 +26,8 @@ export const params = {
   wsMessageBytes: 32,
   wakeRuns: intEnv('BENCH_ROUTER_WAKE_RUNS', 5),
   bootPollMs: 5,
+  /** ROUTER_PROCESSES of the measured router: one per core, as docs/router.md advises (nginx runs one worker per core too). */
+  routerProcesses: intEnv('BENCH_ROUTER_PROCESSES', os.cpus().length),
 };
 
 export const TARGETS = {

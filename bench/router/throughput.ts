@@ -8,7 +8,7 @@ import { params } from './plan.ts';
 import { cpuMs, get } from './procs.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
-export type TargetName = 'direct' | 'router' | 'nginx' | 'chp' | 'bare';
+export type TargetName = 'direct' | 'router' | 'nginx' | 'chp' | 'bare' | 'router1';
 
 export interface HttpTarget {
   name: TargetName;
