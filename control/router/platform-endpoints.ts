@@ -15,6 +15,7 @@ import { escapeHtml, page, reply, type RouterReply } from './pages.ts';
 import type { Route } from './route-table.ts';
 import type { SessionCookies } from './session.ts';
 import { waitingPageHtml } from './waiting-page.ts';
+import { isReady } from './wake.ts';
 
 export interface PlatformEndpointsDeps {
   sessions: SessionCookies;
@@ -83,7 +84,7 @@ export class PlatformEndpoints {
   private async status(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     if (!authenticate(req, route, 'host', this.deps.sessions)) return reply(req, res, unauthorized());
     const events = await this.deps.store.latestEvents(route.handle, 8);
-    const body = JSON.stringify({ handle: route.handle, status: route.status, ready: route.status === 'running', lastError: route.status === 'failed' ? route.lastError : null, events });
+    const body = JSON.stringify({ handle: route.handle, status: route.status, ready: isReady(route), lastError: route.status === 'failed' ? route.lastError : null, events });
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
     res.end(body);
   }

@@ -176,7 +176,7 @@ export class Router {
     const { routes, waker, settings, sockets, endpoints } = this.deps;
     let route = routes.get(target.handle);
     if (!route) return rawReply(socket, noSuchInstance(target.handle));
-    const principal = this.authenticate(req, route, target);
+    const principal = authenticate(req, route, target.form, this.deps.sessions);
     if (!principal) return rawReply(socket, signInFirst(req, target, settings.publicUrl));
     if (!isReady(route)) {
       if (route.status === 'failed') return rawReply(socket, endpoints.failedReply(route));
@@ -195,10 +195,6 @@ export class Router {
       downstreamHeaders: (raw) => downstreamHeaders(raw, allowCookies),
       onOpen: (client) => sockets.add(client, ready.handle),
     });
-  }
-
-  authenticate(req: IncomingMessage, route: Route, target: InstanceTarget): Principal | null {
-    return authenticate(req, route, target.form, this.deps.sessions);
   }
 
   private upstreamOrigin(route: Route, path: string): string {
