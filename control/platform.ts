@@ -76,7 +76,7 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
   const kick = () => worker.kick();
   const inProcess = config.router.processes === 1;
   const edge = inProcess
-    ? await startEdge({ config, db, store, service, activity, metrics, secretKey, logger, kick, site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }) })
+    ? await startEdge({ config, db, store, service, activity, registry: metrics.registry, secretKey, logger, kick, site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }) })
     : null;
   const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, store, kick, logger });
 
@@ -91,6 +91,7 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
     kick,
     secretKey,
     codes: new AccessCodes(db),
+    workerMetrics: routerWorkers ? () => routerWorkers.metrics() : undefined,
     instanceUrl: (handle) => instanceUrl(config, handle),
     platformSecret,
     authDisabled: config.apiAuthDisabled,

@@ -11,6 +11,8 @@ export interface SystemRoutesDeps {
   orchestrator: Orchestrator;
   store: InstanceStore;
   metrics: Metrics;
+  /** Metrics kept in other processes (router workers), appended to this process's. */
+  workerMetrics?: () => Promise<string>;
   version: string;
   mode: string;
   startedAt: Date;
@@ -45,7 +47,8 @@ export function systemRoutes(deps: SystemRoutesDeps): Router {
 
   router.get('/metrics', async (ctx) => {
     ctx.set('Content-Type', deps.metrics.registry.contentType);
-    ctx.body = await deps.metrics.registry.metrics();
+    const own = await deps.metrics.registry.metrics();
+    ctx.body = deps.workerMetrics ? `${own}\n${await deps.workerMetrics()}` : own;
   });
 
   return router;

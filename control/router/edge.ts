@@ -10,7 +10,7 @@ import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { ActivityRecorder } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Registry } from 'prom-client';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 import { AccessCodes } from './access-codes.ts';
@@ -40,7 +40,8 @@ export interface EdgeDeps {
   store: InstanceStore;
   service: InstanceService;
   activity: ActivityRecorder;
-  metrics: Metrics;
+  /** Where the router's metrics are registered. */
+  registry: Registry;
   secretKey: string;
   kick: () => void;
   logger: Logger;
@@ -52,7 +53,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   const log = logger.child({ component: 'router' });
   const routes = new RouteCache({ db, bus: store.bus, secretKey, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
   await routes.load();
-  const metrics = createRouterMetrics(deps.metrics.registry);
+  const metrics = createRouterMetrics(deps.registry);
   const sessions = new SessionCookies(secretKey, { secure: config.public.secure, ttlMs: config.router.sessionTtlMs });
   const codes = new AccessCodes(db);
   const pools = new UpstreamPools({ connections: config.router.upstreamConnections, connectTimeoutMs: config.router.connectTimeoutMs, headersTimeoutMs: config.router.upstreamTimeoutMs });

@@ -12,7 +12,7 @@ import { openDatabase } from '../db/database.ts';
 import { describeError } from '../errors.ts';
 import { ActivityRecorder } from '../lifecycle.ts';
 import { createLogger } from '../logger.ts';
-import { createMetrics } from '../metrics.ts';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import { InstanceService } from '../provisioning/service.ts';
 import { InstanceStore } from '../provisioning/store.ts';
 import { startEdge } from './edge.ts';
@@ -26,10 +26,12 @@ async function run(config: Config, secretKey: string): Promise<void> {
   const store = new InstanceStore(db);
   const service = new InstanceService(db, store, config.orchestrator);
   const activity = new ActivityRecorder(db);
-  // This process's own registry; the primary's /metrics does not include it.
-  const metrics = createMetrics(() => store.countByState(), { defaults: false });
+  // The router's metrics: the primary's /metrics collects them from every worker (prom-client's cluster aggregation).
+  const registry = new Registry();
+  AggregatorRegistry.setRegistries([registry]);
+  new AggregatorRegistry();
   const edge = await startEdge({
-    config, db, store, service, activity, metrics, secretKey, logger,
+    config, db, store, service, activity, registry, secretKey, logger,
     kick: () => send({ type: 'kick' }),
     site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }),
   });

@@ -7,6 +7,7 @@
  * and replaces a worker that dies.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
@@ -19,6 +20,8 @@ export interface RouterWorkers {
   listenUrl: string;
   /** Routes each worker loaded at start-up. */
   routesAtStart: number[];
+  /** Every worker's router metrics, summed, in Prometheus text. */
+  metrics(): Promise<string>;
   readonly pids: number[];
   close(): Promise<void>;
 }
@@ -29,6 +32,7 @@ export async function startRouterWorkers(options: { config: Config; secretKey: s
   const { config, secretKey, store, kick, logger } = options;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)), execArgv: process.execArgv });
   const workers = new Set<Worker>();
+  const aggregator = new AggregatorRegistry();
   let closing = false;
 
   const relay = (change: { handle: string }) => {
@@ -72,6 +76,7 @@ export async function startRouterWorkers(options: { config: Config; secretKey: s
 
   return {
     listenUrl: started[0]!.listenUrl,
+    metrics: () => aggregator.clusterMetrics(),
     routesAtStart: started.map((s) => s.routes),
     get pids() {
       return [...workers].map((w) => w.process.pid!);

@@ -55,6 +55,13 @@ test('router worker processes share the port, follow rotations and wakes at once
   const events = await platform.store.events('alice', 0, 100);
   t.is(events.filter((e) => e.from === 'stopped' && e.to === 'starting').length, 1);
 
+  // The primary's /metrics includes what the workers counted.
+  const text = await (await fetch(`${platform.apiUrl}/metrics`, { headers: { authorization: `Bearer ${TEST_SECRET}` } })).text();
+  const proxied = Number(/^mxos_router_requests_total\{outcome="proxied"\} (\d+)$/m.exec(text)?.[1]);
+  t.true(proxied >= 31, `workers' proxied requests (20 fresh, 10 woken, 1+ while waiting) reach /metrics: ${proxied}`);
+  t.is(Number(/^mxos_router_requests_total\{outcome="unauthorized"\} (\d+)$/m.exec(text)?.[1]), 20);
+  t.regex(text, /^mxos_instances\{state="running"\} 1$/m, 'next to the control process\'s own');
+
   const [victim] = workers.pids;
   process.kill(victim!, 'SIGKILL');
   await until(async () => workers.pids.length === 2 && !workers.pids.includes(victim!));
