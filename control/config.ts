@@ -92,6 +92,17 @@ export interface Config {
     /** 1: the router runs inside the control process; more: that many router worker processes. */
     processes: number;
   };
+  /** Sign-in. issuer null: the embedded development provider (never in production). */
+  identity: {
+    issuer: string | null;
+    clientId: string;
+    /** null with the development provider: derived from SECRET_KEY. */
+    clientSecret: string | null;
+    devIdp: { host: string; port: number };
+    /** Emails that are admins from their first sign-in. */
+    adminEmails: string[];
+    sessionTtlMs: number;
+  };
   /** What instances get as ANTHROPIC_BASE_URL: the platform's metering route. */
   meterUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -171,6 +182,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       routeSyncIntervalMs: read.duration('ROUTE_SYNC_INTERVAL', 1000, 50),
       upstreamConnections: read.integer('ROUTER_UPSTREAM_CONNECTIONS', 64, 1, 4096),
       processes: read.integer('ROUTER_PROCESSES', 1, 1, 64),
+    },
+    identity: {
+      issuer: read.raw('OIDC_ISSUER') === undefined ? null : read.url('OIDC_ISSUER', '', ['https:', 'http:']),
+      clientId: read.string('OIDC_CLIENT_ID', 'matrixos-platform'),
+      clientSecret: read.optionalString('OIDC_CLIENT_SECRET'),
+      devIdp: { host: read.string('DEV_IDP_HOST', '127.0.0.1'), port: read.port('DEV_IDP_PORT', 9100) },
+      adminEmails: read.string('ADMIN_EMAILS', '').split(',').map((e) => e.trim().toLowerCase()).filter(Boolean),
+      sessionTtlMs: read.duration('SESSION_TTL', 7 * 86_400_000, 60_000),
     },
     meterUrl: read.url('METER_URL', 'http://127.0.0.1:8080', ['http:', 'https:']),
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
@@ -257,7 +276,13 @@ function checkCrossFieldRules(read: EnvReader, config: Config, opts: { productio
     config.router.wsActivityIntervalMs < config.lifecycle.idleTimeoutMs,
     'WS_ACTIVITY_INTERVAL must be shorter than IDLE_TIMEOUT, or an open WebSocket could not keep its instance awake',
   );
+  for (const email of config.identity.adminEmails) read.require(/^[^\s@]+@[^\s@]+$/.test(email), `ADMIN_EMAILS entries must be email addresses, got "${email}"`);
+  if (config.identity.issuer !== null) {
+    read.require(config.identity.clientSecret !== null, 'OIDC_CLIENT_SECRET is required with OIDC_ISSUER: the client secret your provider issued for OIDC_CLIENT_ID');
+  }
   if (!opts.production) return;
+  read.require(config.identity.issuer !== null, 'OIDC_ISSUER is required when PLATFORM_MODE=production: the embedded development sign-in accepts any email (docs/identity.md shows how to set up a provider)');
+  read.require(config.identity.issuer === null || config.identity.issuer.startsWith('https://'), 'OIDC_ISSUER must be an https:// URL when PLATFORM_MODE=production');
   read.require(config.platformSecret !== null, 'PLATFORM_SECRET is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)');
   read.require(config.secretKey !== null, 'SECRET_KEY is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)');
   read.require(!config.apiAuthDisabled, 'PLATFORM_DEV=1 is refused when PLATFORM_MODE=production: the platform API must require PLATFORM_SECRET');
@@ -272,6 +297,9 @@ function developmentWarnings(config: Config, allowLocalDriver: boolean): string[
   if (config.apiAuthDisabled) warnings.push('PLATFORM_DEV=1: the platform API accepts requests WITHOUT a bearer secret. Never use this on a reachable host.');
   if (config.mode === 'development' && config.platformSecret === null) {
     warnings.push('PLATFORM_SECRET is not set: using a generated development secret stored in DATA_DIR/dev-secrets.json.');
+  }
+  if (config.identity.issuer === null) {
+    warnings.push(`OIDC_ISSUER is not set: the embedded development identity provider on port ${config.identity.devIdp.port} signs in ANY email without a password.`);
   }
   if (config.orchestrator === 'local') {
     warnings.push(

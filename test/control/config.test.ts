@@ -3,6 +3,8 @@ import { loadConfig } from '../../control/config.ts';
 import { ConfigError } from '../../control/errors.ts';
 
 const SECRET = 'a'.repeat(40);
+/** A real identity provider: what production needs instead of the development one. */
+const PROD_IDENTITY = { OIDC_ISSUER: 'https://id.example', OIDC_CLIENT_SECRET: 'c'.repeat(32) };
 
 test('embedded defaults need no configuration', (t) => {
   const config = loadConfig({}, '/srv/app');
@@ -79,6 +81,7 @@ test('production refuses the development defaults', (t) => {
   t.regex(error!.message, /PLATFORM_SECRET is required when PLATFORM_MODE=production/);
   t.regex(error!.message, /SECRET_KEY is required/);
   t.regex(error!.message, /ORCHESTRATOR=local is a development driver/);
+  t.regex(error!.message, /OIDC_ISSUER is required when PLATFORM_MODE=production/);
 });
 
 test('production refuses PLATFORM_DEV=1', (t) => {
@@ -90,7 +93,7 @@ test('production refuses PLATFORM_DEV=1', (t) => {
 });
 
 test('production accepts the local driver only when explicitly allowed', (t) => {
-  const config = loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ALLOW_LOCAL_DRIVER: '1' });
+  const config = loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ALLOW_LOCAL_DRIVER: '1', ...PROD_IDENTITY });
   t.is(config.mode, 'production');
   t.true(config.devWarnings.some((w) => w.includes('ALLOW_LOCAL_DRIVER=1')));
 });
@@ -140,5 +143,22 @@ test('bad public and router settings are each named with the fix', (t) => {
   t.throws(
     () => loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ORCHESTRATOR: 'nomad', DOMAIN: 'x.example', PUBLIC_URL: 'http://x.example' }),
     { message: /PUBLIC_URL must start with https:\/\/ when PLATFORM_MODE=production/ },
+  );
+});
+
+test('sign-in: the development provider by default (warned about); a real issuer needs its secret, and https in production', (t) => {
+  const dev = loadConfig({});
+  t.is(dev.identity.issuer, null);
+  t.is(dev.identity.devIdp.port, 9100);
+  t.true(dev.devWarnings.some((w) => /development identity provider on port 9100 signs in ANY email/.test(w)));
+  const real = loadConfig({ OIDC_ISSUER: 'https://id.example/realms/x/', OIDC_CLIENT_SECRET: 'c'.repeat(32), ADMIN_EMAILS: 'Ops@Example.com, root@example.com' });
+  t.is(real.identity.issuer, 'https://id.example/realms/x');
+  t.deepEqual([...real.identity.adminEmails], ['ops@example.com', 'root@example.com']);
+  t.false(real.devWarnings.some((w) => /identity provider/.test(w)));
+  t.throws(() => loadConfig({ OIDC_ISSUER: 'https://id.example' }), { message: /OIDC_CLIENT_SECRET is required with OIDC_ISSUER/ });
+  t.throws(() => loadConfig({ ADMIN_EMAILS: 'root' }), { message: /ADMIN_EMAILS entries must be email addresses, got "root"/ });
+  t.throws(
+    () => loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ORCHESTRATOR: 'nomad', OIDC_ISSUER: 'http://id.example', OIDC_CLIENT_SECRET: 'c'.repeat(32) }),
+    { message: /OIDC_ISSUER must be an https:\/\/ URL when PLATFORM_MODE=production/ },
   );
 });

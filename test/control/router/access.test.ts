@@ -106,7 +106,7 @@ test('session cookies: __Host- and Secure over https, and tampered, expired or f
   const otherKey = new SessionCookies('z'.repeat(32), { secure: true, ttlMs: 60_000 });
   t.is(otherKey.verify(cookie, route('alice'), 1_000_000), null, 'signed with another key');
 
-  const config = loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: 's'.repeat(32), SECRET_KEY: 'k'.repeat(32), ORCHESTRATOR: 'nomad', DOMAIN: 'matrix-os.example' });
+  const config = loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: 's'.repeat(32), SECRET_KEY: 'k'.repeat(32), ORCHESTRATOR: 'nomad', DOMAIN: 'matrix-os.example', OIDC_ISSUER: 'https://id.example', OIDC_CLIENT_SECRET: 'c'.repeat(32) });
   t.is(config.public.url, 'https://matrix-os.example');
   t.true(config.public.secure);
 });
