@@ -25,6 +25,10 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
   declare deleted_at: CreationOptional<Date | null>;
+  declare suspended_at: CreationOptional<Date | null>;
+  /** The user chose not to appear in the community panel. */
+  declare hidden: CreationOptional<boolean>;
+  declare last_login_at: CreationOptional<Date | null>;
 }
 
 export class Instance extends Model<InferAttributes<Instance>, InferCreationAttributes<Instance>> {
@@ -90,6 +94,15 @@ export class AccessCode extends Model<InferAttributes<AccessCode>, InferCreation
   declare created_at: CreationOptional<Date>;
 }
 
+export class Session extends Model<InferAttributes<Session>, InferCreationAttributes<Session>> {
+  declare id_hash: string;
+  declare user_id: string;
+  declare csrf_token: string;
+  declare expires_at: Date;
+  declare revoked_at: CreationOptional<Date | null>;
+  declare created_at: CreationOptional<Date>;
+}
+
 const common = { underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
 const appendOnly = { underscored: true, createdAt: 'created_at', updatedAt: false } as const;
 
@@ -99,6 +112,7 @@ export interface Models {
   InstanceEvent: typeof InstanceEvent;
   AuditEntry: typeof AuditEntry;
   AccessCode: typeof AccessCode;
+  Session: typeof Session;
 }
 
 /**
@@ -122,6 +136,9 @@ export function defineModels(sequelize: Sequelize): Models {
       created_at: DataTypes.DATE,
       updated_at: DataTypes.DATE,
       deleted_at: { type: DataTypes.DATE, allowNull: true },
+      suspended_at: { type: DataTypes.DATE, allowNull: true },
+      hidden: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      last_login_at: { type: DataTypes.DATE, allowNull: true },
     },
     { sequelize, tableName: 'users', modelName: 'User', ...common },
   );
@@ -192,5 +209,17 @@ export function defineModels(sequelize: Sequelize): Models {
     },
     { sequelize, tableName: 'access_codes', modelName: 'AccessCode', ...appendOnly },
   );
-  return { User: UserModel, Instance: InstanceModel, InstanceEvent: InstanceEventModel, AuditEntry: AuditEntryModel, AccessCode: AccessCodeModel };
+  const SessionModel = class extends Session {};
+  SessionModel.init(
+    {
+      id_hash: { type: DataTypes.STRING(64), primaryKey: true },
+      user_id: { type: DataTypes.STRING(64), allowNull: false },
+      csrf_token: { type: DataTypes.STRING(64), allowNull: false },
+      expires_at: { type: DataTypes.DATE, allowNull: false },
+      revoked_at: DataTypes.DATE,
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'sessions', modelName: 'Session', ...appendOnly },
+  );
+  return { User: UserModel, Instance: InstanceModel, InstanceEvent: InstanceEventModel, AuditEntry: AuditEntryModel, AccessCode: AccessCodeModel, Session: SessionModel };
 }
