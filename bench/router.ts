@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const secretKey = benchSecret('key');
   const startRouterPlatform = (processes: number) => spawnNode<PlatformReady>(path.join(dir, 'platform-child.ts'), {
     PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent',
-    PUBLIC_PORT: '0', API_PORT: '0', PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: secretKey, ROUTER_PROCESSES: String(processes),
+    PUBLIC_PORT: '0', DEV_IDP_PORT: '0', API_PORT: '0', PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: secretKey, ROUTER_PROCESSES: String(processes),
     SWEEP_INTERVAL: '1h', REPLICA_ID: 'bench-router', BENCH_UPSTREAM: upstream.ready.url, BENCH_ROUTER_USERS: String(params.users),
   });
   const platform = await startRouterPlatform(params.routerProcesses);

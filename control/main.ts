@@ -10,7 +10,8 @@ import { createLogger, type Logger } from './logger.ts';
 import { LocalOrchestrator } from './orchestrator/local.ts';
 import { createNomadOrchestrator } from './orchestrator/nomad/index.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
-import { instanceUrl, startPlatform } from './platform.ts';
+import { startPlatform } from './platform.ts';
+import { instanceUrl } from './router/instance-url.ts';
 
 /** argv that runs instance/server.ts under tsx, independent of the child's cwd. */
 export function referenceInstanceCommand(): string[] {

@@ -17,6 +17,8 @@ import { InstanceService } from './provisioning/service.ts';
 import { AccessCodes } from './router/access-codes.ts';
 import { startEdge, type Edge } from './router/edge.ts';
 import { startRouterWorkers, type RouterWorkers } from './router/workers.ts';
+import { instanceUrl } from './router/instance-url.ts';
+import { startIdentity } from './identity/index.ts';
 import { createSiteHandler } from '../site/index.ts';
 import { InstanceStore } from './provisioning/store.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
@@ -46,12 +48,6 @@ export interface Platform {
   close(): Promise<void>;
 }
 
-/** https://{handle}.DOMAIN[:port] as users reach it, from PUBLIC_URL. */
-export function instanceUrl(config: Config, handle: string): string {
-  const apex = new URL(config.public.url);
-  return `${apex.protocol}//${handle}.${apex.host}`;
-}
-
 export async function startPlatform(config: Config, orchestrator: Orchestrator, logger: Logger): Promise<Platform> {
   const dev = config.platformSecret === null || config.secretKey === null ? loadOrCreateDevSecrets(config.dataDir) : null;
   const platformSecret = config.platformSecret ?? dev!.platformSecret;
@@ -74,11 +70,14 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
   lifecycle.start();
 
   const kick = () => worker.kick();
+  const identity = await startIdentity(config, secretKey, logger);
+  const codes = new AccessCodes(db);
   const inProcess = config.router.processes === 1;
-  const edge = inProcess
-    ? await startEdge({ config, db, store, service, activity, registry: metrics.registry, secretKey, logger, kick, site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }) })
+  const site = inProcess
+    ? createSiteHandler({ config, db, service, store, codes, identity: identity.settings, secretKey, instanceUrl: (h) => instanceUrl(config, h), kick, logger })
     : null;
-  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, store, kick, logger });
+  const edge = inProcess ? await startEdge({ config, db, store, service, activity, registry: metrics.registry, secretKey, logger, kick, site: site! }) : null;
+  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, kick, logger });
 
   const app = createApiApp({
     logger,
@@ -90,7 +89,7 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
     bodyLimitBytes: config.api.bodyLimitBytes,
     kick,
     secretKey,
-    codes: new AccessCodes(db),
+    codes,
     workerMetrics: routerWorkers ? () => routerWorkers.metrics() : undefined,
     instanceUrl: (handle) => instanceUrl(config, handle),
     platformSecret,
@@ -117,6 +116,7 @@ export async function startPlatform(config: Config, orchestrator: Orchestrator, 
       closing ??= (async () => {
         await edge?.close();
         await routerWorkers?.close();
+        await identity.close();
         server.closeIdleConnections();
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 2000).unref();

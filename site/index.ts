@@ -1,27 +1,45 @@
-/**
- * The site at the apex (and www). Sign-up, dashboard, admin and community pages grow
- * here; until then it answers with a landing page and its own health check.
- */
+/** The site at the apex (and www): see app.ts. Builds it from the platform's parts. */
 import type { RequestListener } from 'node:http';
-import { page } from '../control/router/pages.ts';
+import type { Config } from '../control/config.ts';
+import type { Database } from '../control/db/database.ts';
+import { OidcLogin, type OidcSettings } from '../control/identity/oidc.ts';
+import type { Logger } from '../control/logger.ts';
+import type { InstanceService } from '../control/provisioning/service.ts';
+import type { InstanceStore } from '../control/provisioning/store.ts';
+import type { AccessCodes } from '../control/router/access-codes.ts';
+import { createSiteApp } from './app.ts';
+import { SiteSessions } from './sessions.ts';
 
-export function createSiteHandler(options: { domain: string; publicUrl: string }): RequestListener {
-  const landing = page(
-    'Matrix OS',
-    `<p>Your own personal AI operating system, always on, at <code>https://{handle}.${options.domain}</code>.</p>`,
-  );
-  return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return res.end('{"status":"ok"}');
-    }
-    if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(landing) });
-      return res.end(req.method === 'HEAD' ? undefined : landing);
-    }
-    req.resume();
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not_found', message: `Nothing at ${path} on ${options.publicUrl}.` }));
-  };
+export interface SiteParts {
+  config: Config;
+  db: Database;
+  service: InstanceService;
+  store: InstanceStore;
+  codes: AccessCodes;
+  identity: OidcSettings;
+  secretKey: string;
+  instanceUrl(handle: string): string;
+  kick(): void;
+  logger: Logger;
+}
+
+export function createSiteHandler(parts: SiteParts): RequestListener {
+  const { config } = parts;
+  const app = createSiteApp({
+    db: parts.db,
+    service: parts.service,
+    store: parts.store,
+    codes: parts.codes,
+    sessions: new SiteSessions(parts.db, config.identity.sessionTtlMs),
+    login: new OidcLogin(parts.identity),
+    secretKey: parts.secretKey,
+    domain: config.public.domain,
+    publicUrl: config.public.url,
+    secure: config.public.secure,
+    adminEmails: config.identity.adminEmails,
+    instanceUrl: parts.instanceUrl,
+    kick: parts.kick,
+    logger: parts.logger.child({ component: 'site' }),
+  });
+  return app.callback();
 }

@@ -44,7 +44,7 @@ export interface WakeFigures {
 export async function measureWake(): Promise<WakeFigures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-router-wake-'));
   const config = loadConfig({
-    PATH: process.env.PATH, DATA_DIR: dataDir, API_PORT: '0', PUBLIC_PORT: '0', LOG_LEVEL: 'silent', ORCHESTRATOR: 'local',
+    PATH: process.env.PATH, DATA_DIR: dataDir, API_PORT: '0', PUBLIC_PORT: '0', DEV_IDP_PORT: '0', LOG_LEVEL: 'silent', ORCHESTRATOR: 'local',
     PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: benchSecret('key'), SWEEP_INTERVAL: '1h', REPLICA_ID: 'bench-router-wake',
   }, REPO_ROOT);
   const orchestrator = createOrchestrator(config);

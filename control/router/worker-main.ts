@@ -15,12 +15,15 @@ import { createLogger } from '../logger.ts';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { InstanceService } from '../provisioning/service.ts';
 import { InstanceStore } from '../provisioning/store.ts';
+import { AccessCodes } from './access-codes.ts';
 import { startEdge } from './edge.ts';
+import { instanceUrl } from './instance-url.ts';
+import type { OidcSettings } from '../identity/oidc.ts';
 import type { PrimaryMessage, WorkerMessage } from './workers.ts';
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
-async function run(config: Config, secretKey: string): Promise<void> {
+async function run(config: Config, secretKey: string, identity: OidcSettings): Promise<void> {
   const logger = createLogger(config.logLevel).child({ routerProcess: process.pid });
   const db = await openDatabase(config.databaseUrl);
   const store = new InstanceStore(db);
@@ -33,7 +36,11 @@ async function run(config: Config, secretKey: string): Promise<void> {
   const edge = await startEdge({
     config, db, store, service, activity, registry, secretKey, logger,
     kick: () => send({ type: 'kick' }),
-    site: createSiteHandler({ domain: config.public.domain, publicUrl: config.public.url }),
+    site: createSiteHandler({
+      config, db, service, store, codes: new AccessCodes(db), identity, secretKey, logger,
+      instanceUrl: (handle) => instanceUrl(config, handle),
+      kick: () => send({ type: 'kick' }),
+    }),
   });
   const flushTimer = setInterval(() => {
     activity.flush().catch((err) => logger.error({ err: describeError(err) }, 'activity flush failed; will retry'));
@@ -60,7 +67,7 @@ async function run(config: Config, secretKey: string): Promise<void> {
 
 process.once('message', (message: PrimaryMessage) => {
   if (message.type !== 'start') return;
-  run(message.config, message.secretKey).catch((err) => {
+  run(message.config, message.secretKey, message.identity).catch((err) => {
     process.stderr.write(`router worker failed to start: ${describeError(err)}\n`);
     process.exit(1);
   });

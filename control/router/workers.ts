@@ -10,10 +10,11 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
+import type { OidcSettings } from '../identity/oidc.ts';
 import type { Logger } from '../logger.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 
-export type PrimaryMessage = { type: 'start'; config: Config; secretKey: string } | { type: 'refresh'; handle: string } | { type: 'stop' };
+export type PrimaryMessage = { type: 'start'; config: Config; secretKey: string; identity: OidcSettings } | { type: 'refresh'; handle: string } | { type: 'stop' };
 export type WorkerMessage = { type: 'listening-for-start' } | { type: 'ready'; listenUrl: string; routes: number } | { type: 'kick' };
 
 export interface RouterWorkers {
@@ -28,8 +29,8 @@ export interface RouterWorkers {
 
 const STOP_GRACE_MS = 5000;
 
-export async function startRouterWorkers(options: { config: Config; secretKey: string; store: InstanceStore; kick: () => void; logger: Logger }): Promise<RouterWorkers> {
-  const { config, secretKey, store, kick, logger } = options;
+export async function startRouterWorkers(options: { config: Config; secretKey: string; identity: OidcSettings; store: InstanceStore; kick: () => void; logger: Logger }): Promise<RouterWorkers> {
+  const { config, secretKey, identity, store, kick, logger } = options;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)), execArgv: process.execArgv });
   const workers = new Set<Worker>();
   const aggregator = new AggregatorRegistry();
@@ -47,7 +48,7 @@ export async function startRouterWorkers(options: { config: Config; secretKey: s
       let ready = false;
       worker.on('message', (message: WorkerMessage) => {
         // Sent only once the worker listens: an IPC message with no listener is lost.
-        if (message.type === 'listening-for-start') worker.send({ type: 'start', config, secretKey } satisfies PrimaryMessage);
+        if (message.type === 'listening-for-start') worker.send({ type: 'start', config, secretKey, identity } satisfies PrimaryMessage);
         if (message.type === 'kick') kick();
         if (message.type === 'ready') {
           ready = true;

@@ -26,7 +26,7 @@ async function startControl(dataDir: string, port: number): Promise<Control> {
       PATH: process.env.PATH,
       DATA_DIR: dataDir,
       API_PORT: String(port),
-      PUBLIC_PORT: '0',
+      PUBLIC_PORT: '0', DEV_IDP_PORT: '0',
       PLATFORM_SECRET: TEST_SECRET,
       SECRET_KEY: TEST_KEY,
       WORKER_POLL_INTERVAL: '50ms',

@@ -27,7 +27,7 @@ export interface TestPlatform {
 export async function startTestPlatform(name: string, env: Record<string, string> = {}): Promise<TestPlatform> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `mxos-${name}-`));
   const config = loadConfig(
-    { DATA_DIR: dir, API_PORT: '0', PUBLIC_PORT: '0', PLATFORM_SECRET: SECRET, SECRET_KEY: 'y'.repeat(32), WORKER_POLL_INTERVAL: '50ms', LOG_LEVEL: 'silent', ...env },
+    { DATA_DIR: dir, API_PORT: '0', PUBLIC_PORT: '0', DEV_IDP_PORT: '0', PLATFORM_SECRET: SECRET, SECRET_KEY: 'y'.repeat(32), WORKER_POLL_INTERVAL: '50ms', LOG_LEVEL: 'silent', ...env },
     dir,
   );
   const orchestrator = createOrchestrator(config);

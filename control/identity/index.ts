@@ -1,0 +1,27 @@
+/**
+ * Which identity provider the platform signs in with: OIDC_ISSUER, or (development
+ * only; config refuses it in production) the embedded provider, started here.
+ */
+import crypto from 'node:crypto';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { startDevIdp } from './dev-idp.ts';
+import type { OidcSettings } from './oidc.ts';
+
+export interface IdentityProvider {
+  settings: OidcSettings;
+  close(): Promise<void>;
+}
+
+export async function startIdentity(config: Config, secretKey: string, logger: Logger): Promise<IdentityProvider> {
+  const redirectUri = `${config.public.url}/auth/callback`;
+  const { identity } = config;
+  if (identity.issuer !== null) {
+    return { settings: { issuer: identity.issuer, clientId: identity.clientId, clientSecret: identity.clientSecret!, redirectUri, allowInsecure: false }, close: async () => undefined };
+  }
+  const derive = (purpose: string) => crypto.createHmac('sha256', secretKey).update(purpose).digest('base64url');
+  const clientSecret = derive('dev-idp-client-secret');
+  const dev = await startDevIdp({ ...identity.devIdp, clientId: identity.clientId, clientSecret, redirectUris: [redirectUri], cookieKey: derive('dev-idp-cookie-key') });
+  logger.warn({ issuer: dev.issuer }, 'DEVELOPMENT ONLY: the embedded identity provider is signing in any email');
+  return { settings: { issuer: dev.issuer, clientId: identity.clientId, clientSecret, redirectUri, allowInsecure: true }, close: () => dev.close() };
+}

@@ -1,0 +1,91 @@
+/**
+ * Server-rendered pages of the site. Every page works without JavaScript; site.js adds
+ * live handle checks and live progress. No external assets: CSS and JS are served here.
+ */
+import { escapeHtml as e } from '../control/router/pages.ts';
+import type { InstanceView } from '../control/api/views.ts';
+import type { StoredEvent } from '../control/provisioning/store.ts';
+import { HANDLE_MAX, HANDLE_MIN } from '../control/handles.ts';
+
+export interface PageUser {
+  email: string | null;
+  handle: string | null;
+  role: string;
+  csrf: string;
+}
+
+export function layout(title: string, body: string, user: PageUser | null): string {
+  const nav = user
+    ? `<a href="/dashboard">Dashboard</a>${user.role === 'admin' ? ' <a href="/admin">Admin</a>' : ''}
+<form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="${e(user.csrf)}"><button type="submit">Sign out</button></form>`
+    : '<a href="/login">Sign in</a>';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${e(title)} · Matrix OS</title><link rel="stylesheet" href="/assets/site.css"><script src="/assets/site.js" defer></script></head>
+<body><header><a class="brand" href="/">Matrix OS</a><nav aria-label="Account">${nav}</nav></header>
+<main id="main">${body}</main></body></html>`;
+}
+
+export function landingPage(user: PageUser | null, domain: string): string {
+  const action = user
+    ? `<p><a class="button" href="/dashboard">Go to your dashboard</a></p>`
+    : `<p><a class="button" href="/login?next=%2Fsignup">Sign up</a> <a href="/login">Sign in</a></p>`;
+  return layout('Your own AI operating system', `<h1>Your own AI operating system</h1>
+<p>Matrix OS is a personal AI operating system. Sign up, pick a handle, and your own instance runs at
+<code>https://{handle}.${e(domain)}</code>: always reachable, private to you, asleep when you are away and awake the moment you come back.</p>
+${action}`, user);
+}
+
+export interface SignupForm {
+  handle: string;
+  problem: string | null;
+}
+
+export function signupPage(user: PageUser, form: SignupForm, domain: string): string {
+  const invalid = form.problem ? ' aria-invalid="true" aria-describedby="handle-problem handle-rules"' : ' aria-describedby="handle-rules"';
+  return layout('Choose your handle', `<h1>Choose your handle</h1>
+<p>Signed in as ${e(user.email ?? 'you')}. Your handle names your Matrix OS: <code>https://<span id="handle-preview">${e(form.handle || 'handle')}</span>.${e(domain)}</code></p>
+<form method="post" action="/signup" novalidate>
+<input type="hidden" name="csrf" value="${e(user.csrf)}">
+<label for="handle">Handle</label>
+<input id="handle" name="handle" value="${e(form.handle)}" required minlength="${HANDLE_MIN}" maxlength="${HANDLE_MAX}" autocomplete="username" autocapitalize="none" spellcheck="false" data-check-handle${invalid}>
+<p id="handle-rules" class="hint">${HANDLE_MIN} to ${HANDLE_MAX} characters: lowercase letters, digits and single hyphens, starting with a letter.</p>
+<p id="handle-problem" class="error" role="alert" aria-live="polite">${form.problem ? e(form.problem) : ''}</p>
+<button type="submit">Create my Matrix OS</button>
+</form>`, user);
+}
+
+export function dashboardPage(user: PageUser, instance: InstanceView | null, instanceUrl: string | null, flash: string | null, events: StoredEvent[] = []): string {
+  if (!instance) {
+    return layout('Dashboard', `<h1>Dashboard</h1><p>You have no Matrix OS yet.</p><p><a class="button" href="/signup">Choose a handle</a></p>`, user);
+  }
+  const csrf = `<input type="hidden" name="csrf" value="${e(user.csrf)}">`;
+  const button = (action: string, label: string) => `<form method="post" action="/dashboard/${action}" class="inline">${csrf}<button type="submit">${label}</button></form>`;
+  const actions = [
+    instance.status === 'running' || instance.status === 'stopped' ? `<a class="button" href="/open/${e(instance.handle)}">Open my Matrix OS</a>` : '',
+    instance.status === 'stopped' ? button('start', 'Start') : '',
+    instance.status === 'running' ? button('stop', 'Stop') : '',
+    instance.status === 'failed' ? button('reprovision', 'Provision again') : '',
+  ].filter(Boolean).join(' ');
+  return layout('Dashboard', `<h1>Your Matrix OS</h1>
+${flash ? `<p class="flash" role="status">${flash}</p>` : ''}
+<dl>
+<dt>Address</dt><dd><code>${e(instanceUrl ?? '')}</code></dd>
+<dt>Status</dt><dd><span id="instance-status" data-handle="${e(instance.handle)}" data-status="${e(instance.status)}" aria-live="polite">${e(instance.status)}</span></dd>
+${instance.lastError ? `<dt>Last error</dt><dd class="error">${e(instance.lastError)}</dd>` : ''}
+</dl>
+<p id="actions">${actions}</p>
+<h2>Progress</h2>
+<ol id="events" data-events-url="/dashboard/events?after=${events.at(-1)?.id ?? 0}" aria-live="polite">${events.map((ev) => `<li>${e(ev.message)}</li>`).join('')}</ol>
+<h2>API token</h2>
+<p>API clients reach your instance with <code>Authorization: Bearer &lt;token&gt;</code>. A new token replaces the old one and signs out every browser on your instance.</p>
+${button('token', 'Create a new token')}`, user);
+}
+
+export function tokenFlash(token: string): string {
+  return `New token (shown once, copy it now): <code id="new-token">${e(token)}</code>`;
+}
+
+export function errorPage(status: number, message: string, user: PageUser | null): string {
+  return layout(status === 404 ? 'Not found' : 'Something went wrong', `<h1>${status === 404 ? 'Not found' : 'That did not work'}</h1><p role="alert">${e(message)}</p><p><a href="/">Home</a></p>`, user);
+}

@@ -1,0 +1,81 @@
+/**
+ * The whole participant journey in real Chromium against the platform on its embedded
+ * default (SQLite, local driver, reference instance, development identity provider).
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { launchBrowser } from '../helpers/browser.ts';
+import { startTestPlatform } from '../helpers/platform.ts';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+const SHOTS = path.join(os.tmpdir(), 'mxos-screenshots');
+
+test('sign up through the development provider, choose a handle, watch it run, open it, sign out and in again', async (t) => {
+  const port = await freePort();
+  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: `http://localhost:${port}` } });
+  await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'taken', userId: 'someone-else' } })).body?.cancel();
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const browser = await launchBrowser(t);
+  const page = await browser.newPage();
+  const external: string[] = [];
+  page.on('request', (r) => {
+    const host = new URL(r.url()).hostname;
+    if (host !== 'localhost' && host !== '127.0.0.1' && !host.endsWith('.localhost')) external.push(r.url());
+  });
+
+  await page.goto(`http://localhost:${port}/`);
+  await page.screenshot({ path: path.join(SHOTS, 'landing.png') });
+  await page.getByRole('link', { name: 'Sign up' }).click();
+  await page.getByText('Development only').waitFor();
+  await page.getByLabel('Email').fill('alice@example.com');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`http://localhost:${port}/signup`);
+
+  // Live check, then the server's own answers for an invalid, a reserved and a taken handle.
+  await page.getByLabel('Handle').fill('ab');
+  await page.locator('#handle-problem', { hasText: 'handle must be 3 to 32 characters' }).waitFor();
+  for (const [handle, message] of [['Bad_Handle', /handle must start with a lowercase letter/], ['admin', /reserved/], ['taken', /"taken" is taken/]] as const) {
+    await page.getByLabel('Handle').fill(handle);
+    await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
+    await page.locator('#handle-problem', { hasText: message }).waitFor();
+    t.regex(await page.locator('#handle-problem').innerText(), message);
+  }
+  await page.getByLabel('Handle').fill('alice');
+  await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
+  await page.waitForURL(`http://localhost:${port}/dashboard`);
+  // Live progress from the provisioning events until the instance runs.
+  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
+  t.true((await page.locator('#events li').count()) >= 3);
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard.png') });
+
+  await page.getByRole('link', { name: 'Open my Matrix OS' }).click();
+  await page.waitForSelector('h1:has-text("Matrix OS — alice")', { timeout: 30_000 });
+  t.is(new URL(page.url()).host, `alice.localhost:${port}`);
+
+  await page.goto(`http://localhost:${port}/dashboard`);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`http://localhost:${port}/`);
+  // Signed out: the dashboard sends the browser through sign-in again (the provider
+  // remembers alice, as real providers do, so it comes straight back).
+  const visited: string[] = [];
+  page.on('request', (r) => r.isNavigationRequest() && visited.push(new URL(r.url()).pathname));
+  await page.goto(`http://localhost:${port}/dashboard`);
+  await page.waitForURL(`http://localhost:${port}/dashboard`);
+  t.true(visited.includes('/login') && visited.includes('/auth/callback'), visited.join(' '));
+  t.is(await page.locator('#instance-status').getAttribute('data-status'), 'running');
+  t.deepEqual(external, [], 'nothing was loaded from outside the platform');
+  const user = await platform.db.models.User.findOne({ where: { email: 'alice@example.com' } });
+  t.is(user?.handle, 'alice');
+});
