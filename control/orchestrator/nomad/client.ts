@@ -67,8 +67,16 @@ export class NomadClient {
     return this.options.address;
   }
 
-  /** Cheap reachability and ACL check: reads a job that never exists, without retries. */
+  /**
+   * Cheap health check, without retries: the cluster has a leader (which also proves the
+   * address is Nomad, not whatever else answers HTTP there), and the token may read jobs
+   * (a job that never exists).
+   */
   async ping(): Promise<void> {
+    const leader = await this.call<unknown>('GET', '/v1/status/leader', { retries: 0, timeoutMs: 3000 });
+    if (typeof leader.value !== 'string' || leader.value === '') {
+      throw new NomadUnavailableError(this.options.address, 'GET /v1/status/leader', 'no cluster leader (or the address does not answer like Nomad)');
+    }
     await this.call('GET', '/v1/job/matrixos-platform-health-probe', { notFoundIsNull: true, retries: 0, timeoutMs: 3000 });
   }
 

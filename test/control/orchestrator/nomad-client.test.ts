@@ -58,7 +58,8 @@ test('every call carries X-Nomad-Token (not only a Bearer header)', async (t) =>
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-nomad-index': '7' });
-      res.end(req.method === 'PUT' ? JSON.stringify({ EvalID: 'e', EvalCreateIndex: 7, JobModifyIndex: 7, Warnings: '' }) : 'null');
+      const body = req.method === 'PUT' ? { EvalID: 'e', EvalCreateIndex: 7, JobModifyIndex: 7, Warnings: '' } : req.url!.startsWith('/v1/status/leader') ? '127.0.0.1:4647' : null;
+      res.end(JSON.stringify(body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -71,14 +72,14 @@ test('every call carries X-Nomad-Token (not only a Bearer header)', async (t) =>
   await client.readJob('web');
   await client.jobAllocations('web');
   await client.stopJob('web', true);
-  t.is(seen.length, 5);
+  t.is(seen.length, 6, 'ping is two requests (leader, then a job read)');
   for (const { url, headers } of seen) {
     t.is(headers['x-nomad-token'], TOKEN, url);
     const query = new URL(url, address).searchParams;
     t.is(query.get('namespace'), 'team', url);
     t.is(query.get('region'), 'eu', url);
   }
-  t.is(new URL(seen[4]!.url, address).searchParams.get('purge'), 'true');
+  t.is(new URL(seen[5]!.url, address).searchParams.get('purge'), 'true');
 
   // Without a token, no token header at all (Nomad's anonymous policy applies).
   const anonymous = new NomadClient({ address, token: null, namespace: 'default', region: null });
@@ -432,17 +433,24 @@ test('ping: ok with a good token; a bad token throws NomadApiError; never retrie
   const nomad = await startDouble(t);
   const good = clientFor(nomad);
   await t.notThrowsAsync(good.ping());
-  t.is(good.requestCount, 1);
+  t.is(good.requestCount, 2, 'the leader, then a job read with the token');
 
   const bad = clientFor(nomad, { token: 'wrong' });
   const error = await t.throwsAsync(bad.ping(), { instanceOf: NomadApiError });
   t.is(error?.httpStatus, 403);
   t.is(error?.nomadMessage, 'ACL token not found');
-  t.is(bad.requestCount, 1);
+  t.is(bad.requestCount, 1, 'Nomad refuses an unknown token on every endpoint, the leader status included');
+
+  // Something that answers HTTP at the address but is not a Nomad with a leader.
+  const impostor = http.createServer((_req, res) => res.end('""'));
+  await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => impostor.close(() => resolve())));
+  const fooled = new NomadClient({ address: `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`, token: TOKEN, retryBaseMs: 10 });
+  await t.throwsAsync(fooled.ping(), { instanceOf: NomadUnavailableError, message: /unreachable/ });
 
   nomad.failNext(5, 500, 'rpc error: No cluster leader');
   await t.throwsAsync(good.ping(), { instanceOf: NomadUnavailableError });
-  t.is(good.requestCount, 2, 'ping does not retry');
+  t.is(good.requestCount, 3, 'ping does not retry');
 
   await nomad.down();
   await t.throwsAsync(good.ping(), { instanceOf: NomadUnavailableError });
