@@ -1,0 +1,90 @@
+import test from 'ava';
+import { startTestPlatform } from '../helpers/platform.ts';
+import { providerDance, siteClient } from '../helpers/site.ts';
+
+const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+
+test('first sign-in creates the user (admin when listed in ADMIN_EMAILS) and leads to sign-up; a tampered login cookie is refused', async (t) => {
+  const platform = await startTestPlatform(t, { env: { ADMIN_EMAILS: 'root@example.com' } });
+  const site = siteClient(platform);
+  const alice = await site.signIn('alice@example.com');
+  t.is(alice.landedOn, '/signup');
+  t.regex(alice.cookie, /^mxos_site=/);
+  const root = await site.signIn('root@example.com');
+  t.is(root.landedOn, '/signup');
+  const users = await platform.db.models.User.findAll({ order: [['email', 'ASC']] });
+  t.deepEqual(users.map((u) => [u.email, u.role]), [['alice@example.com', 'user'], ['root@example.com', 'admin']]);
+
+  const start = await site.send('/login');
+  const loginCookie = String(start.headers['set-cookie']![0]).split(';')[0]!;
+  const callback = await providerDance(start.headers.location!, 'mallory@example.com');
+  const [name, value] = loginCookie.split('=');
+  const tampered = `${name}=${value!.slice(0, 10)}x${value!.slice(11)}`;
+  const refused = await site.send(callback.pathname + callback.search, { cookie: tampered, headers: { accept: 'text/html' } });
+  t.is(refused.status, 400);
+  t.regex(refused.text, /Start again/);
+  const noCookie = await site.send(callback.pathname + callback.search);
+  t.is(noCookie.status, 400);
+  t.is(await platform.db.models.User.count({ where: { email: 'mallory@example.com' } }), 0);
+});
+
+test('forms need the session CSRF token and this origin; sign-out revokes the session on the server', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  const { cookie } = await site.signIn('bob@example.com');
+  const signup = await site.send('/signup', { cookie });
+  const csrf = csrfOf(signup.text);
+  t.is((await site.send('/signup', { cookie, form: { csrf: 'wrong', handle: 'bobby' } })).status, 403);
+  t.is((await site.send('/signup', { cookie, form: { csrf, handle: 'bobby' }, headers: { origin: 'http://evil.example' } })).status, 403);
+  t.is(await platform.db.models.Instance.count(), 0, 'nothing was provisioned by refused forms');
+  const ok = await site.send('/signup', { cookie, form: { csrf, handle: 'bobby' } });
+  t.is(ok.status, 303);
+  t.is(ok.headers.location, '/dashboard');
+  t.is((await platform.store.findByHandle('bobby'))?.owner_id, (await platform.db.models.User.findOne({ where: { email: 'bob@example.com' } }))!.id);
+
+  const out = await site.send('/logout', { cookie, form: { csrf } });
+  t.is(out.status, 303);
+  const after = await site.send('/dashboard', { cookie });
+  t.is(after.status, 302, 'the old cookie no longer works');
+  t.regex(after.headers.location!, /^\/login\?next=/);
+});
+
+test("a user cannot open someone else's instance; suspension ends every session", async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-carol' } })).body?.cancel();
+  const { cookie } = await site.signIn('dave@example.com');
+  const open = await site.send('/open/carol', { cookie, headers: { accept: 'text/html' } });
+  t.is(open.status, 403);
+  t.regex(open.text, /only its owner and admins/);
+  const dave = (await platform.db.models.User.findOne({ where: { email: 'dave@example.com' } }))!;
+  await dave.update({ suspended_at: new Date() });
+  t.is((await site.send('/dashboard', { cookie })).status, 302);
+  const start = await site.send('/login');
+  const callback = await providerDance(start.headers.location!, 'dave@example.com');
+  const refused = await site.send(callback.pathname + callback.search, { cookie: String(start.headers['set-cookie']![0]).split(';')[0]!, headers: { accept: 'text/html' } });
+  t.is(refused.status, 403);
+  t.regex(refused.text, /suspended/);
+});
+
+test('sign-in is rate-limited per client with Retry-After', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  const statuses: number[] = [];
+  for (let i = 0; i < 25; i++) statuses.push((await site.send('/login')).status);
+  t.is(statuses.filter((s) => s === 302).length, 20);
+  const limited = await site.send('/login', { headers: { accept: 'text/html' } });
+  t.is(limited.status, 429);
+  t.truthy(limited.headers['retry-after']);
+});
+
+test('the handle check answers availability with the rule that is broken', async (t) => {
+  const platform = await startTestPlatform(t);
+  await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'taken', userId: 'u-1' } })).body?.cancel();
+  const site = siteClient(platform);
+  const ask = async (h: string) => (await site.send(`/api/handles/${h}`)).json<{ available: boolean; problem: string | null }>();
+  t.deepEqual(await ask('fresh-name'), { handle: 'fresh-name', available: true, problem: null } as never);
+  t.regex((await ask('taken')).problem!, /taken/);
+  t.regex((await ask('admin')).problem!, /reserved/);
+  t.regex((await ask('a')).problem!, /3 to 32 characters/);
+});
