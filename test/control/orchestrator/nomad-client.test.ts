@@ -445,7 +445,7 @@ test('ping: ok with a good token; a bad token throws NomadApiError; never retrie
   const impostor = http.createServer((_req, res) => res.end('""'));
   await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => impostor.close(() => resolve())));
-  const fooled = new NomadClient({ address: `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`, token: TOKEN, retryBaseMs: 10 });
+  const fooled = new NomadClient({ address: `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`, token: TOKEN, namespace: 'default', region: null, retryBaseMs: 10 });
   await t.throwsAsync(fooled.ping(), { instanceOf: NomadUnavailableError, message: /unreachable/ });
 
   nomad.failNext(5, 500, 'rpc error: No cluster leader');
