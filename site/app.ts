@@ -24,6 +24,18 @@ import type { SiteSession, SiteSessions } from './sessions.ts';
 import { signJson, verifyJson } from './signed.ts';
 import { dashboardPage, errorPage, landingPage, signupPage, tokenFlash, type PageUser } from './views.ts';
 import { findOrCreateUser } from './users.ts';
+import { adminRoutes } from './admin.ts';
+import { communityRoutes } from './community.ts';
+
+/** What the route modules share: sessions, rendering and form checks. */
+export interface SiteKit {
+  session(ctx: Context): Promise<SiteSession | null>;
+  /** Redirects to sign-in and returns null when there is no session. */
+  requireSession(ctx: Context): Promise<SiteSession | null>;
+  html(ctx: Context, status: number, body: string): void;
+  checkForm(ctx: Context, s: SiteSession): Promise<URLSearchParams>;
+  pageUser(s: SiteSession | null): PageUser | null;
+}
 
 export interface SiteDeps {
   db: Database;
@@ -113,6 +125,9 @@ export function createSiteApp(deps: SiteDeps): Koa {
   });
 
   const router = new Router();
+  const kit: SiteKit = { session, requireSession, html, checkForm, pageUser };
+  adminRoutes(router, deps, kit);
+  communityRoutes(router, deps, kit);
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
   });

@@ -16,7 +16,7 @@ export interface PageUser {
 
 export function layout(title: string, body: string, user: PageUser | null): string {
   const nav = user
-    ? `<a href="/dashboard">Dashboard</a>${user.role === 'admin' ? ' <a href="/admin">Admin</a>' : ''}
+    ? `<a href="/dashboard">Dashboard</a> <a href="/community">Community</a>${user.role === 'admin' ? ' <a href="/admin">Admin</a>' : ''}
 <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="${e(user.csrf)}"><button type="submit">Sign out</button></form>`
     : '<a href="/login">Sign in</a>';
   return `<!doctype html>
