@@ -19,6 +19,7 @@ import type { Logger } from '../control/logger.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
 import { LOGIN_PATH, safeNextPath, type AccessCodes } from '../control/router/access-codes.ts';
+import { TrustedProxies } from '../control/router/forwarded.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { SiteSession, SiteSessions } from './sessions.ts';
 import { signJson, verifyJson } from './signed.ts';
@@ -49,6 +50,8 @@ export interface SiteDeps {
   publicUrl: string;
   secure: boolean;
   adminEmails: readonly string[];
+  /** Peers whose X-Forwarded-For names the client (rate limits per client). */
+  trustedProxies: readonly string[];
   instanceUrl(handle: string): string;
   kick(): void;
   logger: Logger;
@@ -86,8 +89,10 @@ export function createSiteApp(deps: SiteDeps): Koa {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = body;
   };
+  const proxies = new TrustedProxies(deps.trustedProxies);
   const limit = (ctx: Context) => {
-    const client = ctx.req.socket.remoteAddress ?? 'unknown';
+    // Behind cloudflared every request comes from 127.0.0.1: the client is the first X-Forwarded-For entry it vouches for.
+    const client = proxies.resolve(ctx.req).forwardedFor.split(',')[0]!.trim();
     if (limiter.take(client)) return;
     ctx.set('Retry-After', String(limiter.retryAfter(client)));
     throw new PlatformError('rate_limited', 'Too many attempts from your address. Wait a minute and try again.', { status: 429 });

@@ -37,6 +37,7 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
     publicUrl: config.public.url,
     secure: config.public.secure,
     adminEmails: config.identity.adminEmails,
+    trustedProxies: config.public.trustedProxies,
     instanceUrl: parts.instanceUrl,
     kick: parts.kick,
     logger: parts.logger.child({ component: 'site' }),

@@ -76,6 +76,16 @@ test('sign-in is rate-limited per client with Retry-After', async (t) => {
   const limited = await site.send('/login', { headers: { accept: 'text/html' } });
   t.is(limited.status, 429);
   t.truthy(limited.headers['retry-after']);
+  // A spoofed X-Forwarded-For from an untrusted peer does not buy a fresh bucket.
+  t.is((await site.send('/login', { headers: { 'x-forwarded-for': '203.0.113.9' } })).status, 429);
+});
+
+test('behind a trusted proxy, each forwarded client has its own limit', async (t) => {
+  const platform = await startTestPlatform(t, { env: { TRUSTED_PROXIES: '127.0.0.1' } });
+  const site = siteClient(platform);
+  for (let i = 0; i < 20; i++) await site.send('/login', { headers: { 'x-forwarded-for': '198.51.100.1' } });
+  t.is((await site.send('/login', { headers: { 'x-forwarded-for': '198.51.100.1' } })).status, 429);
+  t.is((await site.send('/login', { headers: { 'x-forwarded-for': '198.51.100.2' } })).status, 302);
 });
 
 test('the handle check answers availability with the rule that is broken', async (t) => {
