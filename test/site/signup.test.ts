@@ -24,7 +24,7 @@ const SHOTS = path.join(os.tmpdir(), 'mxos-screenshots');
 
 test('sign up through the development provider, choose a handle, watch it run, open it, sign out and in again', async (t) => {
   const port = await freePort();
-  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: `http://localhost:${port}` } });
+  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: `http://localhost:${port}`, ADMIN_EMAILS: 'root@example.com' } });
   await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'taken', userId: 'someone-else' } })).body?.cancel();
   fs.mkdirSync(SHOTS, { recursive: true });
   const browser = await launchBrowser(t);
@@ -75,6 +75,26 @@ test('sign up through the development provider, choose a handle, watch it run, o
   await page.waitForURL(`http://localhost:${port}/dashboard`);
   t.true(visited.includes('/login') && visited.includes('/auth/callback'), visited.join(' '));
   t.is(await page.locator('#instance-status').getAttribute('data-status'), 'running');
+  await page.goto(`http://localhost:${port}/community`);
+  await page.locator('#community', { hasText: '@alice' }).waitFor();
+  await page.screenshot({ path: path.join(SHOTS, 'community.png') });
+
+  // An admin, in a browser of their own, stops alice's instance.
+  const admin = await browser.newContext();
+  const adminPage = await admin.newPage();
+  adminPage.on('request', (r) => {
+    const host = new URL(r.url()).hostname;
+    if (host !== 'localhost' && host !== '127.0.0.1') external.push(r.url());
+  });
+  await adminPage.goto(`http://localhost:${port}/admin`);
+  await adminPage.getByLabel('Email').fill('root@example.com');
+  await adminPage.getByRole('button', { name: 'Sign in' }).click();
+  await adminPage.waitForURL(/\/signup$/);
+  await adminPage.goto(`http://localhost:${port}/admin/users?q=alice`);
+  await adminPage.screenshot({ path: path.join(SHOTS, 'admin.png') });
+  await adminPage.getByRole('row', { name: /alice@example.com/ }).getByRole('button', { name: 'Stop' }).click();
+  await adminPage.getByText('Stopping alice.').waitFor();
+  await platform.waitFor('alice', 'stopped');
   t.deepEqual(external, [], 'nothing was loaded from outside the platform');
   const user = await platform.db.models.User.findOne({ where: { email: 'alice@example.com' } });
   t.is(user?.handle, 'alice');
