@@ -24,6 +24,7 @@ const BENCHMARKS: BenchDef[] = [
   { name: 'signup-burst', timeoutMs: 25 * 60_000 },
   { name: 'nomad-provision', timeoutMs: 30 * 60_000 },
   { name: 'router', timeoutMs: 10 * 60_000 },
+  { name: 'site', timeoutMs: 10 * 60_000 },
 ];
 
 interface Outcome {
