@@ -219,6 +219,17 @@ export function createSiteApp(deps: SiteDeps): Koa {
     });
   }
 
+  // Reveal: the current token, derived again (the platform stores none); a POST so it never sits in a URL or a cache.
+  router.post('/dashboard/token/reveal', async (ctx) => {
+    const s = await requireSession(ctx);
+    if (!s) return;
+    await checkForm(ctx, s);
+    const instance = s.user.handle ? await deps.store.findByHandle(s.user.handle) : null;
+    if (!instance || instance.owner_id !== s.user.id || instance.status === 'destroyed') throw new ValidationError('You have no Matrix OS yet: choose a handle first.');
+    const token = deriveCredential(deps.secretKey, 'instance-token', instance.handle, instance.access_generation);
+    html(ctx, 200, dashboardPage(pageUser(s)!, instanceView(instance), deps.instanceUrl(instance.handle), tokenFlash(token, false)));
+  });
+
   router.post('/dashboard/token', async (ctx) => {
     const s = await requireSession(ctx);
     if (!s) return;

@@ -79,11 +79,11 @@ ${instance.lastError ? `<dt>Last error</dt><dd class="error">${e(instance.lastEr
 <ol id="events" data-events-url="/dashboard/events?after=${events.at(-1)?.id ?? 0}" aria-live="polite">${events.map((ev) => `<li>${e(ev.message)}</li>`).join('')}</ol>
 <h2>API token</h2>
 <p>API clients reach your instance with <code>Authorization: Bearer &lt;token&gt;</code>. A new token replaces the old one and signs out every browser on your instance.</p>
-${button('token', 'Create a new token')}`, user);
+${button('token/reveal', 'Show my token')} ${button('token', 'Create a new token')}`, user);
 }
 
-export function tokenFlash(token: string): string {
-  return `New token (shown once, copy it now): <code id="new-token">${e(token)}</code>`;
+export function tokenFlash(token: string, rotated = true): string {
+  return `${rotated ? 'New token (the old one no longer works)' : 'Your current token'}: <code id="token">${e(token)}</code>`;
 }
 
 export function errorPage(status: number, message: string, user: PageUser | null): string {

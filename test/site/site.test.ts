@@ -1,5 +1,6 @@
 import test from 'ava';
 import { startTestPlatform } from '../helpers/platform.ts';
+import { sendRaw } from '../helpers/router.ts';
 import { providerDance, siteClient } from '../helpers/site.ts';
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
@@ -97,4 +98,25 @@ test('the handle check answers availability with the rule that is broken', async
   t.regex((await ask('taken')).problem!, /taken/);
   t.regex((await ask('admin')).problem!, /reserved/);
   t.regex((await ask('a')).problem!, /3 to 32 characters/);
+});
+
+test('the dashboard reveals the instance token on a form post and rotates it, ending the old one', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  const { cookie } = await site.signIn('fay@example.com');
+  const csrf = csrfOf((await site.send('/signup', { cookie })).text);
+  await site.send('/signup', { cookie, form: { csrf, handle: 'fay' } });
+  const tokenOf = (html: string) => /<code id="token">([^<]+)<\/code>/.exec(html)?.[1];
+  t.is((await site.send('/dashboard/token/reveal', { cookie, form: { csrf: 'nope' } })).status, 403);
+  const shown = tokenOf((await site.send('/dashboard/token/reveal', { cookie, form: { csrf } })).text);
+  t.regex(shown!, /^mxi_/);
+  t.false((await site.send('/dashboard', { cookie })).text.includes(shown!), 'the token is never on the plain dashboard');
+  const rotated = tokenOf((await site.send('/dashboard/token', { cookie, form: { csrf } })).text);
+  t.not(rotated, shown);
+  t.is(tokenOf((await site.send('/dashboard/token/reveal', { cookie, form: { csrf } })).text), rotated);
+  // The router follows the rotation: the revealed-then-replaced token is refused.
+  const port = site.port;
+  await new Promise((r) => setTimeout(r, 100));
+  const old = await sendRaw(port, { host: `fay.localhost:${port}`, path: '/api/x', headers: { authorization: `Bearer ${shown}` } });
+  t.is(old.status, 401);
 });
