@@ -32,7 +32,7 @@ export function adminRoutes(router: Router, deps: SiteDeps, kit: SiteKit): void 
     // Prefix search uses the handle and email indexes; a page is one query plus a count.
     const where: WhereOptions<User> = q ? { [Op.or]: [{ handle: { [Op.like]: `${escapeLike(q)}%` } }, { email: { [Op.like]: `${escapeLike(q)}%` } }] } : {};
     const [users, total] = await Promise.all([
-      User.findAll({ where, order: [['created_at', 'DESC'], ['id', 'ASC']], limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE }),
+      User.findAll({ where, order: [['created_at', 'DESC'], ['id', 'DESC']], limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE }),
       User.count({ where }),
     ]);
     const handles = users.map((u) => u.handle).filter((h): h is string => h !== null);
