@@ -19,6 +19,7 @@ import type { Logger } from '../control/logger.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
 import { LOGIN_PATH, safeNextPath, type AccessCodes } from '../control/router/access-codes.ts';
+import { readCookie } from '../control/router/session.ts';
 import { TrustedProxies } from '../control/router/forwarded.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { SiteSession, SiteSessions } from './sessions.ts';
@@ -75,7 +76,7 @@ export function createSiteApp(deps: SiteDeps): Koa {
 
   const pageUser = (s: SiteSession | null): PageUser | null => (s ? { email: s.user.email ?? null, handle: s.user.handle, role: s.user.role, csrf: s.csrf } : null);
   const session = async (ctx: Context): Promise<SiteSession | null> => {
-    ctx.state.session ??= await deps.sessions.find(readCookie(ctx.get('cookie'), sessionCookie));
+    ctx.state.session ??= await deps.sessions.find(readCookie(ctx.get('cookie'), sessionCookie) ?? undefined);
     return ctx.state.session as SiteSession | null;
   };
   const requireSession = async (ctx: Context): Promise<SiteSession | null> => {
@@ -148,12 +149,13 @@ export function createSiteApp(deps: SiteDeps): Koa {
 
   router.get('/auth/callback', async (ctx) => {
     limit(ctx);
-    const pending = verifyJson<PendingLogin>(deps.secretKey, 'pending-login', readCookie(ctx.get('cookie'), loginCookie));
+    const pending = verifyJson<PendingLogin>(deps.secretKey, 'pending-login', readCookie(ctx.get('cookie'), loginCookie) ?? undefined);
     if (!pending) throw new ValidationError('This sign-in started elsewhere or too long ago. Start again from the sign-in link.');
     const identity = await deps.login.complete(new URL(ctx.originalUrl, deps.publicUrl), pending);
     const user = await findOrCreateUser(deps.db, identity, deps.adminEmails);
-    const { token } = await deps.sessions.create(user.id);
-    ctx.set('Set-Cookie', [cookie(loginCookie, '', 0), cookie(sessionCookie, token, Math.floor(SESSION_COOKIE_MAX_AGE_S))]);
+    const { token, expiresAt } = await deps.sessions.create(user.id);
+    // The cookie lives exactly as long as the session row.
+    ctx.set('Set-Cookie', [cookie(loginCookie, '', 0), cookie(sessionCookie, token, Math.floor((expiresAt.getTime() - Date.now()) / 1000))]);
     ctx.redirect(user.handle ? pending.next : '/signup');
   });
 
@@ -267,8 +269,6 @@ export function createSiteApp(deps: SiteDeps): Koa {
   return app;
 }
 
-const SESSION_COOKIE_MAX_AGE_S = 30 * 86_400;
-
 async function handleProblem(db: Database, handle: string, userId: string | null): Promise<{ status: number; message: string } | null> {
   const rule = checkHandle(handle);
   if (rule) return { status: 400, message: rule.message };
@@ -290,14 +290,6 @@ async function readForm(ctx: Context): Promise<URLSearchParams> {
     chunks.push(chunk as Buffer);
   }
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
-
-function readCookie(header: string, name: string): string | undefined {
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 function safeHost(origin: string): string | null {
