@@ -30,7 +30,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { deriveCredential } from '../control/credentials.ts';
+import { deriveCredential } from '../control/access/credentials.ts';
 import { BENCH_DIR, benchSecret, REPO_ROOT, round } from './lib.ts';
 import { ensureChp, startChp } from './router/chp.ts';
 import { startNginx } from './router/nginx.ts';

@@ -47,8 +47,8 @@ export class UnauthorizedError extends PlatformError {
 }
 
 export class ForbiddenError extends PlatformError {
-  constructor(message: string) {
-    super('forbidden', message, { status: 403 });
+  constructor(message: string, code = 'forbidden') {
+    super(code, message, { status: 403 });
   }
 }
 

@@ -11,7 +11,7 @@ import { LocalOrchestrator } from './orchestrator/local.ts';
 import { createNomadOrchestrator } from './orchestrator/nomad/index.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
 import { startPlatform } from './platform.ts';
-import { instanceUrl } from './router/instance-url.ts';
+import { instanceUrl } from './access/urls.ts';
 
 /** argv that runs instance/server.ts under tsx, independent of the child's cwd. */
 export function referenceInstanceCommand(): string[] {

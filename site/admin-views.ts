@@ -1,6 +1,6 @@
 /** Admin pages: plain tables that work without JavaScript. */
 import type { AuditEntry, Instance, User } from '../control/db/models.ts';
-import { escapeHtml as e } from '../control/router/pages.ts';
+import { escapeHtml as e } from '../control/web/html.ts';
 import { layout, type PageUser } from './views.ts';
 
 export interface AdminRow {

@@ -5,25 +5,30 @@
  * session's CSRF token and must come from this origin; sign-in and sign-up are rate-limited.
  */
 import fs from 'node:fs';
-import crypto from 'node:crypto';
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
-import { streamEvents } from '../control/api/event-stream.ts';
-import { instanceView } from '../control/api/views.ts';
-import { deriveCredential } from '../control/credentials.ts';
+import { deriveCredential } from '../control/access/credentials.ts';
+import type { AccessCodes } from '../control/access/login-codes.ts';
+import { LOGIN_PATH } from '../control/access/urls.ts';
 import type { Database } from '../control/db/database.ts';
-import { PlatformError, ValidationError } from '../control/errors.ts';
+import { PlatformError, UnauthorizedError, ValidationError } from '../control/errors.ts';
 import { checkHandle, RESERVED_HANDLES } from '../control/handles.ts';
 import type { OidcLogin, PendingLogin } from '../control/identity/oidc.ts';
 import type { Logger } from '../control/logger.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
-import { LOGIN_PATH, safeNextPath, type AccessCodes } from '../control/router/access-codes.ts';
-import { readCookie } from '../control/router/session.ts';
-import { TrustedProxies } from '../control/router/forwarded.ts';
+import { instanceView } from '../control/provisioning/views.ts';
+import { readForm } from '../control/web/body.ts';
+import { TrustedProxies } from '../control/web/client-address.ts';
+import { hostCookie, platformCookieName, readCookie } from '../control/web/cookies.ts';
+import { renderErrors } from '../control/web/error-middleware.ts';
+import { safeNextPath } from '../control/web/next-path.ts';
+import { assertFormFromSameOrigin } from '../control/web/origin.ts';
+import { PAGE_SECURITY_HEADERS } from '../control/web/security-headers.ts';
+import { signJson, verifyJson } from '../control/web/signed.ts';
+import { streamEvents } from '../control/web/sse.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { SiteSession, SiteSessions } from './sessions.ts';
-import { signJson, verifyJson } from './signed.ts';
 import { dashboardPage, errorPage, landingPage, signupPage, tokenFlash, type PageUser } from './views.ts';
 import { findOrCreateUser } from './users.ts';
 import { adminRoutes } from './admin.ts';
@@ -67,10 +72,9 @@ export function createSiteApp(deps: SiteDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.proxy = false;
-  const sessionCookie = deps.secure ? '__Host-mxos_site' : 'mxos_site';
-  const loginCookie = deps.secure ? '__Host-mxos_login' : 'mxos_login';
-  const cookie = (name: string, value: string, maxAgeS: number) =>
-    `${name}=${value}; Path=/; Max-Age=${maxAgeS}; HttpOnly; SameSite=Lax${deps.secure ? '; Secure' : ''}`;
+  const sessionCookie = platformCookieName('site', deps.secure);
+  const loginCookie = platformCookieName('login', deps.secure);
+  const cookie = (name: string, value: string, maxAgeS: number) => hostCookie(name, value, maxAgeS, deps.secure);
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: fs.readFileSync(a.file), type: a.type }]));
   const limiter = new RateLimiter({ perMinute: 20, burst: 20 });
 
@@ -88,40 +92,25 @@ export function createSiteApp(deps: SiteDeps): Koa {
     ctx.status = status;
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
+    ctx.set(PAGE_SECURITY_HEADERS);
     ctx.body = body;
   };
   const proxies = new TrustedProxies(deps.trustedProxies);
   const limit = (ctx: Context) => {
     // Behind cloudflared every request comes from 127.0.0.1: the client is the first X-Forwarded-For entry it vouches for.
-    const client = proxies.resolve(ctx.req).forwardedFor.split(',')[0]!.trim();
+    const client = proxies.clientAddress(ctx.req);
     if (limiter.take(client)) return;
     ctx.set('Retry-After', String(limiter.retryAfter(client)));
     throw new PlatformError('rate_limited', 'Too many attempts from your address. Wait a minute and try again.', { status: 429 });
   };
   /** Forms: this origin only, and the session's CSRF token. */
   const checkForm = async (ctx: Context, s: SiteSession): Promise<URLSearchParams> => {
-    const form = await readForm(ctx);
-    const origin = ctx.get('origin');
-    const fetchSite = ctx.get('sec-fetch-site');
-    const sameOrigin = fetchSite ? fetchSite === 'same-origin' : origin ? safeHost(origin) === ctx.get('host') : false;
-    const given = Buffer.from(form.get('csrf') ?? '');
-    const expected = Buffer.from(s.csrf);
-    if (!sameOrigin || given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
-      throw new PlatformError('csrf', 'This form expired or did not come from this site. Reload the page and try again.', { status: 403 });
-    }
+    const form = await readForm(ctx.req);
+    assertFormFromSameOrigin(ctx.req.headers, form.get('csrf'), s.csrf);
     return form;
   };
 
-  app.use(async (ctx: Context, next: Next) => {
-    try {
-      await next();
-    } catch (err) {
-      const known = err instanceof PlatformError;
-      if (!known || !err.expose) deps.logger.error({ err, path: ctx.path }, 'site request failed');
-      if (known) ctx.set(err.headers);
-      html(ctx, known ? err.status : 500, errorPage(known ? err.status : 500, known && (err.expose || err.status === 503) ? err.message : 'Something broke on our side. Try again in a moment.', pageUser(await session(ctx).catch(() => null))));
-    }
-  });
+  app.use(renderErrors({ logger: deps.logger, page: async (ctx, error) => errorPage(error.status, error.message, pageUser(await session(ctx).catch(() => null))) }));
   app.use(async (ctx, next) => {
     const asset = assets.get(ctx.path);
     if (!asset) return next();
@@ -149,7 +138,7 @@ export function createSiteApp(deps: SiteDeps): Koa {
 
   router.get('/auth/callback', async (ctx) => {
     limit(ctx);
-    const pending = verifyJson<PendingLogin>(deps.secretKey, 'pending-login', readCookie(ctx.get('cookie'), loginCookie) ?? undefined);
+    const pending = verifyJson<PendingLogin>(deps.secretKey, 'pending-login', readCookie(ctx.get('cookie'), loginCookie));
     if (!pending) throw new ValidationError('This sign-in started elsewhere or too long ago. Start again from the sign-in link.');
     const identity = await deps.login.complete(new URL(ctx.originalUrl, deps.publicUrl), pending);
     const user = await findOrCreateUser(deps.db, identity, deps.adminEmails);
@@ -203,9 +192,9 @@ export function createSiteApp(deps: SiteDeps): Koa {
 
   router.get('/dashboard/events', async (ctx) => {
     const s = await session(ctx);
-    if (!s?.user.handle) throw new PlatformError('unauthorized', 'Sign in to follow your instance.', { status: 401 });
+    if (!s?.user.handle) throw new UnauthorizedError('Sign in to follow your instance.');
     const after = Number(ctx.query.after ?? 0);
-    streamEvents(ctx, deps.store, s.user.handle, Number.isSafeInteger(after) && after >= 0 ? after : 0);
+    streamEvents(ctx, deps.store.eventFeed(s.user.handle), Number.isSafeInteger(after) && after >= 0 ? after : 0, 'instance');
   });
 
   for (const action of ['start', 'stop', 'reprovision'] as const) {
@@ -265,7 +254,6 @@ export function createSiteApp(deps: SiteDeps): Koa {
   });
 
   app.use(router.routes()).use(router.allowedMethods());
-  app.use(async (ctx) => html(ctx, 404, errorPage(404, `Nothing at ${ctx.path}.`, pageUser(await session(ctx)))));
   return app;
 }
 
@@ -278,24 +266,4 @@ async function handleProblem(db: Database, handle: string, userId: string | null
   const owner = holder?.id ?? instance?.owner_id;
   if (owner && owner !== userId) return { status: 409, message: `"${handle}" is taken: choose another handle.` };
   return null;
-}
-
-async function readForm(ctx: Context): Promise<URLSearchParams> {
-  if (!ctx.is('application/x-www-form-urlencoded')) throw new PlatformError('unsupported_media_type', 'Send the form as a regular HTML form.', { status: 415 });
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > 16_384) throw new PlatformError('payload_too_large', 'The form is too large.', { status: 413 });
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
-
-function safeHost(origin: string): string | null {
-  try {
-    return new URL(origin).host;
-  } catch {
-    return null;
-  }
 }

@@ -5,7 +5,7 @@
 import type Router from '@koa/router';
 import { Op } from 'sequelize';
 import { ValidationError } from '../control/errors.ts';
-import { escapeHtml as e } from '../control/router/pages.ts';
+import { escapeHtml as e } from '../control/web/html.ts';
 import type { SiteDeps, SiteKit } from './app.ts';
 import { layout } from './views.ts';
 

@@ -6,7 +6,7 @@ import { OidcLogin, type OidcSettings } from '../control/identity/oidc.ts';
 import type { Logger } from '../control/logger.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
-import type { AccessCodes } from '../control/router/access-codes.ts';
+import type { AccessCodes } from '../control/access/login-codes.ts';
 import { createSiteApp } from './app.ts';
 import { SiteSessions } from './sessions.ts';
 

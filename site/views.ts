@@ -2,8 +2,8 @@
  * Server-rendered pages of the site. Every page works without JavaScript; site.js adds
  * live handle checks and live progress. No external assets: CSS and JS are served here.
  */
-import { escapeHtml as e } from '../control/router/pages.ts';
-import type { InstanceView } from '../control/api/views.ts';
+import { escapeHtml as e } from '../control/web/html.ts';
+import type { InstanceView } from '../control/provisioning/views.ts';
 import type { StoredEvent } from '../control/provisioning/store.ts';
 import { HANDLE_MAX, HANDLE_MIN } from '../control/handles.ts';
 

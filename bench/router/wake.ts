@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../control/config.ts';
-import { deriveCredential } from '../../control/credentials.ts';
+import { deriveCredential } from '../../control/access/credentials.ts';
 import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import { terminateGroup } from '../../control/orchestrator/local-processes.ts';

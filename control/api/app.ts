@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { requirePlatformSecret } from './auth.ts';
 import { containerRoutes, type ContainerRoutesDeps } from './containers.ts';
-import { errorHandler } from './error-handler.ts';
+import { renderErrors } from '../web/error-middleware.ts';
 import { requestLog } from './request-log.ts';
 import { systemRoutes, type SystemRoutesDeps } from './system.ts';
 
@@ -19,11 +19,11 @@ const OPEN_PATHS: ReadonlySet<string> = new Set(['/health']);
 
 export function createApiApp(deps: ApiDeps): Koa {
   const app = new Koa();
-  app.silent = true; // errors are rendered and logged by errorHandler
+  app.silent = true; // errors are rendered and logged by renderErrors
   const containers = containerRoutes(deps);
   const system = systemRoutes(deps);
   app.use(requestLog(deps.logger, deps.metrics));
-  app.use(errorHandler(deps.logger));
+  app.use(renderErrors({ logger: deps.logger }));
   app.use(requirePlatformSecret(deps.platformSecret, deps.authDisabled, OPEN_PATHS));
   app.use(system.routes()).use(system.allowedMethods());
   app.use(containers.routes()).use(containers.allowedMethods());

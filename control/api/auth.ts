@@ -3,7 +3,7 @@
  * Fail-closed: only PLATFORM_DEV=1 (refused in production) turns it off.
  */
 import type { Context, Next } from 'koa';
-import { safeEqual } from '../credentials.ts';
+import { constantTimeEqual } from '../web/compare.ts';
 import { UnauthorizedError } from '../errors.ts';
 
 export function requirePlatformSecret(secret: string, disabled: boolean, openPaths: ReadonlySet<string>) {
@@ -12,7 +12,7 @@ export function requirePlatformSecret(secret: string, disabled: boolean, openPat
     const header = ctx.get('authorization');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw new UnauthorizedError('Missing credentials: send Authorization: Bearer <PLATFORM_SECRET>.');
-    if (!safeEqual(match[1]!, secret)) throw new UnauthorizedError('Invalid platform secret: check PLATFORM_SECRET.');
+    if (!constantTimeEqual(match[1]!, secret)) throw new UnauthorizedError('Invalid platform secret: check PLATFORM_SECRET.');
     ctx.state.actor = 'platform-api';
     return next();
   };

@@ -1,15 +1,15 @@
 /** /containers: provision, inspect, start, stop, destroy and follow instances. */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { deriveCredential } from '../credentials.ts';
+import { deriveCredential } from '../access/credentials.ts';
 import { ValidationError } from '../errors.ts';
-import type { AccessCodes } from '../router/access-codes.ts';
-import { LOGIN_PATH } from '../router/access-codes.ts';
+import type { AccessCodes } from '../access/login-codes.ts';
+import { LOGIN_PATH } from '../access/urls.ts';
+import { readJsonObject } from '../web/body.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
-import { readJsonBody } from './body.ts';
-import { streamEvents } from './event-stream.ts';
-import { instanceView } from './views.ts';
+import { instanceView } from '../provisioning/views.ts';
+import { streamEvents } from '../web/sse.ts';
 
 export interface ContainerRoutesDeps {
   service: InstanceService;
@@ -38,7 +38,7 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   const router = new Router({ prefix: '/containers' });
 
   router.post('/provision', async (ctx) => {
-    const body = await readJsonBody(ctx, deps.bodyLimitBytes);
+    const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
     const { instance, created } = await service.provision({ handle: body.handle, userId: body.userId }, actorOf(ctx));
     if (created) deps.kick();
     ctx.status = created ? 201 : 200;
@@ -88,7 +88,7 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   // operator, which counts as admin access and is audited when the link is used.
   router.post('/:handle/login-link', async (ctx) => {
     const handle = ctx.params.handle!;
-    const body = await readJsonBody(ctx, deps.bodyLimitBytes);
+    const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
     if (body.userId !== undefined && (typeof body.userId !== 'string' || body.userId === '')) throw new ValidationError('userId must be a non-empty string when given');
     const issued = await deps.codes.issue({ handle, userId: (body.userId as string | undefined) ?? null, next: body.next });
     await service.audit(actorOf(ctx), 'login_link', handle, { userId: body.userId ?? null, access: issued.access });
@@ -103,7 +103,7 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
     const lastEventId = ctx.get('last-event-id');
     const after = lastEventId && /^\d+$/.test(lastEventId) ? Number(lastEventId) : intParam(ctx, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const follow = ctx.query.follow === '1' || ctx.accepts('json', 'text/event-stream') === 'text/event-stream';
-    if (follow) return streamEvents(ctx, store, handle, after);
+    if (follow) return streamEvents(ctx, store.eventFeed(handle), after, 'instance');
     ctx.body = { events: await store.events(handle, after, intParam(ctx, 'limit', 500, 1, 5000)) };
   });
 

@@ -7,7 +7,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Configuration } from 'oidc-provider';
-import { page, escapeHtml } from '../router/pages.ts';
+import { escapeHtml, page } from '../web/html.ts';
+import { readForm } from '../web/body.ts';
+import { toClientError } from '../web/errors.ts';
+import { PAGE_SECURITY_HEADERS } from '../web/security-headers.ts';
 
 export interface DevIdpOptions {
   host: string;
@@ -17,6 +20,8 @@ export interface DevIdpOptions {
   redirectUris: string[];
   /** Signs the provider's own cookies. */
   cookieKey: string;
+  /** Where error pages send people back to. */
+  platformUrl: string;
 }
 
 export interface DevIdp {
@@ -66,7 +71,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     renderError: (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = page('Sign-in error', `<p>${escapeHtml(String(out.error_description ?? out.error))}</p>`);
+      ctx.set(PAGE_SECURITY_HEADERS);
+      ctx.body = errorPage(String(out.error_description ?? out.error), options.platformUrl);
     },
   };
   const provider = new Provider(issuer, configuration);
@@ -76,8 +82,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     const match = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec((req.url ?? '').split('?')[0]!);
     if (!match) return callback(req, res);
     void interaction(provider, req, res, Boolean(match[2])).catch((err) => {
-      res.writeHead(400, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(page('Sign-in error', `<p>${escapeHtml(err instanceof Error ? err.message : String(err))}</p><p>Start again from the platform.</p>`));
+      const error = toClientError(err);
+      res.writeHead(error.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...PAGE_SECURITY_HEADERS });
+      res.end(errorPage(error.message, options.platformUrl));
     });
   });
 
@@ -93,7 +100,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 async function interaction(provider: Provider, req: http.IncomingMessage, res: http.ServerResponse, submitted: boolean): Promise<void> {
   const details = await provider.interactionDetails(req, res);
   if (!submitted || req.method !== 'POST') return loginForm(res, details.uid, null);
-  const body = new URLSearchParams(await readBody(req));
+  const body = await readForm(req, 8192);
   const email = (body.get('email') ?? '').trim().toLowerCase();
   if (!EMAIL.test(email)) return loginForm(res, details.uid, 'Enter an email address, like you@example.com.');
   await provider.interactionFinished(req, res, { login: { accountId: email } }, { mergeWithLastSubmission: false });
@@ -110,17 +117,10 @@ ${problem ? `<p id="problem" class="error">${escapeHtml(problem)}</p>` : ''}
 <p><button type="submit">Sign in</button></p>
 </form>`,
   );
-  res.writeHead(problem ? 400 : 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.writeHead(problem ? 400 : 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...PAGE_SECURITY_HEADERS });
   res.end(body);
 }
 
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 8192) throw new Error('The form is too large.');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+function errorPage(message: string, platformUrl: string): string {
+  return page('Sign-in error', `<p>${escapeHtml(message)}</p><p><a href="${escapeHtml(platformUrl)}">Back to the platform</a> to start again.</p>`);
 }

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import { deriveCredential } from '../credentials.ts';
+import { deriveCredential } from '../access/credentials.ts';
 import type { InstanceSpec } from './types.ts';
 
 export const GATEWAY_PORT = 4000;

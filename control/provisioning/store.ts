@@ -228,6 +228,20 @@ export class InstanceStore {
     return rows.reverse().map(toStoredEvent);
   }
 
+  /** The event log of one instance, for streaming (live from this process's bus, and from the table). */
+  eventFeed(handle: string): { after(afterId: number, limit: number): Promise<StoredEvent[]>; subscribe(listener: (event: StoredEvent) => void): () => void } {
+    return {
+      after: (afterId, limit) => this.events(handle, afterId, limit),
+      subscribe: (listener) => {
+        const onEvent = (event: StoredEvent) => {
+          if (event.handle === handle) listener(event);
+        };
+        this.bus.on('event', onEvent);
+        return () => this.bus.off('event', onEvent);
+      },
+    };
+  }
+
   async events(handle: string, afterId: number, limit: number): Promise<StoredEvent[]> {
     const rows = await this.db.models.InstanceEvent.findAll({
       where: { handle, id: { [Op.gt]: afterId } },

@@ -13,7 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { Registry } from 'prom-client';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
-import { AccessCodes } from './access-codes.ts';
+import { AccessCodes } from '../access/login-codes.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { PlatformEndpoints } from './platform-endpoints.ts';
 import { RouteCache } from './route-cache.ts';

@@ -6,7 +6,7 @@
  * cookie for any host but its own, nor one named like a platform cookie.
  */
 import type { IncomingMessage } from 'node:http';
-import { isPlatformCookie, withoutPlatformCookies } from './session.ts';
+import { isPlatformCookie, withoutPlatformCookies } from '../web/cookies.ts';
 
 /** RFC 9110 7.6.1 plus the proxy-only headers; the router sets X-Forwarded-* itself. */
 const DROP_UPSTREAM = new Set([

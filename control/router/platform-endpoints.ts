@@ -9,9 +9,12 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
-import type { AccessCodes } from './access-codes.ts';
+import type { AccessCodes } from '../access/login-codes.ts';
 import { authenticate } from './auth.ts';
-import { escapeHtml, page, reply, type RouterReply } from './pages.ts';
+import { escapeHtml, page } from '../web/html.ts';
+import { isSameOrigin } from '../web/origin.ts';
+import { PAGE_SECURITY_HEADERS } from '../web/security-headers.ts';
+import { reply, type RouterReply } from './pages.ts';
 import type { Route } from './route-table.ts';
 import type { SessionCookies } from './session.ts';
 import { waitingPageHtml } from './waiting-page.ts';
@@ -49,7 +52,7 @@ export class PlatformEndpoints {
 
   waitingPage(req: IncomingMessage, res: ServerResponse, route: Route): void {
     const body = waitingPageHtml(route);
-    res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'retry-after': '2' });
+    res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'retry-after': '2', ...PAGE_SECURITY_HEADERS });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
@@ -92,7 +95,7 @@ export class PlatformEndpoints {
   private async start(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     const principal = authenticate(req, route, 'host', this.deps.sessions);
     if (!principal) return reply(req, res, unauthorized());
-    if (!sameOrigin(req)) return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'This form can only be sent from the instance page itself.' });
+    if (!isSameOrigin(req.headers)) return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'This form can only be sent from the instance page itself.' });
     try {
       await this.deps.service.request(route.handle, 'start', `router:${principal.userId}`);
       this.deps.kick();
@@ -104,7 +107,7 @@ export class PlatformEndpoints {
   }
 
   private logout(req: IncomingMessage, res: ServerResponse): void {
-    if (!sameOrigin(req)) return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'Sign out from the instance page itself.' });
+    if (!isSameOrigin(req.headers)) return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'Sign out from the instance page itself.' });
     res.writeHead(303, { location: this.deps.publicUrl, 'set-cookie': this.deps.sessions.clear(), 'cache-control': 'no-store' });
     res.end(page('Signed out', '<p>Signed out.</p>'));
   }
@@ -112,17 +115,4 @@ export class PlatformEndpoints {
 
 function unauthorized(): RouterReply {
   return { status: 401, code: 'unauthorized', title: 'Sign in first', message: 'Sign in to see this instance.' };
-}
-
-/** Browsers send Origin on POST; Sec-Fetch-Site covers the rest. Missing both: refuse. */
-function sameOrigin(req: IncomingMessage): boolean {
-  const site = req.headers['sec-fetch-site'];
-  if (site !== undefined) return site === 'same-origin';
-  const origin = req.headers.origin;
-  if (origin === undefined) return false;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
 }

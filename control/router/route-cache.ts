@@ -9,7 +9,7 @@
  *   window of ids and skips the ones it has already seen.
  */
 import { Op } from 'sequelize';
-import { deriveCredential } from '../credentials.ts';
+import { deriveCredential } from '../access/credentials.ts';
 import type { Database } from '../db/database.ts';
 import type { Instance } from '../db/models.ts';
 import { describeError } from '../errors.ts';

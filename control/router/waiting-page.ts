@@ -4,7 +4,7 @@
  * as it runs, and shows the reason (with a way to start again) if the start failed.
  * Without JavaScript, a meta refresh does the same more slowly.
  */
-import { escapeHtml, page } from './pages.ts';
+import { escapeHtml, page } from '../web/html.ts';
 import type { Route } from './route-table.ts';
 
 /** What each state means to someone waiting for their instance. */

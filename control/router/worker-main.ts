@@ -15,9 +15,9 @@ import { createLogger } from '../logger.ts';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { InstanceService } from '../provisioning/service.ts';
 import { InstanceStore } from '../provisioning/store.ts';
-import { AccessCodes } from './access-codes.ts';
+import { AccessCodes } from '../access/login-codes.ts';
 import { startEdge } from './edge.ts';
-import { instanceUrl } from './instance-url.ts';
+import { instanceUrl } from '../access/urls.ts';
 import type { OidcSettings } from '../identity/oidc.ts';
 import type { PrimaryMessage, WorkerMessage } from './workers.ts';
 

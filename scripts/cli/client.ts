@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { InstanceView } from '../../control/api/views.ts';
+import type { InstanceView } from '../../control/provisioning/views.ts';
 import type { StoredEvent } from '../../control/provisioning/store.ts';
 
 export type { InstanceView, StoredEvent };

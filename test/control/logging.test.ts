@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import { deriveCredential } from '../../control/credentials.ts';
+import { deriveCredential } from '../../control/access/credentials.ts';
 import { createLogger } from '../../control/logger.ts';
 import { startTestPlatform, TEST_KEY, TEST_SECRET } from '../helpers/platform.ts';
 

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { ExecutionContext } from 'ava';
-import { deriveCredential } from '../../control/credentials.ts';
+import { deriveCredential } from '../../control/access/credentials.ts';
 import { MemoryOrchestrator } from '../doubles/memory-orchestrator.ts';
 import { startEchoInstance, type EchoInstance } from './echo-instance.ts';
 import { startTestPlatform, TEST_KEY, type TestPlatform } from './platform.ts';

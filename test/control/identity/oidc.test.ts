@@ -5,7 +5,7 @@ import { LoginError, OidcLogin, type PendingLogin } from '../../../control/ident
 const REDIRECT = 'http://localhost:8000/auth/callback';
 
 async function idp(t: import('ava').ExecutionContext): Promise<{ idp: DevIdp; login: OidcLogin }> {
-  const started = await startDevIdp({ host: '127.0.0.1', port: 0, clientId: 'platform', clientSecret: 's'.repeat(40), redirectUris: [REDIRECT], cookieKey: 'k'.repeat(40) });
+  const started = await startDevIdp({ host: '127.0.0.1', port: 0, clientId: 'platform', clientSecret: 's'.repeat(40), redirectUris: [REDIRECT], cookieKey: 'k'.repeat(40), platformUrl: 'http://localhost:8000' });
   t.teardown(() => started.close());
   const login = new OidcLogin({ issuer: started.issuer, clientId: 'platform', clientSecret: 's'.repeat(40), redirectUri: REDIRECT, allowInsecure: true });
   return { idp: started, login };

@@ -5,7 +5,7 @@ import { createLogger } from '../../../control/logger.ts';
 import { startPlatform } from '../../../control/platform.ts';
 import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
 import { startEchoInstance } from '../../helpers/echo-instance.ts';
-import { deriveCredential } from '../../../control/credentials.ts';
+import { deriveCredential } from '../../../control/access/credentials.ts';
 import { makeDataDir, testConfig, TEST_KEY, TEST_SECRET } from '../../helpers/platform.ts';
 import { sendRaw } from '../../helpers/router.ts';
 

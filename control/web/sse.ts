@@ -1,15 +1,23 @@
 /**
- * Server-sent events for an instance's progress log. New events arrive from the
- * in-process bus at once; a slow database poll also picks up what other replicas wrote.
+ * Server-sent events from a numbered event log (ids only grow). New events arrive
+ * from the feed's subscription at once; a slow poll of the log also picks up what
+ * other processes wrote, and fills any gap (events can commit out of id order).
  */
 import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
-import type { InstanceStore, StoredEvent } from '../provisioning/store.ts';
+
+export interface EventFeed<T extends { id: number }> {
+  /** Events with an id above `afterId`, oldest first, at most `limit`. */
+  after(afterId: number, limit: number): Promise<T[]>;
+  /** Calls `listener` for each new event; returns the unsubscribe function. */
+  subscribe(listener: (event: T) => void): () => void;
+}
 
 const POLL_MS = 1000;
 const HEARTBEAT_MS = 15_000;
+const BATCH = 200;
 
-export function streamEvents(ctx: Context, store: InstanceStore, handle: string, afterId: number): void {
+export function streamEvents<T extends { id: number }>(ctx: Context, feed: EventFeed<T>, afterId: number, eventName: string): void {
   const stream = new PassThrough();
   ctx.req.socket.setTimeout(0);
   ctx.req.socket.setNoDelay(true);
@@ -20,19 +28,19 @@ export function streamEvents(ctx: Context, store: InstanceStore, handle: string,
   let lastId = afterId;
   let closed = false;
   let pumping = false;
-  const send = (event: StoredEvent) => {
+  const send = (event: T) => {
     if (closed || event.id <= lastId) return;
     lastId = event.id;
-    stream.write(`id: ${event.id}\nevent: instance\ndata: ${JSON.stringify(event)}\n\n`);
+    stream.write(`id: ${event.id}\nevent: ${eventName}\ndata: ${JSON.stringify(event)}\n\n`);
   };
   const pump = async () => {
     if (pumping || closed) return;
     pumping = true;
     try {
       for (;;) {
-        const batch = await store.events(handle, lastId, 200);
+        const batch = await feed.after(lastId, BATCH);
         batch.forEach(send);
-        if (batch.length < 200) break;
+        if (batch.length < BATCH) break;
       }
     } catch {
       /* the next poll retries */
@@ -40,14 +48,12 @@ export function streamEvents(ctx: Context, store: InstanceStore, handle: string,
       pumping = false;
     }
   };
-  const onEvent = (event: StoredEvent) => {
-    if (event.handle !== handle) return;
-    // Events can arrive out of order across transactions: let the database order them.
+  stream.write(': connected\n\n');
+  const unsubscribe = feed.subscribe((event) => {
+    // Out of order across transactions: let the log order them.
     if (event.id === lastId + 1) send(event);
     else void pump();
-  };
-  stream.write(': connected\n\n');
-  store.bus.on('event', onEvent);
+  });
   const poll = setInterval(() => void pump(), POLL_MS);
   const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), HEARTBEAT_MS);
   const close = () => {
@@ -55,7 +61,7 @@ export function streamEvents(ctx: Context, store: InstanceStore, handle: string,
     closed = true;
     clearInterval(poll);
     clearInterval(heartbeat);
-    store.bus.off('event', onEvent);
+    unsubscribe();
     stream.end();
   };
   ctx.res.on('close', close);

@@ -19,10 +19,3 @@ export function deriveCredential(secretKey: string, purpose: CredentialPurpose, 
   const mac = crypto.createHmac('sha256', secretKey).update(`${purpose}\0${handle}\0${generation}`).digest('base64url');
   return PREFIX[purpose] + mac;
 }
-
-/** Constant-time comparison that does not leak the length of either side. */
-export function safeEqual(a: string, b: string): boolean {
-  const da = crypto.createHash('sha256').update(a).digest();
-  const db = crypto.createHash('sha256').update(b).digest();
-  return crypto.timingSafeEqual(da, db);
-}

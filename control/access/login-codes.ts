@@ -8,10 +8,10 @@ import crypto from 'node:crypto';
 import { Op } from 'sequelize';
 import type { Database } from '../db/database.ts';
 import type { AccessKind } from '../db/models.ts';
-import { ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
+import { ForbiddenError, NotFoundError } from '../errors.ts';
+import { safeNextPath } from '../web/next-path.ts';
 
 export const CODE_TTL_MS = 60_000;
-export const LOGIN_PATH = '/_mxos/login';
 
 export interface RedeemedCode {
   handle: string;
@@ -72,13 +72,4 @@ export class AccessCodes {
 
 function hashCode(code: string): string {
   return crypto.createHash('sha256').update(code).digest('hex');
-}
-
-/** Only a local path may follow a login: never another host (no open redirect). */
-export function safeNextPath(next: unknown): string {
-  if (next === undefined || next === null || next === '') return '/';
-  if (typeof next !== 'string' || next.length > 2048 || !next.startsWith('/') || next.startsWith('//') || next.includes('\\') || /[\u0000-\u001f]/.test(next)) {
-    throw new ValidationError('next must be a path on the instance starting with a single "/", e.g. /files/notes.md');
-  }
-  return next;
 }

@@ -1,7 +1,7 @@
 /**
- * Who the client is and which scheme it used. Only a configured trusted proxy (say
- * cloudflared on the same host) may tell us; from anyone else X-Forwarded-* are
- * replaced by what the router saw itself.
+ * Who the client is and which scheme it used, behind trusted proxies. Only a
+ * configured trusted proxy (say cloudflared on the same host) may tell us; from anyone
+ * else X-Forwarded-* are replaced by what we saw ourselves.
  */
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
@@ -23,7 +23,21 @@ export class TrustedProxies {
   trusts(address: string | undefined): boolean {
     if (this.empty || !address) return false;
     const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-    return net.isIPv4(v4) ? this.list.check(v4, 'ipv4') : this.list.check(address, 'ipv6');
+    if (net.isIPv4(v4)) return this.list.check(v4, 'ipv4');
+    return net.isIPv6(address) && this.list.check(address, 'ipv6');
+  }
+
+  /**
+   * The client's address: walking X-Forwarded-For from the right (each proxy appends
+   * the peer it saw), the first hop that is not a trusted proxy. Entries further left
+   * are whatever the client sent, so they never count.
+   */
+  clientAddress(req: IncomingMessage): string {
+    const peer = normalize(req.socket.remoteAddress ?? '');
+    if (!this.trusts(peer)) return peer;
+    const hops = (single(req.headers['x-forwarded-for']) ?? '').split(',').map((h) => normalize(h.trim())).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) if (!this.trusts(hops[i])) return hops[i]!;
+    return hops[0] ?? peer;
   }
 
   /** X-Forwarded-For and -Proto to send upstream. */
