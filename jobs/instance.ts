@@ -6,9 +6,29 @@
  * Secrets (spec.secrets) go only into the task's Env. They never appear in Meta,
  * service tags or names: Meta is listed by GET /v1/jobs to anyone with list-jobs.
  */
-import type { InstanceSpec } from '../control/orchestrator/types.ts';
 import { attachVolume, dockerTask, dynamicPorts, httpCheck, nomadService, serviceJob, singleTaskGroup } from './common.ts';
 import type { NomadJob } from './types.ts';
+
+/**
+ * What the job is built from. The control service's InstanceSpec has this shape (and
+ * more); jobs/ declares its own input so it depends on nothing in control/.
+ */
+export interface InstanceJobInput {
+  handle: string;
+  /** The owning user's id: recorded in Meta, never a secret. */
+  owner: string;
+  image: string;
+  /** Ports inside the container: the gateway (4000) and the shell (3000). */
+  ports: { gateway: number; shell: number };
+  /** Cores. */
+  cpu: number;
+  memoryMB: number;
+  env: Readonly<Record<string, string>>;
+  /** Only ever in the task's Env. */
+  secrets: Readonly<Record<string, string>>;
+  /** Hash of everything the instance is built from; a change means re-register. */
+  hash: string;
+}
 
 export interface InstanceJobOptions {
   /** Nomad namespace; the caller applies the default ('default'). */
@@ -61,7 +81,7 @@ export function specHashOf(job: { Meta?: Record<string, string> | null }): strin
   return job.Meta?.[INSTANCE_META_KEYS.specHash];
 }
 
-export function buildInstanceJob(spec: InstanceSpec & { owner: string }, options: InstanceJobOptions): NomadJob {
+export function buildInstanceJob(spec: InstanceJobInput, options: InstanceJobOptions): NomadJob {
   checkInputs(spec, options);
   const { handle, ports } = spec;
   const { homePath } = options;
@@ -109,7 +129,7 @@ export function buildInstanceJob(spec: InstanceSpec & { owner: string }, options
 }
 
 /** Refuses inputs Nomad would reject at register time (or, worse, accept and misapply). */
-function checkInputs(spec: InstanceSpec, options: InstanceJobOptions): void {
+function checkInputs(spec: InstanceJobInput, options: InstanceJobOptions): void {
   const problems: string[] = [];
   if (!SAFE_HANDLE.test(spec.handle)) problems.push(`handle ${JSON.stringify(spec.handle)} is not a valid instance handle`);
   if (!(spec.cpu > 0) || !(options.cpuMhzPerCore > 0)) problems.push('cpu and cpuMhzPerCore must be positive');

@@ -25,7 +25,7 @@ export async function seedRunning(databaseUrl: string, handles: readonly string[
             handle,
             owner_id: `uid-${handle}`,
             driver: SEED_DRIVER,
-            job_id: `matrixos-${handle}`,
+            runtime_ref: `matrixos-${handle}`,
             status: 'running' as const,
             gateway_url: upstreamUrl,
             shell_url: upstreamUrl,

@@ -12,6 +12,7 @@ import * as initial from './migrations/0001-initial.ts';
 import * as router from './migrations/0002-router.ts';
 import * as site from './migrations/0003-site.ts';
 import * as userOrder from './migrations/0004-user-order.ts';
+import * as runtimeRef from './migrations/0005-runtime-ref.ts';
 import { UnavailableError, describeError } from '../errors.ts';
 import { redactUrl } from '../config-parse.ts';
 
@@ -35,6 +36,7 @@ const MIGRATIONS = [
   { name: '0002-router', up: router.up, down: router.down },
   { name: '0003-site', up: site.up, down: site.down },
   { name: '0004-user-order', up: userOrder.up, down: userOrder.down },
+  { name: '0005-runtime-ref', up: runtimeRef.up, down: runtimeRef.down },
 ];
 const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 /** Any 64-bit number works; it only has to be the same for every replica. */

@@ -36,7 +36,7 @@ export class Instance extends Model<InferAttributes<Instance>, InferCreationAttr
   declare handle: string;
   declare owner_id: string;
   declare driver: string;
-  declare job_id: CreationOptional<string | null>;
+  declare runtime_ref: CreationOptional<string | null>;
   declare status: InstanceStatus;
   declare gateway_url: CreationOptional<string | null>;
   declare shell_url: CreationOptional<string | null>;
@@ -148,7 +148,7 @@ export function defineModels(sequelize: Sequelize): Models {
       handle: { type: DataTypes.STRING(32), allowNull: false },
       owner_id: { type: DataTypes.STRING(64), allowNull: false },
       driver: { type: DataTypes.STRING(16), allowNull: false },
-      job_id: DataTypes.STRING(128),
+      runtime_ref: DataTypes.STRING(128),
       status: { type: DataTypes.STRING(16), allowNull: false },
       gateway_url: DataTypes.STRING(255),
       shell_url: DataTypes.STRING(255),

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestrator, type RuntimeStatus } from './types.ts';
+import { OrchestratorError, type DestroyResult, type EnsureResult, type InstanceSpec, type Orchestrator, type RuntimeStatus } from './types.ts';
 import { DRIVER_MARKER, freePort, isOurProcess, scanProcesses, terminateGroup, type FoundProcess } from './local-processes.ts';
 
 export interface LocalDriverOptions {
@@ -56,9 +56,10 @@ export class LocalOrchestrator implements Orchestrator {
     fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
   }
 
-  async ensure(spec: InstanceSpec): Promise<void> {
+  async ensure(spec: InstanceSpec): Promise<EnsureResult> {
     await fsp.mkdir(spec.volumePath, { recursive: true });
     this.specs.set(spec.handle, spec);
+    return { ref: `local:${spec.handle}` };
   }
 
   start(handle: string): Promise<void> {

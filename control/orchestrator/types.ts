@@ -55,6 +55,14 @@ export interface DestroyResult {
   archivePath: string | null;
 }
 
+export interface EnsureResult {
+  /**
+   * The driver's own name for the instance (Nomad: the job id), recorded on the
+   * instance row for operators. Stable for a handle; nothing outside the driver parses it.
+   */
+  ref: string;
+}
+
 export interface OrchestratorHealth {
   ok: boolean;
   detail: string;
@@ -66,8 +74,9 @@ export interface Orchestrator {
   /**
    * Create or update the instance definition. Idempotent: the same spec twice is a
    * no-op. Does not by itself guarantee the instance runs (see start). Timeout: 30 s.
+   * Returns the driver's reference for the instance.
    */
-  ensure(spec: InstanceSpec): Promise<void>;
+  ensure(spec: InstanceSpec): Promise<EnsureResult>;
 
   /**
    * Run the instance defined by the last ensure(). Idempotent: a running instance

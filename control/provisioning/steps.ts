@@ -2,7 +2,6 @@
  * One step per transient state: what the worker does to move an instance forward.
  * Every step is idempotent, so a step cut short by a crash is simply run again.
  */
-import { instanceJobId } from '../../jobs/instance.ts';
 import type { Instance } from '../db/models.ts';
 import type { InstanceSpec, Orchestrator } from '../orchestrator/types.ts';
 import type { InstancePatch } from './store.ts';
@@ -29,9 +28,9 @@ export const STEPS: Record<TransientStatus, (ctx: StepContext) => Promise<StepOu
     return { to: 'provisioning', message: 'Provisioning started' };
   },
 
-  async provisioning({ spec, orchestrator, row }) {
-    await orchestrator.ensure(spec);
-    return { to: 'starting', message: 'Storage and instance definition ready', patch: { spec_hash: spec.hash, job_id: instanceJobId(row.handle) } };
+  async provisioning({ spec, orchestrator }) {
+    const { ref } = await orchestrator.ensure(spec);
+    return { to: 'starting', message: 'Storage and instance definition ready', patch: { spec_hash: spec.hash, runtime_ref: ref } };
   },
 
   async starting({ spec, orchestrator, row, startTimeoutMs, signal, progress }) {

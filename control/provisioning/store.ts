@@ -13,7 +13,7 @@ export type InstancePatch = Partial<
   Pick<
     Instance,
     | 'gateway_url' | 'shell_url' | 'last_active_at' | 'requested_at' | 'started_at' | 'stopped_at' | 'attempts' | 'last_error'
-    | 'spec_hash' | 'job_id' | 'token_generation' | 'access_generation' | 'purge_on_destroy' | 'archive_path' | 'next_attempt_at' | 'owner_id'
+    | 'spec_hash' | 'runtime_ref' | 'token_generation' | 'access_generation' | 'purge_on_destroy' | 'archive_path' | 'next_attempt_at' | 'owner_id'
   >
 >;
 

@@ -6,7 +6,8 @@ export interface InstanceView {
   owner: string;
   status: string;
   driver: string;
-  jobId: string | null;
+  /** The orchestrator driver's own name for the instance (Nomad: the job id). */
+  runtimeRef: string | null;
   address: { gateway: string; shell: string } | null;
   lastActiveAt: string | null;
   requestedAt: string | null;
@@ -27,7 +28,7 @@ export function instanceView(row: Instance): InstanceView {
     owner: row.owner_id,
     status: row.status,
     driver: row.driver,
-    jobId: row.job_id ?? null,
+    runtimeRef: row.runtime_ref ?? null,
     address: row.gateway_url && row.shell_url ? { gateway: row.gateway_url, shell: row.shell_url } : null,
     lastActiveAt: iso(row.last_active_at),
     requestedAt: iso(row.requested_at),

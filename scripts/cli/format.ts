@@ -52,7 +52,7 @@ export function instanceDetails(i: InstanceView): string {
     ['stopped', when(i.stoppedAt)],
     ['attempts', String(i.attempts)],
   ];
-  if (i.jobId) pairs.push(['job', i.jobId]);
+  if (i.runtimeRef) pairs.push(['runtime', i.runtimeRef]);
   if (i.lastError) pairs.push(['last error', i.lastError]);
   if (i.archivePath) pairs.push(['archive', i.archivePath]);
   pairs.push(['created', i.createdAt], ['updated', i.updatedAt]);

@@ -4,7 +4,7 @@
  * lets a test inject faults and latency. Not a stand-in for an external system.
  * Benchmarks seed it with adopt(): instances already running without a spec.
  */
-import type { DestroyResult, InstanceSpec, Orchestrator, RuntimeStatus } from '../../control/orchestrator/types.ts';
+import type { DestroyResult, EnsureResult, InstanceSpec, Orchestrator, RuntimeStatus } from '../../control/orchestrator/types.ts';
 import { OrchestratorError, OrchestratorUnavailableError } from '../../control/orchestrator/types.ts';
 
 type Method = 'ensure' | 'start' | 'stop' | 'destroy' | 'status' | 'list';
@@ -56,9 +56,10 @@ export class MemoryOrchestrator implements Orchestrator {
     if (fault) throw fault;
   }
 
-  async ensure(spec: InstanceSpec): Promise<void> {
+  async ensure(spec: InstanceSpec): Promise<EnsureResult> {
     await this.enter('ensure', spec.handle);
     this.specs.set(spec.handle, spec);
+    return { ref: `memory:${spec.handle}` };
   }
 
   async start(handle: string): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { INSTANCE_META_KEYS, buildInstanceJob, instanceJobId, type InstanceJobOptions } from '../../../jobs/instance.ts';
 import { buildVolumePurgeJob } from '../../../jobs/purge.ts';
-import { OrchestratorError, type DestroyResult, type InstanceSpec, type Orchestrator, type OrchestratorHealth, type RuntimeStatus } from '../types.ts';
+import { OrchestratorError, type DestroyResult, type EnsureResult, type InstanceSpec, type Orchestrator, type OrchestratorHealth, type RuntimeStatus } from '../types.ts';
 import type { NomadClient } from './client.ts';
 import type { AllocationStub, Evaluation, JobRead } from './api-types.ts';
 import { deriveStatus, newestAllocation, placementFailureReason } from './status.ts';
@@ -46,22 +46,24 @@ export class NomadOrchestrator implements Orchestrator {
     this.watcher = new AllocationWatcher(client);
   }
 
-  async ensure(spec: InstanceSpec): Promise<void> {
+  async ensure(spec: InstanceSpec): Promise<EnsureResult> {
+    const ref = { ref: instanceJobId(spec.handle) };
     this.specs.set(spec.handle, spec);
     const known = this.registered.get(spec.handle);
-    if (known && known.hash === spec.hash) return;
-    const { value: job } = await this.client.readJob(instanceJobId(spec.handle));
+    if (known && known.hash === spec.hash) return ref;
+    const { value: job } = await this.client.readJob(ref.ref);
     const hash = job?.Meta?.[INSTANCE_META_KEYS.specHash] ?? '';
     if (job && hash === spec.hash) {
       this.registered.set(spec.handle, { hash, stopped: job.Stop, ours: false, index: job.JobModifyIndex });
-      return;
+      return ref;
     }
     // A stopped job keeps its old definition until start() registers the new one.
     if (job?.Stop) {
       this.registered.set(spec.handle, { hash, stopped: true, ours: false, index: job.JobModifyIndex });
-      return;
+      return ref;
     }
     await this.register(spec);
+    return ref;
   }
 
   async start(handle: string): Promise<void> {

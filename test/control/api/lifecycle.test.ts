@@ -24,6 +24,7 @@ for (const driver of DRIVERS) for (const target of targets) {
     t.is(body.instance.owner, 'user-1');
 
     const running = await platform.waitFor('alice', 'running');
+    t.is(running.runtimeRef, nomad ? 'matrixos-alice' : 'local:alice', "the driver's own name for the instance");
     const address = running.address as { gateway: string; shell: string };
     const health = await fetch(`${address.gateway}/health`);
     t.is(health.status, 200);

@@ -19,7 +19,7 @@ for (const target of targets) {
       for (const attribute of Object.keys(model.getAttributes())) t.true(columns.includes(attribute), `${model.name}.${attribute}`);
     }
     const [applied] = await db.sequelize.query('SELECT name FROM schema_migrations');
-    t.deepEqual((applied as Array<{ name: string }>).map((r) => r.name), ['0001-initial', '0002-router', '0003-site', '0004-user-order']);
+    t.deepEqual((applied as Array<{ name: string }>).map((r) => r.name), ['0001-initial', '0002-router', '0003-site', '0004-user-order', '0005-runtime-ref']);
   });
 
   test(`[${target.name}] of many concurrent guarded transitions from one state exactly one wins`, async (t) => {

@@ -223,8 +223,9 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
   register(`[${name}] ensure is idempotent: the same spec twice is a no-op, also while running`, async (t) => {
     const c = await setUp(t);
     const spec = c.spec(c.handle('ensure'));
-    await c.orchestrator.ensure(spec);
-    await c.orchestrator.ensure(spec);
+    const first = await c.orchestrator.ensure(spec);
+    t.true(first.ref.length > 0, 'the driver names its instance');
+    t.deepEqual(await c.orchestrator.ensure(spec), first, 'the same reference every time');
     const running = await c.run(spec);
     t.is(running.specHash, spec.hash);
 
