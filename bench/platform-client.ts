@@ -3,7 +3,7 @@
  * provisions, polling until every instance is running or failed, reading each
  * instance's event timeline, and destroying them all with purge.
  */
-import type { Platform } from '../control/platform.ts';
+import type { Platform } from '../control/compose.ts';
 import { round, sleep } from './lib.ts';
 
 export interface PlatformClient {

@@ -22,7 +22,7 @@ import { loadConfig } from '../control/config.ts';
 import { createLogger } from '../control/logger.ts';
 import { createOrchestrator, localDriverId } from '../control/main.ts';
 import { scanProcesses, terminateGroup } from '../control/orchestrator/local-processes.ts';
-import { startPlatform, type Platform } from '../control/platform.ts';
+import { startPlatform, type Platform } from '../control/compose.ts';
 import { benchSecret, intEnv, mb, msStats as stats, printTargets, processMemory, REPO_ROOT, round, sleep, systemMemoryUsed, target, writeResult } from './lib.ts';
 import { destroyAll, firstTransitionAt, handleOf, platformClient, pollUntilSettled, readEvents, submitProvisions } from './platform-client.ts';
 

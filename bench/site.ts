@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../control/config.ts';
 import { createLogger } from '../control/logger.ts';
-import { startPlatform } from '../control/platform.ts';
+import { startPlatform } from '../control/compose.ts';
 import { MemoryOrchestrator } from '../test/doubles/memory-orchestrator.ts';
 import { sendRaw } from '../test/helpers/router.ts';
 import { providerDance } from '../test/helpers/site.ts';

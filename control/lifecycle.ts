@@ -14,13 +14,30 @@ import { describeError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { Orchestrator, RuntimeStatus } from './orchestrator/types.ts';
+import { shouldNotRun } from './provisioning/states.ts';
 import type { InstanceStore } from './provisioning/store.ts';
 
 export class ActivityRecorder {
   private pending = new Map<string, number>();
   private flushing: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: Database) {}
+
+  /** Flushes every `intervalMs` until stop(); a failed flush keeps its batch for the next one. */
+  startFlushing(intervalMs: number, logger: Logger): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => {
+      this.flush().catch((err) => logger.error({ err: describeError(err) }, 'activity flush failed; will retry'));
+    }, intervalMs);
+  }
+
+  /** Stops the timer and writes what is pending. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush().catch(() => undefined);
+  }
 
   /** Hot path: O(1), no I/O. */
   record(handle: string, at: number = Date.now()): void {
@@ -82,7 +99,6 @@ export interface SweepReport {
 
 export class Lifecycle {
   private sweepTimer: NodeJS.Timeout | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<SweepReport> | null = null;
 
   constructor(
@@ -98,18 +114,12 @@ export class Lifecycle {
   ) {}
 
   start(): void {
-    const { config, logger, activity } = this.deps;
-    this.flushTimer = setInterval(() => {
-      activity.flush().catch((err) => logger.error({ err: describeError(err) }, 'activity flush failed; will retry'));
-    }, config.lifecycle.activityFlushIntervalMs);
-    this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), config.lifecycle.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), this.deps.config.lifecycle.sweepIntervalMs);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
-    clearInterval(this.flushTimer);
     await this.sweeping?.catch(() => undefined);
-    await this.deps.activity.flush().catch(() => undefined);
   }
 
   /** One sweep: flush activity, stop idle instances, then reconcile. Never runs twice at once. */
@@ -184,7 +194,7 @@ export class Lifecycle {
       if (!row) {
         // An orphan: stopped and reported, never destroyed (its data may matter).
         await fix(handle, 'orphan instance with no database row: stopped', () => orchestrator.stop(handle));
-      } else if (['stopped', 'destroyed', 'failed'].includes(row.status) && new Date(row.updated_at) < listedAt) {
+      } else if (shouldNotRun(row.status) && new Date(row.updated_at) < listedAt) {
         // (A row that changed after the list was taken just finished stopping: not drift.)
         await fix(handle, `running although the database says ${row.status}: stopped`, async () => {
           await orchestrator.stop(handle);
@@ -192,7 +202,7 @@ export class Lifecycle {
         });
       } else if (row.status === 'running' && rt.address && rt.address.gateway !== row.gateway_url) {
         await fix(handle, 'address changed: route updated', () =>
-          db.models.Instance.update({ gateway_url: rt.address!.gateway, shell_url: rt.address!.shell }, { where: { handle, status: 'running' } }),
+          store.moveAddress(handle, rt.address!, 'The instance was found at a new address; requests now go there'),
         );
       }
     }

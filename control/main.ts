@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { LocalOrchestrator } from './orchestrator/local.ts';
 import { createNomadOrchestrator } from './orchestrator/nomad/index.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
-import { startPlatform } from './platform.ts';
+import { startPlatform } from './compose.ts';
 import { instanceUrl } from './access/urls.ts';
 
 /** argv that runs instance/server.ts under tsx, independent of the child's cwd. */

@@ -1,5 +1,6 @@
 /** Admin pages: plain tables that work without JavaScript. */
 import type { AuditEntry, Instance, User } from '../control/db/models.ts';
+import { canRequest } from '../control/provisioning/states.ts';
 import { escapeHtml as e } from '../control/web/html.ts';
 import { layout, type PageUser } from './views.ts';
 
@@ -16,15 +17,15 @@ interface Paging {
 
 const time = (d: Date | null | undefined) => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) : '—');
 
-export function adminUsersPage(me: PageUser, rows: AdminRow[], paging: Paging & { q: string }, flash: string | null): string {
+export function adminUsersPage(me: PageUser, rows: AdminRow[], paging: Paging & { q: string }, flash: string | null, limits: { memoryMB: number; cpu: number }): string {
   const csrf = `<input type="hidden" name="csrf" value="${e(me.csrf)}"><input type="hidden" name="q" value="${e(paging.q)}">`;
   const action = (id: string, value: string, label: string, extra = '') =>
     `<form method="post" action="/admin/users/${e(id)}" class="inline">${csrf}<input type="hidden" name="action" value="${value}">${extra}<button type="submit">${label}</button></form>`;
   const body = rows.map(({ user, instance }) => {
     const actions = [
-      instance?.status === 'stopped' || instance?.status === 'failed' ? action(user.id, 'start', 'Start') : '',
-      instance && ['running', 'starting', 'requested', 'provisioning'].includes(instance.status) ? action(user.id, 'stop', 'Stop') : '',
-      instance && instance.status !== 'destroyed' && instance.status !== 'destroying'
+      instance && canRequest(instance.status, 'start') ? action(user.id, 'start', 'Start') : '',
+      instance && canRequest(instance.status, 'stop') ? action(user.id, 'stop', 'Stop') : '',
+      instance && canRequest(instance.status, 'destroy')
         ? action(user.id, 'destroy', 'Destroy', `<label class="sr-only" for="confirm-${e(user.id)}">Type ${e(user.handle ?? '')} to confirm</label><input id="confirm-${e(user.id)}" name="confirm" placeholder="type ${e(user.handle ?? '')}" size="10">`)
         : '',
       action(user.id, user.role === 'admin' ? 'make-user' : 'make-admin', user.role === 'admin' ? 'Make user' : 'Make admin'),
@@ -38,7 +39,7 @@ export function adminUsersPage(me: PageUser, rows: AdminRow[], paging: Paging & 
 ${flash ? `<p class="flash" role="status">${e(flash)}</p>` : ''}
 <p><a href="/admin/audit">Audit log</a></p>
 <form method="get" action="/admin/users" role="search"><label for="q">Search by handle or email (prefix)</label><input id="q" name="q" value="${e(paging.q)}"> <button type="submit">Search</button></form>
-<p>${paging.total} user${paging.total === 1 ? '' : 's'}; limits per instance: 256 MB, 0.5 CPU (see the platform configuration).</p>
+<p>${paging.total} user${paging.total === 1 ? '' : 's'}; limits per instance: ${limits.memoryMB} MB, ${limits.cpu} CPU (INSTANCE_MEMORY_MB, INSTANCE_CPU).</p>
 <div class="table"><table><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active</th><th scope="col">Actions</th></tr></thead>
 <tbody>${body}</tbody></table></div>
 ${pager('/admin/users', paging, paging.q ? `q=${encodeURIComponent(paging.q)}&` : '')}`, me);

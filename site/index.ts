@@ -1,45 +1,50 @@
 /** The site at the apex (and www): see app.ts. Builds it from the platform's parts. */
 import type { RequestListener } from 'node:http';
+import type { AccessCodes } from '../control/access/login-codes.ts';
 import type { Config } from '../control/config.ts';
 import type { Database } from '../control/db/database.ts';
 import { OidcLogin, type OidcSettings } from '../control/identity/oidc.ts';
 import type { Logger } from '../control/logger.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
-import type { AccessCodes } from '../control/access/login-codes.ts';
+import type { UserStore } from '../control/users/store.ts';
+import { TrustedProxies } from '../control/web/client-address.ts';
 import { createSiteApp } from './app.ts';
-import { SiteSessions } from './sessions.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 export interface SiteParts {
   config: Config;
   db: Database;
   service: InstanceService;
   store: InstanceStore;
+  users: UserStore;
   codes: AccessCodes;
   identity: OidcSettings;
   secretKey: string;
   instanceUrl(handle: string): string;
-  kick(): void;
   logger: Logger;
 }
 
 export function createSiteHandler(parts: SiteParts): RequestListener {
   const { config } = parts;
   const app = createSiteApp({
-    db: parts.db,
+    settings: {
+      domain: config.public.domain,
+      publicUrl: config.public.url,
+      secure: config.public.secure,
+      adminEmails: config.identity.adminEmails,
+      instanceLimits: { memoryMB: config.instance.memoryMB, cpu: config.instance.cpu },
+    },
     service: parts.service,
     store: parts.store,
+    users: parts.users,
     codes: parts.codes,
-    sessions: new SiteSessions(parts.db, config.identity.sessionTtlMs),
     login: new OidcLogin(parts.identity),
+    db: parts.db,
     secretKey: parts.secretKey,
-    domain: config.public.domain,
-    publicUrl: config.public.url,
-    secure: config.public.secure,
-    adminEmails: config.identity.adminEmails,
-    trustedProxies: config.public.trustedProxies,
+    proxies: new TrustedProxies(config.public.trustedProxies),
+    limiter: new RateLimiter({ perMinute: 20, burst: 20 }),
     instanceUrl: parts.instanceUrl,
-    kick: parts.kick,
     logger: parts.logger.child({ component: 'site' }),
   });
   return app.callback();

@@ -4,6 +4,7 @@
  */
 import { escapeHtml as e } from '../control/web/html.ts';
 import type { InstanceView } from '../control/provisioning/views.ts';
+import { canRequest } from '../control/provisioning/states.ts';
 import type { StoredEvent } from '../control/provisioning/store.ts';
 import { HANDLE_MAX, HANDLE_MIN } from '../control/handles.ts';
 
@@ -55,20 +56,20 @@ export function signupPage(user: PageUser, form: SignupForm, domain: string): st
 </form>`, user);
 }
 
-export function dashboardPage(user: PageUser, instance: InstanceView | null, instanceUrl: string | null, flash: string | null, events: StoredEvent[] = []): string {
+export function dashboardPage(user: PageUser, instance: InstanceView | null, instanceUrl: string | null, events: StoredEvent[]): string {
   if (!instance) {
     return layout('Dashboard', `<h1>Dashboard</h1><p>You have no Matrix OS yet.</p><p><a class="button" href="/signup">Choose a handle</a></p>`, user);
   }
   const csrf = `<input type="hidden" name="csrf" value="${e(user.csrf)}">`;
   const button = (action: string, label: string) => `<form method="post" action="/dashboard/${action}" class="inline">${csrf}<button type="submit">${label}</button></form>`;
+  const { status } = instance;
   const actions = [
-    instance.status === 'running' || instance.status === 'stopped' ? `<a class="button" href="/open/${e(instance.handle)}">Open my Matrix OS</a>` : '',
-    instance.status === 'stopped' ? button('start', 'Start') : '',
-    instance.status === 'running' ? button('stop', 'Stop') : '',
-    instance.status === 'failed' ? button('reprovision', 'Provision again') : '',
+    status === 'running' || status === 'stopped' ? `<a class="button" href="/open/${e(instance.handle)}">Open my Matrix OS</a>` : '',
+    canRequest(status, 'start') ? button('start', 'Start') : '',
+    canRequest(status, 'stop') ? button('stop', 'Stop') : '',
+    canRequest(status, 'reprovision') ? button('reprovision', 'Provision again') : '',
   ].filter(Boolean).join(' ');
   return layout('Dashboard', `<h1>Your Matrix OS</h1>
-${flash ? `<p class="flash" role="status">${flash}</p>` : ''}
 <dl>
 <dt>Address</dt><dd><code>${e(instanceUrl ?? '')}</code></dd>
 <dt>Status</dt><dd><span id="instance-status" data-handle="${e(instance.handle)}" data-status="${e(instance.status)}" aria-live="polite">${e(instance.status)}</span></dd>
@@ -82,10 +83,29 @@ ${instance.lastError ? `<dt>Last error</dt><dd class="error">${e(instance.lastEr
 ${button('token/reveal', 'Show my token')} ${button('token', 'Create a new token')}`, user);
 }
 
-export function tokenFlash(token: string, rotated = true): string {
-  return `${rotated ? 'New token (the old one no longer works)' : 'Your current token'}: <code id="token">${e(token)}</code>`;
+/** Shown once, in answer to the form post; nothing on it posts again or reloads by itself. */
+export function tokenPage(user: PageUser, token: string, instanceUrl: string, rotated: boolean): string {
+  return layout('Your instance token', `<h1>${rotated ? 'Your new instance token' : 'Your instance token'}</h1>
+<p class="flash" role="status">${rotated ? 'New token (the old one no longer works, and every browser on your instance is signed out)' : 'Your current token'}: <code id="token">${e(token)}</code></p>
+<p>Use it as <code>Authorization: Bearer &lt;token&gt;</code> with <code>${e(instanceUrl)}</code>. Keep it secret; it is not shown anywhere else.</p>
+<p><a class="button" href="/dashboard">Back to the dashboard</a></p>`, user);
 }
 
 export function errorPage(status: number, message: string, user: PageUser | null): string {
   return layout(status === 404 ? 'Not found' : 'Something went wrong', `<h1>${status === 404 ? 'Not found' : 'That did not work'}</h1><p role="alert">${e(message)}</p><p><a href="/">Home</a></p>`, user);
+}
+
+export interface CommunityRow {
+  handle: string;
+  displayName: string | null;
+  online: boolean;
+  url: string;
+}
+
+export function communityPage(user: PageUser, rows: CommunityRow[], hidden: boolean): string {
+  const items = rows.map((r) => `<li><a href="${e(r.url)}">@${e(r.handle)}</a>${r.displayName ? ` · ${e(r.displayName)}` : ''} <span class="hint">${r.online ? 'online' : 'asleep'}</span></li>`).join('');
+  return layout('Community', `<h1>Community</h1>
+<form method="post" action="/community/visibility" class="inline"><input type="hidden" name="csrf" value="${e(user.csrf)}">
+<input type="hidden" name="hidden" value="${hidden ? '0' : '1'}"><button type="submit">${hidden ? 'Show me in the community' : 'Hide me from the community'}</button></form>
+<ul id="community">${items || '<li>No one yet.</li>'}</ul>`, user);
 }

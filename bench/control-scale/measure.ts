@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { loadConfig } from '../../control/config.ts';
 import type { Database } from '../../control/db/database.ts';
 import { createLogger } from '../../control/logger.ts';
-import { startPlatform } from '../../control/platform.ts';
+import { startPlatform } from '../../control/compose.ts';
 import { MemoryOrchestrator } from '../../test/doubles/memory-orchestrator.ts';
 import { mb, median, REPO_ROOT, round } from '../lib.ts';
 import { CHILD_TIMEOUT_MS, fakeAddress, FAKE_ADDRESS_BASE, IDLE_TIMEOUT_MS, params, seedPlan } from './plan.ts';

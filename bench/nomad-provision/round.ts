@@ -12,7 +12,7 @@ import { loadConfig } from '../../control/config.ts';
 import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import { NomadClient } from '../../control/orchestrator/nomad/index.ts';
-import { startPlatform, type Platform } from '../../control/platform.ts';
+import { startPlatform, type Platform } from '../../control/compose.ts';
 import { startNomadDouble, type NomadDouble } from '../../test/doubles/nomad/index.ts';
 import { benchSecret, round } from '../lib.ts';
 import { destroyAll, handleOf, platformClient, pollUntilSettled, readEvents, submitProvisions } from '../platform-client.ts';

@@ -7,7 +7,7 @@
  */
 import { loadConfig } from '../../control/config.ts';
 import { createLogger } from '../../control/logger.ts';
-import { startPlatform, type Platform } from '../../control/platform.ts';
+import { startPlatform, type Platform } from '../../control/compose.ts';
 import { MemoryOrchestrator } from '../../test/doubles/memory-orchestrator.ts';
 import { REPO_ROOT, round } from '../lib.ts';
 import { benchHandles, params } from './plan.ts';

@@ -15,7 +15,7 @@ import { deriveCredential } from '../../control/access/credentials.ts';
 import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import { terminateGroup } from '../../control/orchestrator/local-processes.ts';
-import { startPlatform, type Platform } from '../../control/platform.ts';
+import { startPlatform, type Platform } from '../../control/compose.ts';
 import type { StoredEvent } from '../../control/provisioning/store.ts';
 import { benchSecret, median, REPO_ROOT, round, sleep } from '../lib.ts';
 import { bootOnce, liveBoots, timeFirstByte } from './boot.ts';

@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import { Op } from 'sequelize';
+import { recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { AccessKind } from '../db/models.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
@@ -26,9 +27,11 @@ export class AccessCodes {
   /**
    * A code for `userId` to open `handle`: the owner, or an admin (whose visit is
    * audited when the code is redeemed). `userId` null means the operator (platform
-   * secret holder), which counts as admin. Throws NotFound, Forbidden, Validation.
+   * secret holder), which counts as admin. `auditActor`: also audit the issue itself
+   * (links handed out through the API), in the same transaction.
+   * Throws NotFound, Forbidden, Validation.
    */
-  async issue(input: { handle: string; userId: string | null; next?: unknown }, now = Date.now()): Promise<{ code: string; access: AccessKind; expiresAt: Date }> {
+  async issue(input: { handle: string; userId: string | null; next?: unknown; auditActor?: string }, now = Date.now()): Promise<{ code: string; access: AccessKind; expiresAt: Date }> {
     const next = safeNextPath(input.next);
     const { Instance, User, AccessCode } = this.db.models;
     const instance = await Instance.findOne({ where: { handle: input.handle }, attributes: ['owner_id', 'status'] });
@@ -44,7 +47,10 @@ export class AccessCodes {
     }
     const code = crypto.randomBytes(32).toString('base64url');
     const expiresAt = new Date(now + CODE_TTL_MS);
-    await AccessCode.create({ code_hash: hashCode(code), handle: input.handle, user_id: userId, access, next_path: next, expires_at: expiresAt });
+    await this.db.transaction(async (transaction) => {
+      await AccessCode.create({ code_hash: hashCode(code), handle: input.handle, user_id: userId, access, next_path: next, expires_at: expiresAt }, { transaction });
+      if (input.auditActor) await recordAudit(this.db, { actor: input.auditActor, action: 'login_link', target: input.handle, detail: { userId: input.userId, access } }, transaction);
+    });
     // Old codes are useless; clear them out now and then rather than on a timer.
     if (Math.random() < 0.05) await AccessCode.destroy({ where: { expires_at: { [Op.lt]: new Date(now - 3_600_000) } } });
     return { code, access, expiresAt };
@@ -53,7 +59,7 @@ export class AccessCodes {
   /** Redeems a code for `handle` exactly once; null when unknown, used, expired or for another handle. */
   async redeem(code: string, handle: string, now = new Date()): Promise<RedeemedCode | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(code)) return null;
-    const { AccessCode, AuditEntry } = this.db.models;
+    const { AccessCode } = this.db.models;
     const code_hash = hashCode(code);
     return this.db.transaction(async (transaction) => {
       const [count] = await AccessCode.update(
@@ -62,9 +68,7 @@ export class AccessCodes {
       );
       if (count !== 1) return null;
       const row = (await AccessCode.findByPk(code_hash, { transaction }))!;
-      if (row.access === 'admin') {
-        await AuditEntry.create({ actor: row.user_id, action: 'instance_access', target: handle, detail: JSON.stringify({ access: 'admin' }) }, { transaction });
-      }
+      if (row.access === 'admin') await recordAudit(this.db, { actor: row.user_id, action: 'instance_access', target: handle, detail: { access: 'admin' } }, transaction);
       return { handle, userId: row.user_id, access: row.access, next: row.next_path };
     });
   }

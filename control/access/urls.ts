@@ -10,7 +10,7 @@ export function instanceUrl(config: Config, handle: string): string {
   return `${apex.protocol}//${handle}.${apex.host}`;
 }
 
-/** The one-time sign-in link for a login code. */
-export function loginLink(config: Config, handle: string, code: string): string {
-  return `${instanceUrl(config, handle)}${LOGIN_PATH}?code=${code}`;
+/** Path and query on the instance's host that redeem a login code. */
+export function loginPath(code: string): string {
+  return `${LOGIN_PATH}?code=${encodeURIComponent(code)}`;
 }

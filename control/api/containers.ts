@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import { deriveCredential } from '../access/credentials.ts';
 import { ValidationError } from '../errors.ts';
 import type { AccessCodes } from '../access/login-codes.ts';
-import { LOGIN_PATH } from '../access/urls.ts';
+import { loginPath } from '../access/urls.ts';
 import { readJsonObject } from '../web/body.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
@@ -15,8 +15,6 @@ export interface ContainerRoutesDeps {
   service: InstanceService;
   store: InstanceStore;
   bodyLimitBytes: number;
-  /** Called after a request changed state, so the local worker acts at once. */
-  kick(): void;
   secretKey: string;
   codes: AccessCodes;
   /** https://{handle}.DOMAIN as users reach it. */
@@ -40,7 +38,6 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   router.post('/provision', async (ctx) => {
     const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
     const { instance, created } = await service.provision({ handle: body.handle, userId: body.userId }, actorOf(ctx));
-    if (created) deps.kick();
     ctx.status = created ? 201 : 200;
     ctx.body = { instance: instanceView(instance), created };
   });
@@ -58,7 +55,6 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   for (const action of ['start', 'stop'] as const) {
     router.post(`/:handle/${action}`, async (ctx) => {
       const { instance, changed } = await service.request(ctx.params.handle!, action, actorOf(ctx));
-      if (changed) deps.kick();
       ctx.status = changed ? 202 : 200;
       ctx.body = { instance: instanceView(instance), changed };
     });
@@ -71,7 +67,6 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
     }
     const purge = ctx.query.purge === '1' || ctx.query.purge === 'true';
     const { instance, changed } = await service.request(handle, 'destroy', actorOf(ctx), { purge });
-    if (changed) deps.kick();
     ctx.status = changed ? 202 : 200;
     ctx.body = { instance: instanceView(instance), changed };
   });
@@ -90,11 +85,10 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
     const handle = ctx.params.handle!;
     const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
     if (body.userId !== undefined && (typeof body.userId !== 'string' || body.userId === '')) throw new ValidationError('userId must be a non-empty string when given');
-    const issued = await deps.codes.issue({ handle, userId: (body.userId as string | undefined) ?? null, next: body.next });
-    await service.audit(actorOf(ctx), 'login_link', handle, { userId: body.userId ?? null, access: issued.access });
+    const issued = await deps.codes.issue({ handle, userId: (body.userId as string | undefined) ?? null, next: body.next, auditActor: actorOf(ctx) });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 201;
-    ctx.body = { url: `${deps.instanceUrl(handle)}${LOGIN_PATH}?code=${issued.code}`, access: issued.access, expiresAt: issued.expiresAt.toISOString() };
+    ctx.body = { url: `${deps.instanceUrl(handle)}${loginPath(issued.code)}`, access: issued.access, expiresAt: issued.expiresAt.toISOString() };
   });
 
   router.get('/:handle/events', async (ctx) => {

@@ -2,12 +2,13 @@
  * What callers (the platform API, later the site and the router) may ask of an
  * instance. Requests only move persisted state; the worker does the work.
  */
-import { Op, UniqueConstraintError, type Transaction } from 'sequelize';
+import { Op, UniqueConstraintError } from 'sequelize';
+import { recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { Instance } from '../db/models.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { assertValidHandle } from '../handles.ts';
-import { REQUEST_SOURCES, REQUEST_TARGETS, isInstanceStatus, type InstanceRequest, type InstanceStatus } from './states.ts';
+import { INSTANCE_STATUSES, REQUEST_TARGETS, canRequest, isInstanceStatus, isSettled, type InstanceRequest } from './states.ts';
 import type { InstanceStore } from './store.ts';
 
 const USER_ID_PATTERN = /^[A-Za-z0-9._:@+-]{1,64}$/;
@@ -53,7 +54,7 @@ export class InstanceService {
         if (!user) await User.create({ id: userId, handle }, { transaction });
         else if (!user.handle) await user.update({ handle }, { transaction });
         const instance = await this.store.create({ handle, owner_id: userId, driver: this.driver }, transaction);
-        await this.audit(actor, 'provision', handle, { userId }, transaction);
+        await recordAudit(this.db, { actor, action: 'provision', target: handle, detail: { userId } }, transaction);
         return { instance, created: true };
       });
       if (result.created || !['destroyed', 'failed'].includes(result.instance.status)) return result;
@@ -72,11 +73,10 @@ export class InstanceService {
   /** start / stop / destroy / reprovision. Idempotent when already there (or on the way). */
   async request(handle: string, request: InstanceRequest, actor: string, options: { purge?: boolean } = {}): Promise<RequestResult> {
     const target = REQUEST_TARGETS[request];
-    const sources: readonly InstanceStatus[] = REQUEST_SOURCES[request];
     for (let attempt = 0; attempt < 3; attempt++) {
       const instance = await this.get(handle);
-      if (alreadyThere(request, instance.status)) return { instance, changed: false };
-      if (!sources.includes(instance.status)) {
+      if (isSettled(instance.status, request)) return { instance, changed: false };
+      if (!canRequest(instance.status, request)) {
         throw new ConflictError('invalid_state', `Cannot ${request} "${handle}" while it is ${instance.status}.`);
       }
       const now = new Date();
@@ -88,11 +88,9 @@ export class InstanceService {
         ...(request === 'destroy' ? { purge_on_destroy: options.purge === true } : {}),
         ...(request === 'reprovision' ? { archive_path: null, purge_on_destroy: false } : {}),
       };
-      const moved = await this.store.transition(handle, [instance.status], target, `${capitalize(request)} requested by ${actor}`, { patch });
-      if (moved) {
-        await this.audit(actor, request, handle, options.purge ? { purge: true } : null);
-        return { instance: (await this.store.findByHandle(handle))!, changed: true };
-      }
+      const audit = { actor, action: request, target: handle, detail: options.purge ? { purge: true } : null };
+      const moved = await this.store.transition(handle, [instance.status], target, `${capitalize(request)} requested by ${actor}`, { patch, audit });
+      if (moved) return { instance: (await this.store.findByHandle(handle))!, changed: true };
     }
     throw new ConflictError('busy', `"${handle}" is changing state right now: try again in a moment.`);
   }
@@ -104,13 +102,12 @@ export class InstanceService {
    */
   async rotateAccess(handle: string, actor: string): Promise<number> {
     await this.get(handle);
-    const generation = await this.store.bumpAccessGeneration(handle, `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`);
+    const generation = await this.store.bumpAccessGeneration(handle, `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`, { actor, action: 'rotate_token', target: handle });
     if (generation === null) {
       const instance = await this.get(handle);
       if (instance.status === 'destroyed') throw new ConflictError('invalid_state', `"${handle}" is destroyed: there is nothing to open.`);
       throw new ConflictError('busy', `The token of "${handle}" was rotated at the same moment: try again.`);
     }
-    await this.audit(actor, 'rotate_token', handle, { generation });
     return generation;
   }
 
@@ -123,33 +120,16 @@ export class InstanceService {
   async list(filter: { status?: string; limit: number; offset: number }): Promise<{ instances: Instance[]; total: number }> {
     const where: Record<string, unknown> = {};
     if (filter.status !== undefined) {
-      if (!isInstanceStatus(filter.status)) throw new ValidationError(`status must be one of requested, provisioning, starting, running, stopping, stopped, destroying, destroyed, failed; got "${filter.status}"`);
+      if (!isInstanceStatus(filter.status)) throw new ValidationError(`status must be one of ${INSTANCE_STATUSES.join(", ")}; got "${filter.status}"`);
       where.status = filter.status;
     }
     const { rows, count } = await this.db.models.Instance.findAndCountAll({ where, order: [['handle', 'ASC']], limit: filter.limit, offset: filter.offset });
     return { instances: rows, total: count };
   }
-
-  async audit(actor: string, action: string, target: string | null, detail: unknown, transaction?: Transaction): Promise<void> {
-    await this.db.models.AuditEntry.create({ actor, action, target, detail: detail == null ? null : JSON.stringify(detail) }, { transaction });
-  }
 }
 
 function handleTaken(handle: string): ConflictError {
   return new ConflictError('handle_taken', `The handle "${handle}" belongs to another user: choose another handle.`);
-}
-
-function alreadyThere(request: InstanceRequest, status: InstanceStatus): boolean {
-  switch (request) {
-    case 'start':
-      return ['requested', 'provisioning', 'starting', 'running'].includes(status);
-    case 'stop':
-      return status === 'stopping' || status === 'stopped';
-    case 'destroy':
-      return status === 'destroying' || status === 'destroyed';
-    case 'reprovision':
-      return !['destroyed', 'failed'].includes(status);
-  }
 }
 
 function capitalize(word: string): string {

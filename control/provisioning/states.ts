@@ -48,3 +48,28 @@ export const REQUEST_TARGETS = {
 } as const satisfies Record<keyof typeof REQUEST_SOURCES, InstanceStatus>;
 
 export type InstanceRequest = keyof typeof REQUEST_SOURCES;
+
+/** States in which a request is already done (or on its way): asking again changes nothing. */
+export const REQUEST_SETTLED = {
+  start: ['requested', 'provisioning', 'starting', 'running'],
+  stop: ['stopping', 'stopped'],
+  destroy: ['destroying', 'destroyed'],
+  reprovision: ['requested', 'provisioning', 'starting', 'running', 'stopping', 'stopped', 'destroying'],
+} as const satisfies Record<InstanceRequest, readonly InstanceStatus[]>;
+
+/** Whether `request` may be made of an instance in `status` (and would change something). */
+export function canRequest(status: InstanceStatus, request: InstanceRequest): boolean {
+  return (REQUEST_SOURCES[request] as readonly InstanceStatus[]).includes(status);
+}
+
+/** Whether `request` is already satisfied in `status`. */
+export function isSettled(status: InstanceStatus, request: InstanceRequest): boolean {
+  return (REQUEST_SETTLED[request] as readonly InstanceStatus[]).includes(status);
+}
+
+/** States in which no instance process should run: one found running is drift. */
+export const NOT_RUNNING_STATUSES = ['stopped', 'destroyed', 'failed'] as const satisfies readonly InstanceStatus[];
+
+export function shouldNotRun(status: InstanceStatus): boolean {
+  return (NOT_RUNNING_STATUSES as readonly InstanceStatus[]).includes(status);
+}

@@ -4,7 +4,8 @@
  * two replicas can race on the same row and exactly one wins.
  */
 import { EventEmitter } from 'node:events';
-import { Op, type Transaction, type WhereOptions } from 'sequelize';
+import { Op, type Transaction, type WhereOperators, type WhereOptions } from 'sequelize';
+import { recordAudit, type AuditRecord } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { EventKind, Instance, InstanceEvent } from '../db/models.ts';
 import { INSTANCE_STATUSES, TRANSIENT_STATUSES, type InstanceStatus } from './states.ts';
@@ -58,9 +59,19 @@ export class InstanceStore {
     return this.Instance.findOne({ where: { handle } });
   }
 
+  /** The instances of these handles, by handle (absent handles are left out). */
+  async findByHandles(handles: readonly string[]): Promise<Map<string, Instance>> {
+    const found = new Map<string, Instance>();
+    for (let i = 0; i < handles.length; i += 1000) {
+      for (const row of await this.Instance.findAll({ where: { handle: handles.slice(i, i + 1000) } })) found.set(row.handle, row);
+    }
+    return found;
+  }
+
   /**
    * Moves `handle` from one of `from` to `to`, applying `patch`, and records an event.
    * `leaseOwner`: only the worker holding the lease may move the row (and the lease is released).
+   * `audit`: written in the same transaction (requests by people are audited).
    * Returns false, changing nothing, when the row was not in an expected state.
    */
   async transition(
@@ -68,7 +79,7 @@ export class InstanceStore {
     from: readonly InstanceStatus[],
     to: InstanceStatus,
     message: string,
-    options: { patch?: InstancePatch; leaseOwner?: string; kind?: EventKind; where?: WhereOptions<Instance> } = {},
+    options: { patch?: InstancePatch; leaseOwner?: string; kind?: EventKind; where?: WhereOptions<Instance>; audit?: AuditRecord } = {},
   ): Promise<boolean> {
     let previous: InstanceStatus | undefined;
     let event: InstanceEvent | undefined;
@@ -85,6 +96,7 @@ export class InstanceStore {
       if (count !== 1) return false;
       previous = row.status;
       event = await this.insertEvent(row.id, handle, options.kind ?? 'transition', row.status, to, message, transaction);
+      if (options.audit) await recordAudit(this.db, options.audit, transaction);
       return true;
     });
     if (done && previous) {
@@ -142,7 +154,7 @@ export class InstanceStore {
    * replicas' route caches learn of it. Returns the new generation, or null when the
    * instance does not exist or is destroyed.
    */
-  async bumpAccessGeneration(handle: string, message: string): Promise<number | null> {
+  async bumpAccessGeneration(handle: string, message: string, audit: AuditRecord): Promise<number | null> {
     let event: InstanceEvent | undefined;
     const generation = await this.db.transaction(async (transaction) => {
       const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status', 'access_generation'], transaction });
@@ -151,10 +163,35 @@ export class InstanceStore {
       const [count] = await this.Instance.update({ access_generation: next }, { where: { id: row.id, access_generation: row.access_generation }, transaction, silent: true });
       if (count !== 1) return null;
       event = await this.insertEvent(row.id, handle, 'access', null, null, message, transaction);
+      await recordAudit(this.db, { ...audit, detail: { generation: next } }, transaction);
       return next;
     });
     if (event) this.bus.emit('event', toStoredEvent(event));
     return generation;
+  }
+
+  /**
+   * A running instance moved (the orchestrator placed it elsewhere): the new address
+   * and a 'reconcile' event in one transaction, so every route table (this process's
+   * through the bus, router workers and other replicas through the event table)
+   * follows. Returns false when the instance is no longer running.
+   */
+  async moveAddress(handle: string, address: { gateway: string; shell: string }, message: string): Promise<boolean> {
+    let event: InstanceEvent | undefined;
+    await this.db.transaction(async (transaction) => {
+      const row = await this.Instance.findOne({ where: { handle, status: 'running' }, attributes: ['id'], transaction });
+      if (!row) return;
+      const [count] = await this.Instance.update({ gateway_url: address.gateway, shell_url: address.shell }, { where: { id: row.id, status: 'running' }, transaction });
+      if (count === 1) event = await this.insertEvent(row.id, handle, 'reconcile', null, null, message, transaction);
+    });
+    if (event) this.bus.emit('event', toStoredEvent(event));
+    return event !== undefined;
+  }
+
+  /** Gives back every lease whose owner matches `owner` (a replica's earlier runs). Returns how many. */
+  async releaseLeases(owner: WhereOperators): Promise<number> {
+    const [count] = await this.Instance.update({ lease_owner: null, lease_expires_at: null }, { where: { lease_owner: owner } });
+    return count;
   }
 
   /** Records a progress/error/reconcile event without changing state. */

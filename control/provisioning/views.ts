@@ -1,10 +1,11 @@
 /** The wire shape of an instance. One place, so the API and the CLI agree. */
 import type { Instance } from '../db/models.ts';
+import type { InstanceStatus } from './states.ts';
 
 export interface InstanceView {
   handle: string;
   owner: string;
-  status: string;
+  status: InstanceStatus;
   driver: string;
   /** The orchestrator driver's own name for the instance (Nomad: the job id). */
   runtimeRef: string | null;

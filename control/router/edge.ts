@@ -13,7 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { Registry } from 'prom-client';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
-import { AccessCodes } from '../access/login-codes.ts';
+import type { AccessCodes } from '../access/login-codes.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { PlatformEndpoints } from './platform-endpoints.ts';
 import { RouteCache } from './route-cache.ts';
@@ -40,35 +40,33 @@ export interface EdgeDeps {
   store: InstanceStore;
   service: InstanceService;
   activity: ActivityRecorder;
+  codes: AccessCodes;
   /** Where the router's metrics are registered. */
   registry: Registry;
   secretKey: string;
-  kick: () => void;
   logger: Logger;
   site: RequestListener;
 }
 
 export async function startEdge(deps: EdgeDeps): Promise<Edge> {
-  const { config, db, store, service, activity, secretKey, kick, logger } = deps;
+  const { config, db, store, service, activity, codes, secretKey, logger } = deps;
   const log = logger.child({ component: 'router' });
   const routes = new RouteCache({ db, bus: store.bus, secretKey, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
   await routes.load();
   const metrics = createRouterMetrics(deps.registry);
   const sessions = new SessionCookies(secretKey, { secure: config.public.secure, ttlMs: config.router.sessionTtlMs });
-  const codes = new AccessCodes(db);
   const pools = new UpstreamPools({ connections: config.router.upstreamConnections, connectTimeoutMs: config.router.connectTimeoutMs, headersTimeoutMs: config.router.upstreamTimeoutMs });
   const sockets = new OpenSockets(activity, config.router.wsActivityIntervalMs);
   const waker = new Waker({
     routes,
     service,
-    kick,
     logger: log,
     onWoken: (_handle, seconds) => {
       metrics.wakes.inc();
       if (seconds !== null) metrics.wakeSeconds.observe(seconds);
     },
   });
-  const endpoints = new PlatformEndpoints({ sessions, codes, service, store, kick, publicUrl: config.public.url, logger: log });
+  const endpoints = new PlatformEndpoints({ sessions, codes, service, store, publicUrl: config.public.url, logger: log });
   const router = new Router({
     settings: {
       domain: config.public.domain,

@@ -25,7 +25,6 @@ export interface PlatformEndpointsDeps {
   codes: AccessCodes;
   service: InstanceService;
   store: InstanceStore;
-  kick: () => void;
   publicUrl: string;
   logger: Logger;
 }
@@ -98,7 +97,6 @@ export class PlatformEndpoints {
     if (!isSameOrigin(req.headers)) return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'This form can only be sent from the instance page itself.' });
     try {
       await this.deps.service.request(route.handle, 'start', `router:${principal.userId}`);
-      this.deps.kick();
     } catch (err) {
       this.deps.logger.warn({ handle: route.handle, err: describeError(err) }, 'start from the failure page refused');
     }

@@ -19,7 +19,6 @@ export class Waker {
     private readonly deps: {
       routes: RouteTable;
       service: InstanceService;
-      kick: () => void;
       logger: Logger;
       /** Called once per start the router requested, with the seconds until it was ready (null: it was not). */
       onWoken?: (handle: string, seconds: number | null) => void;
@@ -46,14 +45,13 @@ export class Waker {
   }
 
   private async requestStart(handle: string, actor: string): Promise<void> {
-    const { routes, service, kick, logger, onWoken } = this.deps;
+    const { routes, service, logger, onWoken } = this.deps;
     try {
       // A stop under way must finish before the instance can start again.
       const route = await this.until(handle, (r) => r === undefined || r.status !== 'stopping', 60_000);
       if (route?.status !== 'stopped') return;
       const startedAt = Date.now();
       const { changed } = await service.request(handle, 'start', actor);
-      kick();
       await routes.refresh(handle);
       if (!changed) return;
       logger.info({ handle, actor }, 'waking a stopped instance on request');

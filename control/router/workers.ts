@@ -3,8 +3,8 @@
  * Node process saturates a core near 14k requests/s; see docs/benchmarks.md). The
  * primary keeps the API, the provisioning worker and the lifecycle; it forks the
  * router workers with node:cluster, sends each the config, relays its transitions so
- * their route tables change at once, takes their "kick" when they wake an instance,
- * and replaces a worker that dies.
+ * their route tables change at once, hears from them when their requests moved an
+ * instance (so the provisioning worker acts at once), and replaces a worker that dies.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
@@ -29,8 +29,8 @@ export interface RouterWorkers {
 
 const STOP_GRACE_MS = 5000;
 
-export async function startRouterWorkers(options: { config: Config; secretKey: string; identity: OidcSettings; store: InstanceStore; kick: () => void; logger: Logger }): Promise<RouterWorkers> {
-  const { config, secretKey, identity, store, kick, logger } = options;
+export async function startRouterWorkers(options: { config: Config; secretKey: string; identity: OidcSettings; store: InstanceStore; onKick: () => void; logger: Logger }): Promise<RouterWorkers> {
+  const { config, secretKey, identity, store, onKick, logger } = options;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)), execArgv: process.execArgv });
   const workers = new Set<Worker>();
   const aggregator = new AggregatorRegistry();
@@ -49,7 +49,7 @@ export async function startRouterWorkers(options: { config: Config; secretKey: s
       worker.on('message', (message: WorkerMessage) => {
         // Sent only once the worker listens: an IPC message with no listener is lost.
         if (message.type === 'listening-for-start') worker.send({ type: 'start', config, secretKey, identity } satisfies PrimaryMessage);
-        if (message.type === 'kick') kick();
+        if (message.type === 'kick') onKick();
         if (message.type === 'ready') {
           ready = true;
           workers.add(worker);

@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../../control/config.ts';
 import { createLogger, type Logger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import type { Orchestrator } from '../../control/orchestrator/types.ts';
-import { startPlatform, type Platform } from '../../control/platform.ts';
+import { startPlatform, type Platform } from '../../control/compose.ts';
 import type { Edge } from '../../control/router/edge.ts';
 
 export const TEST_SECRET = 'test-platform-secret-0123456789abcdef';

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../control/config.ts';
 import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
-import { startPlatform, type Platform } from '../../control/platform.ts';
+import { startPlatform, type Platform } from '../../control/compose.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SECRET = 'x'.repeat(32);

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { createLogger } from '../../../control/logger.ts';
-import { startPlatform } from '../../../control/platform.ts';
+import { startPlatform } from '../../../control/compose.ts';
 import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
 import { startEchoInstance } from '../../helpers/echo-instance.ts';
 import { deriveCredential } from '../../../control/access/credentials.ts';

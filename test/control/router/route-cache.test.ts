@@ -81,6 +81,32 @@ test(`[${target.name}] another replica's changes reach this route table through 
 });
 }
 
+test("reconcile's address fix reaches this route table at once and other replicas through the event table", async (t) => {
+  const f = await startRouterFixture(t, ['alice', 'bob']);
+  const other = new RouteCache({ db: f.platform.db, bus: new InstanceBus(), secretKey: TEST_KEY, syncIntervalMs: 3_600_000, logger: createLogger('silent') });
+  await other.load();
+  t.teardown(() => other.close());
+  // The orchestrator placed alice elsewhere behind the platform's back (here: where bob's echo listens).
+  const moved = f.echo.get('bob')!;
+  const before = f.orchestrator.running.get('alice')!;
+  f.orchestrator.running.set('alice', { ...before, gateway: moved.gateway, shell: moved.shell });
+
+  const fixes = await f.platform.lifecycle.reconcile();
+  t.deepEqual(fixes, ['alice: address changed: route updated']);
+  const deadline = Date.now() + 5000;
+  while (f.platform.edge.routes.get('alice')?.gatewayUrl !== moved.gateway && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.is(f.platform.edge.routes.get('alice')?.gatewayUrl, moved.gateway, 'this process: through the bus');
+  const r = await f.send({ host: `alice.localhost:${f.port}`, path: '/api/who', headers: bearer(f.token('alice')) });
+  t.is(r.status, 200);
+  t.is(JSON.parse(r.text).handle, 'bob', 'requests go to the new address');
+
+  t.not(other.get('alice')?.gatewayUrl, moved.gateway, 'the other replica has not synced yet');
+  await other.sync();
+  t.is(other.get('alice')?.gatewayUrl, moved.gateway, 'another replica: through the event table');
+  const events = await f.platform.store.latestEvents('alice', 1);
+  t.like(events[0], { kind: 'reconcile', message: 'The instance was found at a new address; requests now go there' });
+});
+
 test('a destroyed instance leaves the route table at once and its host answers 404', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
   await (await f.platform.api('/containers/alice?confirm=alice', { method: 'DELETE' })).body?.cancel();

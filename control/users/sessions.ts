@@ -4,9 +4,9 @@
  * (or every session of a user) and a stolen database holds no usable cookie.
  */
 import crypto from 'node:crypto';
-import { Op } from 'sequelize';
-import type { Database } from '../control/db/database.ts';
-import type { User } from '../control/db/models.ts';
+import { Op, type Transaction } from 'sequelize';
+import type { Database } from '../db/database.ts';
+import type { User } from '../db/models.ts';
 
 export interface SiteSession {
   user: User;
@@ -28,7 +28,7 @@ export class SiteSessions {
   }
 
   /** null unless the token names a live session of an active user. */
-  async find(token: string | undefined): Promise<SiteSession | null> {
+  async find(token: string | null | undefined): Promise<SiteSession | null> {
     if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
     const { Session, User } = this.db.models;
     const row = await Session.findOne({ where: { id_hash: hash(token), revoked_at: null, expires_at: { [Op.gt]: new Date() } } });
@@ -42,9 +42,9 @@ export class SiteSessions {
     await this.db.models.Session.update({ revoked_at: new Date() }, { where: { id_hash: tokenHash, revoked_at: null } });
   }
 
-  /** Ends every session of a user (suspension, admin action). Returns how many. */
-  async revokeAll(userId: string): Promise<number> {
-    const [count] = await this.db.models.Session.update({ revoked_at: new Date() }, { where: { user_id: userId, revoked_at: null } });
+  /** Ends every session of a user. Returns how many. */
+  async revokeAll(userId: string, transaction?: Transaction): Promise<number> {
+    const [count] = await this.db.models.Session.update({ revoked_at: new Date() }, { where: { user_id: userId, revoked_at: null }, transaction });
     return count;
   }
 }

@@ -1,0 +1,212 @@
+/**
+ * The composition root: the one place that builds the object graph of a process role.
+ *
+ * - all-in-one (main.ts; tests call startPlatform): the database, the provisioning
+ *   worker, the lifecycle, the platform API, identity, and the public listener
+ *   (the site and the router) in this process or in ROUTER_PROCESSES workers.
+ * - router-worker (router/worker-main.ts): the same services over the database and
+ *   the same public listener, nothing else. Its transitions reach the primary's
+ *   provisioning worker over IPC; in-process, the bus does that.
+ *
+ * The orchestrator driver is picked in main.ts and passed in.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AggregatorRegistry, Registry } from 'prom-client';
+import { AccessCodes } from './access/login-codes.ts';
+import { instanceUrl } from './access/urls.ts';
+import { createApiApp } from './api/app.ts';
+import type { Config } from './config.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { loadOrCreateDevSecrets } from './dev-secrets.ts';
+import { startIdentity } from './identity/index.ts';
+import type { OidcSettings } from './identity/oidc.ts';
+import { ActivityRecorder, Lifecycle } from './lifecycle.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import type { Orchestrator } from './orchestrator/types.ts';
+import { InstanceService } from './provisioning/service.ts';
+import { InstanceStore } from './provisioning/store.ts';
+import { ProvisioningWorker } from './provisioning/worker.ts';
+import { startEdge, type Edge } from './router/edge.ts';
+import { startRouterWorkers, type RouterWorkers, type WorkerMessage } from './router/workers.ts';
+import { SiteSessions } from './users/sessions.ts';
+import { UserStore } from './users/store.ts';
+import { createSiteHandler } from '../site/index.ts';
+
+export const PLATFORM_VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
+
+export type Role =
+  | { kind: 'all-in-one'; orchestrator: Orchestrator }
+  | { kind: 'router-worker'; secretKey: string; identity: OidcSettings; registry: Registry; toPrimary(message: WorkerMessage): void };
+
+/** What every role builds over the database. */
+export interface Services {
+  db: Database;
+  store: InstanceStore;
+  service: InstanceService;
+  users: UserStore;
+  codes: AccessCodes;
+  activity: ActivityRecorder;
+}
+
+export interface Platform extends Services {
+  config: Config;
+  worker: ProvisioningWorker;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+  orchestrator: Orchestrator;
+  /** The router and its public listener, when it runs in this process (ROUTER_PROCESSES=1). */
+  edge: Edge | null;
+  /** The router worker processes (ROUTER_PROCESSES > 1). */
+  routerWorkers: RouterWorkers | null;
+  /** Where the public listener is bound, e.g. http://127.0.0.1:8000. */
+  publicListenUrl: string;
+  /** Base URL of the internal API, e.g. http://127.0.0.1:9000 */
+  apiUrl: string;
+  platformSecret: string;
+  secretKey: string;
+  close(): Promise<void>;
+}
+
+export interface RouterWorkerProcess extends Services {
+  edge: Edge;
+  close(): Promise<void>;
+}
+
+export function compose(config: Config, logger: Logger, role: Extract<Role, { kind: 'all-in-one' }>): Promise<Platform>;
+export function compose(config: Config, logger: Logger, role: Extract<Role, { kind: 'router-worker' }>): Promise<RouterWorkerProcess>;
+export function compose(config: Config, logger: Logger, role: Role): Promise<Platform | RouterWorkerProcess> {
+  return role.kind === 'all-in-one' ? composeAllInOne(config, logger, role.orchestrator) : composeRouterWorker(config, logger, role);
+}
+
+/** The all-in-one control service. */
+export function startPlatform(config: Config, orchestrator: Orchestrator, logger: Logger): Promise<Platform> {
+  return compose(config, logger, { kind: 'all-in-one', orchestrator });
+}
+
+async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const db = await openDatabase(config.databaseUrl);
+  const store = new InstanceStore(db);
+  const activity = new ActivityRecorder(db);
+  activity.startFlushing(config.lifecycle.activityFlushIntervalMs, logger);
+  return {
+    db,
+    store,
+    service: new InstanceService(db, store, config.orchestrator),
+    users: new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs)),
+    codes: new AccessCodes(db),
+    activity,
+  };
+}
+
+/** The public listener: the site at the apex, the router for every instance host. */
+function startPublicListener(config: Config, services: Services, options: { secretKey: string; identity: OidcSettings; registry: Registry; logger: Logger }): Promise<Edge> {
+  const { secretKey, identity, registry, logger } = options;
+  const url = (handle: string) => instanceUrl(config, handle);
+  const site = createSiteHandler({ config, ...services, identity, secretKey, instanceUrl: url, logger });
+  return startEdge({ config, ...services, registry, secretKey, logger, site });
+}
+
+async function composeRouterWorker(config: Config, logger: Logger, role: Extract<Role, { kind: 'router-worker' }>): Promise<RouterWorkerProcess> {
+  const services = await openServices(config, logger);
+  // A request this process made (a wake, a start from the site) is work for the primary's worker.
+  const wakePrimary = () => role.toPrimary({ type: 'kick' });
+  services.store.bus.on('transition', wakePrimary);
+  const edge = await startPublicListener(config, services, { secretKey: role.secretKey, identity: role.identity, registry: role.registry, logger });
+  return {
+    ...services,
+    edge,
+    async close() {
+      services.store.bus.off('transition', wakePrimary);
+      await edge.close();
+      await services.activity.stop();
+      await services.db.close();
+    },
+  };
+}
+
+async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orchestrator): Promise<Platform> {
+  const dev = config.platformSecret === null || config.secretKey === null ? loadOrCreateDevSecrets(config.dataDir) : null;
+  const platformSecret = config.platformSecret ?? dev!.platformSecret;
+  const secretKey = config.secretKey ?? dev!.secretKey;
+
+  const services = await openServices(config, logger);
+  const { db, store, service, activity, codes } = services;
+  const metrics = createMetrics(() => store.countByState());
+  const lifecycle = new Lifecycle({ db, store, orchestrator, activity, config, logger, metrics });
+  const worker = new ProvisioningWorker({ store, orchestrator, config, secretKey, logger, metrics });
+
+  // Leases held by this replica's previous run are ours to take back now, not after they expire.
+  const reclaimed = await store.releaseLeases(worker.replicaLeasePattern());
+  if (reclaimed > 0) logger.info({ count: reclaimed }, "took back leases from this replica's previous run");
+  const fixes = await lifecycle.reconcile();
+  if (fixes.length) logger.warn({ fixes }, 'start-up reconcile fixed drift');
+  worker.start();
+  lifecycle.start();
+
+  const identity = await startIdentity(config, secretKey, logger);
+  const inProcess = config.router.processes === 1;
+  const edge = inProcess ? await startPublicListener(config, services, { secretKey, identity: identity.settings, registry: metrics.registry, logger }) : null;
+  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, onKick: () => worker.kick(), logger });
+
+  const app = createApiApp({
+    logger,
+    metrics,
+    service,
+    store,
+    db,
+    orchestrator,
+    bodyLimitBytes: config.api.bodyLimitBytes,
+    secretKey,
+    codes,
+    workerMetrics: routerWorkers ? () => routerWorkers.metrics() : undefined,
+    instanceUrl: (handle) => instanceUrl(config, handle),
+    platformSecret,
+    authDisabled: config.apiAuthDisabled,
+    version: PLATFORM_VERSION,
+    mode: config.mode,
+    startedAt: new Date(),
+  });
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.api.port, config.api.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
+
+  let closing: Promise<void> | null = null;
+  return {
+    ...services, config, worker, lifecycle, metrics, orchestrator, edge, routerWorkers, platformSecret, secretKey,
+    publicListenUrl: edge?.listenUrl ?? routerWorkers!.listenUrl,
+    apiUrl: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    close() {
+      closing ??= (async () => {
+        await edge?.close();
+        await routerWorkers?.close();
+        await identity.close();
+        server.closeIdleConnections();
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+        await worker.stop();
+        await lifecycle.stop();
+        await activity.stop();
+        await serverClosed;
+        await orchestrator.close();
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** A router worker's metrics registry: the primary's /metrics collects it (prom-client's cluster aggregation). */
+export function routerWorkerRegistry(): Registry {
+  const registry = new Registry();
+  AggregatorRegistry.setRegistries([registry]);
+  new AggregatorRegistry();
+  return registry;
+}

@@ -1,0 +1,117 @@
+/**
+ * Every query and change of users: sign-in (found by issuer + subject, created on
+ * first sign-in, admins from ADMIN_EMAILS), the admin list, the community list, and
+ * admin changes, each audited in the same transaction as the change.
+ */
+import crypto from 'node:crypto';
+import { Op, type Transaction, type WhereOptions } from 'sequelize';
+import { recordAudit } from '../audit.ts';
+import type { Database } from '../db/database.ts';
+import type { User, UserRole } from '../db/models.ts';
+import { ForbiddenError, NotFoundError } from '../errors.ts';
+import { LoginError, type Identity } from '../identity/oidc.ts';
+import type { SiteSessions } from './sessions.ts';
+
+export class UserStore {
+  constructor(
+    private readonly db: Database,
+    readonly sessions: SiteSessions,
+  ) {}
+
+  private get User() {
+    return this.db.models.User;
+  }
+
+  /** The user behind a completed sign-in; created on the first one. Throws ForbiddenError when suspended. */
+  async signIn(identity: Identity, adminEmails: readonly string[]): Promise<User> {
+    const now = new Date();
+    const existing = await this.User.findOne({ where: { oidc_issuer: identity.issuer, oidc_subject: identity.subject } });
+    if (existing) {
+      if (existing.suspended_at || existing.deleted_at) throw new ForbiddenError('This account is suspended. Contact the platform operator.');
+      await existing.update({ last_login_at: now, email: identity.email ?? existing.email, ...(identity.name && !existing.display_name ? { display_name: identity.name } : {}) });
+      return existing;
+    }
+    if (!identity.email) throw new LoginError('The sign-in provider did not share an email address; the platform needs one.');
+    const admin = identity.emailVerified && adminEmails.includes(identity.email);
+    return this.User.create({
+      id: `u_${crypto.randomBytes(12).toString('base64url')}`,
+      handle: null,
+      oidc_issuer: identity.issuer,
+      oidc_subject: identity.subject,
+      email: identity.email,
+      display_name: identity.name,
+      role: admin ? 'admin' : 'user',
+      last_login_at: now,
+    });
+  }
+
+  findById(id: string): Promise<User | null> {
+    return this.User.findByPk(id);
+  }
+
+  /** The id of the user holding `handle`, or null. */
+  async handleHolder(handle: string): Promise<string | null> {
+    return (await this.User.findOne({ where: { handle }, attributes: ['id'] }))?.id ?? null;
+  }
+
+  /** Newest first; `q` is a prefix of the handle or the email (LIKE wildcards are literal). Uses the indexes. */
+  async page(options: { q: string; offset: number; limit: number }): Promise<{ users: User[]; total: number }> {
+    const prefix = `${options.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const where: WhereOptions<User> = options.q ? { [Op.or]: [{ handle: { [Op.like]: prefix } }, { email: { [Op.like]: prefix } }] } : {};
+    const [users, total] = await Promise.all([
+      this.User.findAll({ where, order: [['created_at', 'DESC'], ['id', 'DESC']], limit: options.limit, offset: options.offset }),
+      this.User.count({ where }),
+    ]);
+    return { users, total };
+  }
+
+  /** Users with a handle who neither hid themselves nor are suspended, by handle. */
+  async community(limit: number): Promise<Array<Pick<User, 'handle' | 'display_name'>>> {
+    return this.User.findAll({
+      where: { handle: { [Op.ne]: null }, hidden: false, suspended_at: null, deleted_at: null },
+      order: [['handle', 'ASC']],
+      limit,
+      attributes: ['handle', 'display_name'],
+    });
+  }
+
+  async setHidden(userId: string, hidden: boolean): Promise<void> {
+    await this.User.update({ hidden }, { where: { id: userId } });
+  }
+
+  async setRole(userId: string, role: UserRole, actor: string): Promise<User> {
+    return this.db.transaction(async (transaction) => {
+      const user = await this.mustFind(userId, transaction);
+      await this.User.update({ role }, { where: { id: userId }, transaction });
+      await recordAudit(this.db, { actor, action: 'set_role', target: user.handle ?? user.id, detail: { userId, role } }, transaction);
+      return user;
+    });
+  }
+
+  /** Suspending also ends every session of the user. Returns how many ended. */
+  async setSuspended(userId: string, suspended: boolean, actor: string): Promise<number> {
+    return this.db.transaction(async (transaction) => {
+      const user = await this.mustFind(userId, transaction);
+      await this.User.update({ suspended_at: suspended ? new Date() : null }, { where: { id: userId }, transaction });
+      const ended = suspended ? await this.sessions.revokeAll(userId, transaction) : 0;
+      await recordAudit(this.db, { actor, action: suspended ? 'suspend' : 'unsuspend', target: user.handle ?? user.id, detail: { userId, sessionsEnded: ended } }, transaction);
+      return ended;
+    });
+  }
+
+  /** Signs the user out everywhere. Returns how many sessions ended. */
+  async endSessions(userId: string, actor: string): Promise<number> {
+    return this.db.transaction(async (transaction) => {
+      const user = await this.mustFind(userId, transaction);
+      const ended = await this.sessions.revokeAll(userId, transaction);
+      await recordAudit(this.db, { actor, action: 'revoke_sessions', target: user.handle ?? user.id, detail: { userId, sessionsEnded: ended } }, transaction);
+      return ended;
+    });
+  }
+
+  private async mustFind(userId: string, transaction: Transaction): Promise<User> {
+    const user = await this.User.findByPk(userId, { transaction });
+    if (!user) throw new NotFoundError('No such user.');
+    return user;
+  }
+}

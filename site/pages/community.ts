@@ -1,0 +1,28 @@
+/**
+ * The community panel: who else is here (handle, display name, whether their Matrix OS
+ * is up), for signed-in users, without anyone who chose to be hidden or is suspended.
+ */
+import { ValidationError } from '../../control/errors.ts';
+import { checkForm, html, pageUser, requireSession, seeOther, type SignedIn, type SiteDeps, type SiteRouter } from '../context.ts';
+import { communityPage } from '../views.ts';
+
+const PAGE = 100;
+
+export function communityPages(router: SiteRouter, deps: SiteDeps): void {
+  const signedIn = requireSession(deps);
+
+  router.get<SignedIn>('/community', signedIn, async (ctx) => {
+    const people = await deps.users.community(PAGE);
+    const instances = await deps.store.findByHandles(people.map((u) => u.handle!));
+    const rows = people.map((u) => ({ handle: u.handle!, displayName: u.display_name ?? null, online: instances.get(u.handle!)?.status === 'running', url: deps.instanceUrl(u.handle!) }));
+    html(ctx, 200, communityPage(pageUser(ctx.state.session)!, rows, ctx.state.session.user.hidden));
+  });
+
+  router.post<SignedIn>('/community/visibility', signedIn, async (ctx) => {
+    const form = await checkForm(ctx);
+    const hidden = form.get('hidden');
+    if (hidden !== '0' && hidden !== '1') throw new ValidationError('hidden must be 0 or 1.');
+    await deps.users.setHidden(ctx.state.session.user.id, hidden === '1');
+    seeOther(ctx, '/community');
+  });
+}

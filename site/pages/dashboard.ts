@@ -1,0 +1,43 @@
+/** The dashboard: the user's instance, its live progress, and start / stop / provision again. */
+import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
+import type { Instance } from '../../control/db/models.ts';
+import { instanceView } from '../../control/provisioning/views.ts';
+import { streamEvents } from '../../control/web/sse.ts';
+import { checkForm, html, pageUser, requireSession, seeOther, sessionOf, type SignedIn, type SiteDeps, type SiteRouter } from '../context.ts';
+import { dashboardPage } from '../views.ts';
+
+/** The instance `userId` owns under `handle`, unless destroyed. */
+export async function ownInstance(deps: SiteDeps, handle: string | null, userId: string): Promise<Instance | null> {
+  const instance = handle ? await deps.store.findByHandle(handle) : null;
+  return instance && instance.owner_id === userId && instance.status !== 'destroyed' ? instance : null;
+}
+
+export const NO_INSTANCE = 'You have no Matrix OS yet: choose a handle first.';
+
+export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
+  const signedIn = requireSession(deps);
+
+  router.get<SignedIn>('/dashboard', signedIn, async (ctx) => {
+    const { session } = ctx.state;
+    const instance = await ownInstance(deps, session.user.handle, session.user.id);
+    const events = instance ? await deps.store.latestEvents(instance.handle, 10) : [];
+    html(ctx, 200, dashboardPage(pageUser(session)!, instance ? instanceView(instance) : null, instance ? deps.instanceUrl(instance.handle) : null, events));
+  });
+
+  router.get('/dashboard/events', async (ctx) => {
+    const session = await sessionOf(ctx, deps);
+    if (!session?.user.handle) throw new UnauthorizedError('Sign in to follow your instance.');
+    const after = Number(ctx.query.after ?? 0);
+    streamEvents(ctx, deps.store.eventFeed(session.user.handle), Number.isSafeInteger(after) && after >= 0 ? after : 0, 'instance');
+  });
+
+  for (const action of ['start', 'stop', 'reprovision'] as const) {
+    router.post<SignedIn>(`/dashboard/${action}`, signedIn, async (ctx) => {
+      const { session } = ctx.state;
+      await checkForm(ctx);
+      if (!session.user.handle) throw new ValidationError(NO_INSTANCE);
+      await deps.service.request(session.user.handle, action, `site:${session.user.id}`);
+      seeOther(ctx, '/dashboard');
+    });
+  }
+}
