@@ -2,6 +2,7 @@ import test from 'ava';
 import { openDatabase } from '../../../control/db/database.ts';
 import { InstanceStore } from '../../../control/provisioning/store.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
+import { waitUntil } from '../../helpers/wait.ts';
 
 const targets = await databaseTargets();
 
@@ -51,9 +52,12 @@ for (const target of targets) {
     const owner = `w${claims.indexOf(true)}`;
     t.false(await store.renewLease(row.id, 'requested', 'intruder', 300));
     t.true(await store.renewLease(row.id, 'requested', owner, 300));
-    t.deepEqual((await store.findDue(10)).map((r) => r.handle), [], 'a leased row is not due');
-    await new Promise((r) => setTimeout(r, 400));
-    t.deepEqual((await store.findDue(10)).map((r) => r.handle), ['leased'], 'an expired lease makes it due again');
+    // Due-ness is asked at explicit times on either side of the expiry, not after a sleep.
+    const expiresAt = (await store.findByHandle('leased'))!.lease_expires_at!.getTime();
+    t.deepEqual((await store.findDue(10, new Date(expiresAt - 1))).map((r) => r.handle), [], 'a leased row is not due');
+    t.deepEqual((await store.findDue(10, new Date(expiresAt + 1))).map((r) => r.handle), ['leased'], 'an expired lease makes it due again');
+    // claim() reads the clock itself: it is asked once the clock has passed the expiry.
+    await waitUntil(() => Date.now() > expiresAt, { message: 'the clock to pass the lease expiry' });
     t.true(await store.claim(row.id, 'requested', 'successor', 300));
     t.false(await store.transition('leased', ['requested'], 'provisioning', 'stale owner', { leaseOwner: owner }), 'the old owner can no longer move it');
     t.true(await store.transition('leased', ['requested'], 'provisioning', 'new owner', { leaseOwner: 'successor' }));

@@ -6,6 +6,7 @@ import { createNomadOrchestrator } from '../../../control/orchestrator/nomad/ind
 import { buildInstanceSpec } from '../../../control/orchestrator/spec.ts';
 import { DRIVERS, NOMAD_TEST_TOKEN, startNomadWithInstances } from '../../helpers/drivers.ts';
 import { makeDataDir, startTestPlatform, testConfig } from '../../helpers/platform.ts';
+import { waitUntil } from '../../helpers/wait.ts';
 
 const nomadDriver = DRIVERS.find((d) => d.name === 'nomad')!;
 const registrations = (nomad: { requests: Array<{ method: string; path: string }> }) =>
@@ -85,13 +86,11 @@ test('Nomad down: health says so, provisioning waits and completes when it is ba
   t.is(body.orchestrator.driver, 'nomad');
   t.regex(body.orchestrator.detail, /nomad orchestrator is unreachable/i);
   await provision(platform, 'patient');
-  let during = await platform.service.get('patient');
-  for (let i = 0; i < 200 && !during.last_error; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    during = await platform.service.get('patient');
-  }
-  await new Promise((r) => setTimeout(r, 500)); // past PROVISION_MAX_ATTEMPTS=2: still not failed
-  during = await platform.service.get('patient');
+  // Attempt 2 is where PROVISION_MAX_ATTEMPTS=2 fails any other error: wait until the worker has recorded it.
+  const during = await waitUntil(async () => {
+    const row = await platform.service.get('patient');
+    return row.attempts >= 2 && row;
+  }, { timeoutMs: 30_000, message: async () => `2 recorded attempts (attempts ${(await platform.service.get('patient')).attempts})` });
   t.not(during.status, 'failed');
   t.regex(during.last_error ?? '', /nomad orchestrator is unreachable/i);
   await nomad!.up();

@@ -5,6 +5,7 @@ import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
 import { startHealthServer } from '../../doubles/health-server.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
 import { makeDataDir, startTestPlatform } from '../../helpers/platform.ts';
+import { waitUntil } from '../../helpers/wait.ts';
 
 // Declared before any test: ava needs every test registered synchronously after this.
 const targets = await databaseTargets();
@@ -69,8 +70,14 @@ test('an orchestrator outage is retried past the attempt limit and recovers by i
   const platform = await startTestPlatform(t, { orchestrator: () => orchestrator, env: { PROVISION_MAX_ATTEMPTS: '2' } });
   orchestrator.down = true;
   await platform.api('/containers/provision', { method: 'POST', json: { handle: 'patient', userId: 'u-1' } });
-  await new Promise((r) => setTimeout(r, 1500));
-  const during = await platform.service.get('patient');
+  // Attempt 2 is where any other error fails the instance: wait until the worker has recorded it.
+  const during = await waitUntil(async () => {
+    const row = await platform.service.get('patient');
+    return row.attempts >= 2 && row;
+  }, {
+    timeoutMs: 30_000,
+    message: async () => `2 recorded attempts (attempts ${(await platform.service.get('patient')).attempts}, ${orchestrator.calls.length} orchestrator calls)`,
+  });
   t.true(['provisioning', 'requested'].includes(during.status), during.status);
   t.true(during.attempts >= 2, `attempts ${during.attempts}`);
   t.regex(during.last_error ?? '', /unreachable right now/);
@@ -97,7 +104,8 @@ test('a stop requested while starting wins', async (t) => {
   const stop = await platform.api('/containers/fickle/stop', { method: 'POST' });
   t.is(stop.status, 202);
   await platform.waitFor('fickle', 'stopped');
-  await new Promise((r) => setTimeout(r, 300));
+  // Once the worker has no step left in flight, nothing can undo the stop any more.
+  await platform.worker.idle();
   t.is((await platform.service.get('fickle')).status, 'stopped');
   t.false(orchestrator.running.has('fickle'));
 });
