@@ -74,6 +74,22 @@ export async function startRouterFixture(t: ExecutionContext, handles: string[],
   };
 }
 
+/**
+ * Records every start asked of the service from now on. A wake asks for its start
+ * before the request that caused it is answered, so once the answers are in, an empty
+ * list proves that no wake happened, with nothing to wait for.
+ */
+export function recordStartRequests(platform: TestPlatform): string[] {
+  const asked: string[] = [];
+  const { service } = platform;
+  const request = service.request.bind(service);
+  service.request = (handle, kind, actor, options) => {
+    if (kind === 'start') asked.push(`${handle} by ${actor}`);
+    return request(handle, kind, actor, options);
+  };
+  return asked;
+}
+
 /** Waits until the route table (not only the API) shows `handle` running. */
 export async function waitForRoute(platform: TestPlatform, handle: string, status = 'running', timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -2,6 +2,7 @@ import test from 'ava';
 import { startTestPlatform } from '../helpers/platform.ts';
 import { sendRaw } from '../helpers/router.ts';
 import { providerDance, siteClient } from '../helpers/site.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
 
@@ -116,7 +117,7 @@ test('the dashboard reveals the instance token on a form post and rotates it, en
   t.is(tokenOf((await site.send('/dashboard/token/reveal', { cookie, form: { csrf } })).text), rotated);
   // The router follows the rotation: the revealed-then-replaced token is refused.
   const port = site.port;
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(() => platform.edge.routes.get('fay')?.instanceToken === rotated, { message: 'the route table to take the rotated token' });
   const old = await sendRaw(port, { host: `fay.localhost:${port}`, path: '/api/x', headers: { authorization: `Bearer ${shown}` } });
   t.is(old.status, 401);
 });

@@ -1,6 +1,7 @@
 import test from 'ava';
 import WebSocket from 'ws';
 import { startRouterFixture, waitForRoute } from '../../helpers/router.ts';
+import { waitUntil } from '../../helpers/wait.ts';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -18,8 +19,9 @@ test('every proxied request is recorded as activity for its instance (and /healt
 });
 
 test('an open WebSocket keeps its instance awake past the idle limit; once closed, the instance is stopped', async (t) => {
+  const IDLE_MS = 1500;
   const f = await startRouterFixture(t, ['alice', 'bob'], {
-    IDLE_TIMEOUT: '1500ms',
+    IDLE_TIMEOUT: `${IDLE_MS}ms`,
     ACTIVITY_FLUSH_INTERVAL: '100ms',
     SWEEP_INTERVAL: '200ms',
     WS_ACTIVITY_INTERVAL: '200ms',
@@ -27,9 +29,15 @@ test('an open WebSocket keeps its instance awake past the idle limit; once close
   const ws = new WebSocket(`ws://127.0.0.1:${f.port}/ws`, { headers: { host: `alice.localhost:${f.port}`, ...bearer(f.token('alice')) } });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   t.is(f.platform.edge.sockets.count('alice'), 1);
-  // Silent for twice the idle limit: only the open socket speaks for alice.
+  // The upgrade was alice's last request: from here on only the open socket speaks for her.
+  const silentSince = Date.now();
   await waitForRoute(f.platform, 'bob', 'stopped', 10_000);
-  await new Promise((r) => setTimeout(r, 1600));
+  // Once the idle limit has passed, two more sweeps end: the second began after the limit, so without the socket it would have stopped her.
+  await waitUntil(() => Date.now() > silentSince + IDLE_MS, { message: 'the idle limit to pass' });
+  const sweeps = async () => (await f.platform.metrics.sweepSeconds.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+  const sweepsAtLimit = await sweeps();
+  await waitUntil(async () => (await sweeps()) >= sweepsAtLimit + 2, { message: async () => `2 sweeps after the idle limit (${(await sweeps()) - sweepsAtLimit} so far)` });
+  t.is((await f.platform.service.get('alice')).status, 'running', 'alice stayed awake with her socket open');
   t.is(f.platform.edge.routes.get('alice')?.status, 'running', 'alice stayed awake with her socket open');
   ws.close();
   await waitForRoute(f.platform, 'alice', 'stopped', 10_000);

@@ -8,6 +8,7 @@ import { startEchoInstance } from '../../helpers/echo-instance.ts';
 import { deriveCredential } from '../../../control/access/credentials.ts';
 import { makeDataDir, testConfig, TEST_KEY, TEST_SECRET } from '../../helpers/platform.ts';
 import { sendRaw } from '../../helpers/router.ts';
+import { waitUntil } from '../../helpers/wait.ts';
 
 test('router worker processes share the port, follow rotations and wakes at once, and are replaced when they die', async (t) => {
   const echo = await startEchoInstance('alice');
@@ -16,7 +17,8 @@ test('router worker processes share the port, follow rotations and wakes at once
   orchestrator.address = () => ({ gateway: echo.gateway, shell: echo.shell });
   const dataDir = await makeDataDir();
   t.teardown(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
-  const config = testConfig(dataDir, { ROUTER_PROCESSES: '2' });
+  // No event-table poll during the test: only the primary's relay can bring the workers news.
+  const config = testConfig(dataDir, { ROUTER_PROCESSES: '2', ROUTE_SYNC_INTERVAL: '1h' });
   const platform = await startPlatform(config, orchestrator, createLogger('silent'));
   let closed = false;
   t.teardown(async () => {
@@ -30,18 +32,17 @@ test('router worker processes share the port, follow rotations and wakes at once
   const port = Number(new URL(platform.publicListenUrl).port);
   const host = `alice.localhost:${port}`;
   const get = (token: string) => sendRaw(port, { host, path: '/api/x', headers: { authorization: `Bearer ${token}` } });
-  const until = async (check: () => Promise<boolean>) => {
-    const deadline = Date.now() + 15_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  await until(async () => (await get(deriveCredential(TEST_KEY, 'instance-token', 'alice', 1))).status === 200);
+  const until = (check: () => Promise<boolean>, message: string) => waitUntil(check, { timeoutMs: 15_000, intervalMs: 50, message });
+  await until(async () => (await get(deriveCredential(TEST_KEY, 'instance-token', 'alice', 1))).status === 200, 'alice to answer through the workers');
 
   // A rotation on the primary reaches every worker without waiting for the event-table poll.
   const { token } = (await (await api('/containers/alice/token', { method: 'POST' })).json()) as { token: string };
-  await new Promise((r) => setTimeout(r, 200));
+  let refusedWhileWaiting = 0;
+  await until(async () => {
+    const statuses = (await Promise.all(Array.from({ length: 20 }, () => get(token)))).map((r) => r.status);
+    refusedWhileWaiting += statuses.filter((s) => s === 401).length;
+    return statuses.every((s) => s === 200);
+  }, 'every worker to accept the rotated token');
   const fresh = await Promise.all(Array.from({ length: 20 }, () => get(token)));
   t.deepEqual(new Set(fresh.map((r) => r.status)), new Set([200]));
   const stale = await Promise.all(Array.from({ length: 20 }, () => get(deriveCredential(TEST_KEY, 'instance-token', 'alice', 1))));
@@ -49,7 +50,10 @@ test('router worker processes share the port, follow rotations and wakes at once
 
   // Wake through a worker: requests held until the primary's worker has started it, one start.
   await (await api('/containers/alice/stop', { method: 'POST' })).body?.cancel();
-  await until(async () => (await sendRaw(port, { host, path: '/health' })).status === 503);
+  await until(
+    async () => (await Promise.all(Array.from({ length: 10 }, () => sendRaw(port, { host, path: '/health' })))).every((r) => r.status === 503),
+    'every worker to see alice stopping',
+  );
   const woken = await Promise.all(Array.from({ length: 10 }, () => get(token)));
   t.deepEqual(new Set(woken.map((r) => r.status)), new Set([200]));
   const events = await platform.store.events('alice', 0, 100);
@@ -59,12 +63,12 @@ test('router worker processes share the port, follow rotations and wakes at once
   const text = await (await fetch(`${platform.apiUrl}/metrics`, { headers: { authorization: `Bearer ${TEST_SECRET}` } })).text();
   const proxied = Number(/^mxos_router_requests_total\{outcome="proxied"\} (\d+)$/m.exec(text)?.[1]);
   t.true(proxied >= 31, `workers' proxied requests (20 fresh, 10 woken, 1+ while waiting) reach /metrics: ${proxied}`);
-  t.is(Number(/^mxos_router_requests_total\{outcome="unauthorized"\} (\d+)$/m.exec(text)?.[1]), 20);
+  t.is(Number(/^mxos_router_requests_total\{outcome="unauthorized"\} (\d+)$/m.exec(text)?.[1]), 20 + refusedWhileWaiting, 'the stale tokens, and any fresh one a worker refused before the rotation reached it');
   t.regex(text, /^mxos_instances\{state="running"\} 1$/m, 'next to the control process\'s own');
 
   const [victim] = workers.pids;
   process.kill(victim!, 'SIGKILL');
-  await until(async () => workers.pids.length === 2 && !workers.pids.includes(victim!));
+  await until(async () => workers.pids.length === 2 && !workers.pids.includes(victim!), 'a replacement router worker');
   t.is((await get(token)).status, 200);
 
   const pids = workers.pids;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { startRouterFixture, waitForRoute } from '../../helpers/router.ts';
+import { recordStartRequests, startRouterFixture, waitForRoute } from '../../helpers/router.ts';
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -89,9 +89,10 @@ test('/health is answered without credentials, never wakes the instance and is n
   await (await f.platform.api('/containers/alice/stop', { method: 'POST' })).body?.cancel();
   await f.platform.waitFor('alice', 'stopped');
   await waitForRoute(f.platform, 'alice', 'stopped');
+  const starts = recordStartRequests(f.platform);
   const asleep = await f.send({ host, path: '/health' });
   t.is(asleep.status, 503);
   t.is(asleep.json().status, 'stopped');
-  await new Promise((r) => setTimeout(r, 200));
+  t.deepEqual(starts, [], 'the probe asked for no start');
   t.is((await (await f.platform.api('/containers/alice')).json() as { instance: { status: string } }).instance.status, 'stopped');
 });

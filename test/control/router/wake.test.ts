@@ -1,6 +1,6 @@
 import test from 'ava';
 import { OrchestratorError } from '../../../control/orchestrator/types.ts';
-import { startRouterFixture, waitForRoute, type RouterFixture } from '../../helpers/router.ts';
+import { recordStartRequests, startRouterFixture, waitForRoute, type RouterFixture } from '../../helpers/router.ts';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -113,10 +113,11 @@ test('a request during a stop waits for the stop to finish, then starts the inst
 test('requests without valid credentials never wake an instance', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
   await stop(f, 'alice');
+  const starts = recordStartRequests(f.platform);
   for (const headers of [{}, bearer(f.token('bob')), { accept: 'text/html' }] as Array<Record<string, string>>) {
     t.is((await f.send({ host: `alice.localhost:${f.port}`, path: '/', headers })).status, 401);
   }
-  await new Promise((r) => setTimeout(r, 200));
+  t.deepEqual(starts, [], 'no start was asked for');
   t.is(f.platform.edge.routes.get('alice')?.status, 'stopped');
   t.is(await startTransitions(f, 'alice'), 0);
 });
