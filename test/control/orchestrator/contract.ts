@@ -26,6 +26,12 @@ export interface ContractEnvironment {
   cleanup(): Promise<void>;
   /** Optional: driver-specific facts (e.g. a log tail) added to the error when an instance never gets healthy. */
   diagnose?(handle: string): string | Promise<string>;
+  /**
+   * Optional: resolves once the environment has no work of its own in flight (e.g. a
+   * scheduler's evaluations after a call returned). Left out when every call has done
+   * all its work by the time it returns.
+   */
+  settled?(): Promise<void>;
 }
 
 export interface ContractOptions {
@@ -173,6 +179,8 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
     serving(handle: string, accept?: (s: RuntimeStatus) => boolean): Promise<ServingStatus>;
     /** When the driver's addresses are exclusive: the address stops answering. Otherwise logs why it is not checked. */
     expectSilent(address: InstanceAddress, what: string): Promise<void>;
+    /** Until the environment has nothing left in flight (see ContractEnvironment.settled). */
+    settled(): Promise<void>;
   }
 
   const setUp = async (t: ExecutionContext): Promise<Context> => {
@@ -216,6 +224,9 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
           return;
         }
         t.true(await waitForSilence(address.gateway), `${what} (${address.gateway}) still answers /health`);
+      },
+      settled: async () => {
+        await env.settled?.();
       },
     };
   };
@@ -297,8 +308,8 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
     const stopped = await c.orchestrator.status(spec.handle);
     t.is(stopped.state, 'stopped', JSON.stringify(stopped));
     await c.expectSilent(running.address, 'the stopped instance');
-    // Still stopped a moment later: nothing restarts it or reports it failed.
-    await sleep(300);
+    // Still stopped once nothing is left in flight: nothing restarts it or reports it failed.
+    await c.settled();
     t.is((await c.orchestrator.status(spec.handle)).state, 'stopped');
   });
 

@@ -13,6 +13,7 @@ import test, { type ExecutionContext } from 'ava';
 import { NomadApiError, NomadClient, NomadUnavailableError, type NomadClientOptions } from '../../../control/orchestrator/nomad/client.ts';
 import { OrchestratorError, OrchestratorUnavailableError } from '../../../control/orchestrator/types.ts';
 import { startNomadDouble, type NomadDouble, type NomadDoubleOptions } from '../../doubles/nomad/index.ts';
+import { waitUntil } from '../../helpers/wait.ts';
 
 const TOKEN = 'client-test-acl-token';
 
@@ -393,8 +394,8 @@ test('the signal aborts a blocking query', async (t) => {
   const held = () => nomad.requests.find((r) => r.path === '/v1/job/web/allocations' && r.query.index !== undefined);
   const pending = rejectionOf(client.jobAllocations('web', { index: now.index, waitMs: 9600, signal: controller.signal }));
   // Abort once the double holds the query (not after a fixed delay: on a loaded machine it may not have arrived yet).
-  while (!held()) await sleep(10);
-  await sleep(100);
+  // The double blocks a read in the same turn it logs it, so the logged query is already held.
+  await waitUntil(held, { intervalMs: 10, message: 'the double to hold the blocking query' });
   const aborted = Date.now();
   controller.abort();
   const error = (await pending) as Error;

@@ -82,7 +82,7 @@ runOrchestratorContract(
   'nomad',
   async () => {
     const env = await nomadEnvironment();
-    return { orchestrator: env.orchestrator, spec: env.spec, cleanup: env.cleanup, diagnose: env.diagnose };
+    return { orchestrator: env.orchestrator, spec: env.spec, cleanup: env.cleanup, diagnose: env.diagnose, settled: () => env.nomad.settled() };
   },
   { serial: true, healthTimeoutMs: HEALTH_TIMEOUT_MS },
 );
