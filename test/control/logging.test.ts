@@ -3,6 +3,7 @@ import test from 'ava';
 import { deriveCredential } from '../../control/access/credentials.ts';
 import { createLogger } from '../../control/logger.ts';
 import { startTestPlatform, TEST_KEY, TEST_SECRET } from '../helpers/platform.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 test('a full lifecycle logs structured lines with request ids and never a secret', async (t) => {
   const sink = new PassThrough();
@@ -14,9 +15,11 @@ test('a full lifecycle logs structured lines with request ids and never a secret
   await fetch(`${platform.apiUrl}/containers`, { headers: { authorization: 'Bearer wrong-secret-value-that-is-long' } });
   await platform.api('/containers/quiet/stop', { method: 'POST' });
   await platform.waitFor('quiet', 'stopped');
-  await new Promise((r) => setTimeout(r, 50));
+  // The worker logs a transition just after committing it: wait for the line of the last one.
+  const logged = () => output.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  await waitUntil(() => logged().some((l) => l.msg === 'instance transition' && l.to === 'stopped'), { message: 'the log line of the transition to stopped' });
 
-  const lines = output.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = logged();
   t.true(lines.some((l) => l.requestId === 'req-123' && l.path === '/containers/provision' && l.status === 201));
   t.true(lines.some((l) => l.msg === 'instance transition' && l.to === 'running'));
   for (const secret of [

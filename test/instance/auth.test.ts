@@ -4,6 +4,7 @@ import { bearerToken, cookieValue, createAuthenticator } from '../../instance/au
 import { ConfigError } from '../../instance/config.ts';
 import { startInstance } from '../../instance/server.ts';
 import { TOKEN, auth, capturingLogger, startTestInstance, tempDir } from './_instance.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 test('GET and HEAD /health answer 200 without a token', async (t) => {
   const { gateway } = await startTestInstance(t, { handle: 'alice' });
@@ -55,7 +56,10 @@ test('request logs carry neither the Authorization header nor a query-string tok
   const { gateway, logs } = await startTestInstance(t);
   await fetch(`${gateway}/api/files?token=${TOKEN}`, { headers: auth() });
   await fetch(`${gateway}/api/system/info`, { headers: auth('wrong-token') });
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // A request is logged when its response closes, which may be just after the client has it.
+  await waitUntil(() => logs.requests.some((e) => e.path === '/api/files') && logs.requests.some((e) => e.path === '/api/system/info'), {
+    message: 'both requests to be logged',
+  });
   t.true(logs.requests.some((entry) => entry.path === '/api/files' && entry.status === 200));
   const logged = JSON.stringify(logs);
   t.false(logged.includes(TOKEN));

@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
 
 import { TOKEN, auth, startTestInstance } from './_instance.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 function wsUrl(port: number, target: string): string {
   return `ws://127.0.0.1:${port}${target}`;
@@ -63,8 +64,8 @@ test('/ws accepts the token as a ?token= query parameter, for browsers', async (
   const closed = new Promise((resolve) => ws.once('close', resolve));
   ws.close();
   await closed;
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const entry = logs.requests.find((e) => e.path === '/ws');
+  // The upgrade is logged when the server's side of the socket closes.
+  const entry = await waitUntil(() => logs.requests.find((e) => e.path === '/ws'), { message: 'the /ws upgrade to be logged' });
   t.is(entry?.status, 101);
   t.false(JSON.stringify(logs).includes(TOKEN));
 });
