@@ -6,12 +6,10 @@
 // exports its admin URL to the tests as TEST_PG_ADMIN_URL (see
 // test/helpers/postgres.ts); the cluster is always stopped afterwards.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM_PATH } from '../test/helpers/browser.ts';
-import { postgresAvailable, startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.ts';
+import { type PostgresCluster, postgresAvailable, startPostgresCluster } from '../test/helpers/postgres.ts';
 import { formatSummaryLine, parseTap } from './tap-summary.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,21 +17,6 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 let cluster: PostgresCluster | null = null;
 let ava: ChildProcess | null = null;
 let interrupted: NodeJS.Signals | null = null;
-
-/**
- * The browser tests drive Debian's Chromium (playwright-core downloads nothing). When it
- * is missing, install it if we can (root with apt-get); otherwise stop with the command.
- */
-async function ensureChromium(): Promise<void> {
-  if (fs.existsSync(CHROMIUM_PATH)) return;
-  const command = 'apt-get update && apt-get install -y chromium';
-  if (process.getuid?.() !== 0 || !fs.existsSync('/usr/bin/apt-get')) {
-    throw new Error(`Chromium is missing (${CHROMIUM_PATH}); the browser tests need it. Install it with: sudo sh -c '${command}'`);
-  }
-  console.log(`chromium: ${CHROMIUM_PATH} is missing; installing Debian's package (${command})`);
-  const result = spawnSync('sh', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (result.status !== 0 || !fs.existsSync(CHROMIUM_PATH)) throw new Error(`Installing Chromium failed; run it yourself: ${command}`);
-}
 
 async function startPostgres(env: NodeJS.ProcessEnv): Promise<void> {
   if (process.env.TEST_PG_ADMIN_URL) {
@@ -79,10 +62,9 @@ async function main(): Promise<number> {
   let code = 1;
   try {
     await startPostgres(env);
-    await ensureChromium();
     if (!interrupted) ({ tap, code } = await runAva(process.argv.slice(2), env));
   } catch (err) {
-    console.error(`test run failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    console.error(`test run failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     code = 1;
   } finally {
     await stopPostgres();
@@ -97,6 +79,9 @@ async function main(): Promise<number> {
     counts.failed = 1;
   }
   if (counts.passed + counts.failed === 0) console.log('no tests ran');
+  // Every case that could not run here, with its reason (in its title).
+  for (const line of tap.split('\n'))
+    if (/^ok \d+ - .*# SKIP/.test(line)) console.log(`skipped: ${line.replace(/^ok \d+ - /, '').replace(/\s*# SKIP.*$/, '')}`);
   console.log(formatSummaryLine(counts));
 
   if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { buildInstanceSpec } from '../../control/orchestrator/spec.ts';
-import { MemoryOrchestrator } from '../doubles/memory-orchestrator.ts';
 import { startHealthServer } from '../doubles/health-server.ts';
+import { MemoryOrchestrator } from '../doubles/memory-orchestrator.ts';
 import { databaseTargets } from '../helpers/databases.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
 
@@ -67,7 +67,7 @@ test('activity that lands between choosing and stopping wins the race', async (t
 });
 
 for (const target of targets) {
-  test(`[${target.name}] concurrent flushes and sweeps never stop an instance whose activity was flushed`, async (t) => {
+  target.test(`[${target.name}] concurrent flushes and sweeps never stop an instance whose activity was flushed`, async (t) => {
     const db = await target.create();
     t.teardown(db.cleanup);
     const { platform } = await memoryPlatform(t, { DATABASE_URL: db.url });

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import test, { type Implementation } from 'ava';
 import { createTestDatabase, postgresAdminUrl } from './postgres.ts';
 
 export type DatabaseName = 'sqlite' | 'postgres';
@@ -26,6 +27,15 @@ export interface DatabaseTarget {
   name: DatabaseName;
   /** A fresh, empty database for one test. */
   create(): Promise<DatabaseInstance>;
+  /**
+   * Declares an ava test for this target. When the target cannot run here it is
+   * declared as skipped, with the reason in its title, so `npm test` counts and shows it.
+   */
+  test(title: string, implementation: Implementation<[]>): void;
+}
+
+function declare(skipReason: string | null): DatabaseTarget['test'] {
+  return (title, implementation) => (skipReason === null ? test(title, implementation) : test.skip(`${title} (skipped: ${skipReason})`, implementation));
 }
 
 export const sqliteTarget: DatabaseTarget = {
@@ -37,32 +47,26 @@ export const sqliteTarget: DatabaseTarget = {
       cleanup: () => fs.promises.rm(dir, { recursive: true, force: true }),
     };
   },
+  test: declare(null),
 };
 
-export const postgresTarget: DatabaseTarget = {
-  name: 'postgres',
-  async create() {
-    const db = await createTestDatabase();
-    if (!db) throw new Error('PostgreSQL became unavailable');
-    return { url: db.url, cleanup: db.drop };
-  },
-};
-
-let skipNoticePrinted = false;
+function postgresTarget(skipReason: string | null): DatabaseTarget {
+  return {
+    name: 'postgres',
+    async create() {
+      const db = await createTestDatabase();
+      if (!db) throw new Error('PostgreSQL became unavailable');
+      return { url: db.url, cleanup: db.drop };
+    },
+    test: declare(skipReason),
+  };
+}
 
 /**
- * sqlite always; postgres too when a cluster is (or can be) running.
- * Otherwise prints `postgres: skipping PostgreSQL cases: <reason>` once.
+ * Every dialect: sqlite always runs; postgres runs when a cluster is (or can be)
+ * running, and otherwise its cases are declared as skipped with the reason.
  */
 export async function databaseTargets(): Promise<DatabaseTarget[]> {
   const admin = await postgresAdminUrl();
-  if (admin.url !== null) return [sqliteTarget, postgresTarget];
-  if (!skipNoticePrinted) {
-    skipNoticePrinted = true;
-    console.log(`postgres: skipping PostgreSQL cases: ${admin.reason}`);
-  }
-  return [sqliteTarget];
+  return [sqliteTarget, postgresTarget(admin.url === null ? `PostgreSQL is not available: ${admin.reason}` : null)];
 }
-
-/** Alias of databaseTargets(). */
-export const testDatabases = databaseTargets;

@@ -6,8 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
-import { launchBrowser } from '../helpers/browser.ts';
+import { browserTest, launchBrowser } from '../helpers/browser.ts';
 import { startTestPlatform } from '../helpers/platform.ts';
 
 function freePort(): Promise<number> {
@@ -22,7 +21,7 @@ function freePort(): Promise<number> {
 
 const SHOTS = path.join(os.tmpdir(), 'mxos-screenshots');
 
-test('sign up through the development provider, choose a handle, watch it run, open it, sign out and in again', async (t) => {
+browserTest('sign up through the development provider, choose a handle, watch it run, open it, sign out and in again', async (t) => {
   const port = await freePort();
   const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: `http://localhost:${port}`, ADMIN_EMAILS: 'root@example.com' } });
   await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'taken', userId: 'someone-else' } })).body?.cancel();
@@ -46,11 +45,15 @@ test('sign up through the development provider, choose a handle, watch it run, o
   // Live check, then the server's own answers for an invalid, a reserved and a taken handle.
   await page.getByLabel('Handle').fill('ab');
   await page.locator('#handle-problem', { hasText: 'handle must be 3 to 32 characters' }).waitFor();
-  for (const [handle, message] of [['Bad_Handle', /handle must start with a lowercase letter/], ['admin', /reserved/], ['taken', /"taken" is taken/]] as const) {
+  for (const [handle, message] of [
+    ['Bad_Handle', /handle must start with a lowercase letter/],
+    ['admin', /reserved/],
+    ['taken', /"taken" is taken/],
+  ] as const) {
     await page.getByLabel('Handle').fill(handle);
     await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
     await page.locator('#handle-problem', { hasText: message }).waitFor();
-    t.regex(await page.locator('#handle-problem').innerText(), message);
+    t.regex((await page.locator('#handle-problem').textContent()) ?? '', message);
   }
   await page.getByLabel('Handle').fill('alice');
   await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
@@ -92,7 +95,10 @@ test('sign up through the development provider, choose a handle, watch it run, o
   await adminPage.waitForURL(/\/signup$/);
   await adminPage.goto(`http://localhost:${port}/admin/users?q=alice`);
   await adminPage.screenshot({ path: path.join(SHOTS, 'admin.png') });
-  await adminPage.getByRole('row', { name: /alice@example.com/ }).getByRole('button', { name: 'Stop' }).click();
+  await adminPage
+    .getByRole('row', { name: /alice@example.com/ })
+    .getByRole('button', { name: 'Stop' })
+    .click();
   await adminPage.getByText('Stopping alice.').waitFor();
   await platform.waitFor('alice', 'stopped');
   t.deepEqual(external, [], 'nothing was loaded from outside the platform');

@@ -7,7 +7,7 @@ import { waitUntil } from '../../helpers/wait.ts';
 const targets = await databaseTargets();
 
 for (const target of targets) {
-  test(`[${target.name}] migrations create every column the models use, and run once`, async (t) => {
+  target.test(`[${target.name}] migrations create every column the models use, and run once`, async (t) => {
     const created = await target.create();
     t.teardown(created.cleanup);
     const first = await openDatabase(created.url);
@@ -20,10 +20,13 @@ for (const target of targets) {
       for (const attribute of Object.keys(model.getAttributes())) t.true(columns.includes(attribute), `${model.name}.${attribute}`);
     }
     const [applied] = await db.sequelize.query('SELECT name FROM schema_migrations');
-    t.deepEqual((applied as Array<{ name: string }>).map((r) => r.name), ['0001-initial', '0002-router', '0003-site', '0004-user-order', '0005-runtime-ref']);
+    t.deepEqual(
+      (applied as Array<{ name: string }>).map((r) => r.name),
+      ['0001-initial', '0002-router', '0003-site', '0004-user-order', '0005-runtime-ref'],
+    );
   });
 
-  test(`[${target.name}] of many concurrent guarded transitions from one state exactly one wins`, async (t) => {
+  target.test(`[${target.name}] of many concurrent guarded transitions from one state exactly one wins`, async (t) => {
     const created = await target.create();
     t.teardown(created.cleanup);
     const db = await openDatabase(created.url);
@@ -39,7 +42,7 @@ for (const target of targets) {
     t.is(events.length, 2, 'one creation event and one transition event, nothing half-written');
   });
 
-  test(`[${target.name}] a lease is held by one worker at a time and expires`, async (t) => {
+  target.test(`[${target.name}] a lease is held by one worker at a time and expires`, async (t) => {
     const created = await target.create();
     t.teardown(created.cleanup);
     const db = await openDatabase(created.url);
@@ -54,8 +57,16 @@ for (const target of targets) {
     t.true(await store.renewLease(row.id, 'requested', owner, 300));
     // Due-ness is asked at explicit times on either side of the expiry, not after a sleep.
     const expiresAt = (await store.findByHandle('leased'))!.lease_expires_at!.getTime();
-    t.deepEqual((await store.findDue(10, new Date(expiresAt - 1))).map((r) => r.handle), [], 'a leased row is not due');
-    t.deepEqual((await store.findDue(10, new Date(expiresAt + 1))).map((r) => r.handle), ['leased'], 'an expired lease makes it due again');
+    t.deepEqual(
+      (await store.findDue(10, new Date(expiresAt - 1))).map((r) => r.handle),
+      [],
+      'a leased row is not due',
+    );
+    t.deepEqual(
+      (await store.findDue(10, new Date(expiresAt + 1))).map((r) => r.handle),
+      ['leased'],
+      'an expired lease makes it due again',
+    );
     // claim() reads the clock itself: it is asked once the clock has passed the expiry.
     await waitUntil(() => Date.now() > expiresAt, { message: 'the clock to pass the lease expiry' });
     t.true(await store.claim(row.id, 'requested', 'successor', 300));

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { OrchestratorError } from '../../../control/orchestrator/types.ts';
 import { backoffMs } from '../../../control/provisioning/worker.ts';
-import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
 import { startHealthServer } from '../../doubles/health-server.ts';
+import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
 import { makeDataDir, startTestPlatform } from '../../helpers/platform.ts';
 import { waitUntil } from '../../helpers/wait.ts';
@@ -24,12 +24,30 @@ async function eventMessages(platform: { api(p: string): Promise<Response> }, ha
 }
 
 test('backoff grows exponentially with jitter and stays under the maximum', (t) => {
-  t.is(backoffMs(1, 1000, 60_000, () => 0.5), 1000);
-  t.is(backoffMs(2, 1000, 60_000, () => 0.5), 2000);
-  t.is(backoffMs(4, 1000, 60_000, () => 0.5), 8000);
-  t.is(backoffMs(20, 1000, 60_000, () => 0.5), 60_000);
-  t.is(backoffMs(1, 1000, 60_000, () => 0), 800);
-  t.is(backoffMs(1, 1000, 60_000, () => 1), 1200);
+  t.is(
+    backoffMs(1, 1000, 60_000, () => 0.5),
+    1000,
+  );
+  t.is(
+    backoffMs(2, 1000, 60_000, () => 0.5),
+    2000,
+  );
+  t.is(
+    backoffMs(4, 1000, 60_000, () => 0.5),
+    8000,
+  );
+  t.is(
+    backoffMs(20, 1000, 60_000, () => 0.5),
+    60_000,
+  );
+  t.is(
+    backoffMs(1, 1000, 60_000, () => 0),
+    800,
+  );
+  t.is(
+    backoffMs(1, 1000, 60_000, () => 1),
+    1200,
+  );
 });
 
 test('a failing step is retried with backoff until it succeeds', async (t) => {
@@ -71,13 +89,17 @@ test('an orchestrator outage is retried past the attempt limit and recovers by i
   orchestrator.down = true;
   await platform.api('/containers/provision', { method: 'POST', json: { handle: 'patient', userId: 'u-1' } });
   // Attempt 2 is where any other error fails the instance: wait until the worker has recorded it.
-  const during = await waitUntil(async () => {
-    const row = await platform.service.get('patient');
-    return row.attempts >= 2 && row;
-  }, {
-    timeoutMs: 30_000,
-    message: async () => `2 recorded attempts (attempts ${(await platform.service.get('patient')).attempts}, ${orchestrator.calls.length} orchestrator calls)`,
-  });
+  const during = await waitUntil(
+    async () => {
+      const row = await platform.service.get('patient');
+      return row.attempts >= 2 && row;
+    },
+    {
+      timeoutMs: 30_000,
+      message: async () =>
+        `2 recorded attempts (attempts ${(await platform.service.get('patient')).attempts}, ${orchestrator.calls.length} orchestrator calls)`,
+    },
+  );
   t.true(['provisioning', 'requested'].includes(during.status), during.status);
   t.true(during.attempts >= 2, `attempts ${during.attempts}`);
   t.regex(during.last_error ?? '', /unreachable right now/);
@@ -111,7 +133,7 @@ test('a stop requested while starting wins', async (t) => {
 });
 
 for (const target of targets) {
-  test(`[${target.name}] two replicas share the work without doing any step twice`, async (t) => {
+  target.test(`[${target.name}] two replicas share the work without doing any step twice`, async (t) => {
     const db = await target.create();
     t.teardown(db.cleanup);
     const dataDir = await makeDataDir();

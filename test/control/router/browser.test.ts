@@ -1,12 +1,11 @@
 /** In real Chromium: sign in through a one-time link, and watch the waiting page turn into the instance. */
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
-import { launchBrowser } from '../../helpers/browser.ts';
+import { browserTest, launchBrowser } from '../../helpers/browser.ts';
 import { startTestPlatform } from '../../helpers/platform.ts';
 import { waitForRoute } from '../../helpers/router.ts';
 
-test('a sleeping instance shows the waiting page with progress, which turns into the instance page by itself', async (t) => {
+browserTest('a sleeping instance shows the waiting page with progress, which turns into the instance page by itself', async (t) => {
   // The real local driver and reference instance: the browser sees the real boot.
   const platform = await startTestPlatform(t);
   await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'alice', userId: 'user-alice' } })).body?.cancel();
@@ -35,9 +34,15 @@ test('a sleeping instance shows the waiting page with progress, which turns into
   await page.waitForSelector('h1:has-text("Matrix OS — alice")', { timeout: 60_000 });
   t.is(new URL(page.url()).pathname, '/');
   t.true(seen.includes('503 /'), 'the waiting page was served');
-  t.true(seen.some((s) => s === '200 /_mxos/status'), 'it polled the status feed');
+  t.true(
+    seen.some((s) => s === '200 /_mxos/status'),
+    'it polled the status feed',
+  );
   t.true(seen.includes('200 /'), 'and then the instance page');
   const cookies = await page.context().cookies();
-  t.deepEqual(cookies.map((c) => [c.name, c.domain, c.httpOnly, c.sameSite]), [['mxos_session', 'alice.localhost', true, 'Lax']]);
+  t.deepEqual(
+    cookies.map((c) => [c.name, c.domain, c.httpOnly, c.sameSite]),
+    [['mxos_session', 'alice.localhost', true, 'Lax']],
+  );
   t.is((await platform.service.get('alice')).status, 'running');
 });

@@ -1,10 +1,10 @@
 import test from 'ava';
+import { createLogger } from '../../../control/logger.ts';
 import { InstanceBus } from '../../../control/provisioning/store.ts';
 import { RouteCache } from '../../../control/router/route-cache.ts';
-import { createLogger } from '../../../control/logger.ts';
-import { startRouterFixture, waitForRoute } from '../../helpers/router.ts';
-import { startTestPlatform, TEST_KEY } from '../../helpers/platform.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
+import { startTestPlatform, TEST_KEY } from '../../helpers/platform.ts';
+import { startRouterFixture, waitForRoute } from '../../helpers/router.ts';
 
 // Asked before any test is declared: ava needs every test declared synchronously after this.
 const targets = await databaseTargets();
@@ -25,9 +25,16 @@ test('proxied requests do not touch the database', async (t) => {
     const r = await f.send({ host: `alice.localhost:${f.port}`, path: `/api/x${i}`, headers: i % 2 ? bearer(f.token('alice')) : { cookie } });
     t.is(r.status, 200);
   }
-  t.deepEqual(queries.filter((q) => q.includes("'alice'")), [], 'no query about alice while serving her requests');
+  t.deepEqual(
+    queries.filter((q) => q.includes("'alice'")),
+    [],
+    'no query about alice while serving her requests',
+  );
   await f.platform.edge.routes.refresh('alice');
-  t.true(queries.some((q) => q.includes("'alice'")), 'the query hook does see route reads');
+  t.true(
+    queries.some((q) => q.includes("'alice'")),
+    'the query hook does see route reads',
+  );
 });
 
 test('a restart rebuilds the route table before the listener opens: no route is lost', async (t) => {
@@ -46,39 +53,39 @@ test('a restart rebuilds the route table before the listener opens: no route is 
 });
 
 for (const target of targets) {
-test(`[${target.name}] another replica's changes reach this route table through the event table, late commits included`, async (t) => {
-  const database = await target.create();
-  t.teardown(database.cleanup);
-  const f = await startRouterFixture(t, ['alice', 'bob'], { DATABASE_URL: database.url });
-  // A second replica: same database, its own bus (so it hears nothing in-process).
-  const other = new RouteCache({ db: f.platform.db, bus: new InstanceBus(), secretKey: TEST_KEY, syncIntervalMs: 3_600_000, logger: createLogger('silent') });
-  await other.load();
-  t.teardown(() => other.close());
-  t.is(other.get('alice')?.status, 'running');
+  target.test(`[${target.name}] another replica's changes reach this route table through the event table, late commits included`, async (t) => {
+    const database = await target.create();
+    t.teardown(database.cleanup);
+    const f = await startRouterFixture(t, ['alice', 'bob'], { DATABASE_URL: database.url });
+    // A second replica: same database, its own bus (so it hears nothing in-process).
+    const other = new RouteCache({ db: f.platform.db, bus: new InstanceBus(), secretKey: TEST_KEY, syncIntervalMs: 3_600_000, logger: createLogger('silent') });
+    await other.load();
+    t.teardown(() => other.close());
+    t.is(other.get('alice')?.status, 'running');
 
-  await (await f.platform.api('/containers/alice/stop', { method: 'POST' })).body?.cancel();
-  await f.platform.waitFor('alice', 'stopped');
-  const rotated = (await (await f.platform.api('/containers/bob/token', { method: 'POST' })).json()) as { generation: number };
-  t.is(other.get('alice')?.status, 'running', 'not yet synced');
-  await other.sync();
-  t.is(other.get('alice')?.status, 'stopped');
-  t.is(other.get('bob')?.accessGeneration, rotated.generation);
+    await (await f.platform.api('/containers/alice/stop', { method: 'POST' })).body?.cancel();
+    await f.platform.waitFor('alice', 'stopped');
+    const rotated = (await (await f.platform.api('/containers/bob/token', { method: 'POST' })).json()) as { generation: number };
+    t.is(other.get('alice')?.status, 'running', 'not yet synced');
+    await other.sync();
+    t.is(other.get('alice')?.status, 'stopped');
+    t.is(other.get('bob')?.accessGeneration, rotated.generation);
 
-  // A commit that lands with an id below the cursor (PostgreSQL sequences allow it) is still seen:
-  // bob's event takes id n+1000 and is synced, then alice's commits with id n+990.
-  const { InstanceEvent, Instance } = f.platform.db.models;
-  const n = Number(await InstanceEvent.max('id'));
-  const base = { kind: 'progress' as const, from_status: null, to_status: null };
-  const bob = (await Instance.findOne({ where: { handle: 'bob' } }))!;
-  const alice = (await Instance.findOne({ where: { handle: 'alice' } }))!;
-  await InstanceEvent.create({ ...base, id: n + 1000, instance_id: bob.id, handle: 'bob', message: 'early' });
-  await other.sync();
-  await Instance.update({ last_error: 'changed behind the cursor', status: 'failed' }, { where: { handle: 'alice' } });
-  await InstanceEvent.create({ ...base, id: n + 990, instance_id: alice.id, handle: 'alice', message: 'late commit' });
-  await other.sync();
-  t.is(other.get('alice')?.status, 'failed');
-  t.is(other.get('alice')?.lastError, 'changed behind the cursor');
-});
+    // A commit that lands with an id below the cursor (PostgreSQL sequences allow it) is still seen:
+    // bob's event takes id n+1000 and is synced, then alice's commits with id n+990.
+    const { InstanceEvent, Instance } = f.platform.db.models;
+    const n = Number(await InstanceEvent.max('id'));
+    const base = { kind: 'progress' as const, from_status: null, to_status: null };
+    const bob = (await Instance.findOne({ where: { handle: 'bob' } }))!;
+    const alice = (await Instance.findOne({ where: { handle: 'alice' } }))!;
+    await InstanceEvent.create({ ...base, id: n + 1000, instance_id: bob.id, handle: 'bob', message: 'early' });
+    await other.sync();
+    await Instance.update({ last_error: 'changed behind the cursor', status: 'failed' }, { where: { handle: 'alice' } });
+    await InstanceEvent.create({ ...base, id: n + 990, instance_id: alice.id, handle: 'alice', message: 'late commit' });
+    await other.sync();
+    t.is(other.get('alice')?.status, 'failed');
+    t.is(other.get('alice')?.lastError, 'changed behind the cursor');
+  });
 }
 
 test("reconcile's address fix reaches this route table at once and other replicas through the event table", async (t) => {
@@ -121,7 +128,8 @@ test('a destroyed instance leaves the route table at once and its host answers 4
 test('a new instance is routable as soon as it runs, with no restart', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
   const echo = f.echo.get('alice')!;
-  f.orchestrator.address = (h) => (h === 'dave' ? { gateway: echo.gateway, shell: echo.shell } : { gateway: 'http://127.0.0.1:1', shell: 'http://127.0.0.1:1' });
+  f.orchestrator.address = (h) =>
+    h === 'dave' ? { gateway: echo.gateway, shell: echo.shell } : { gateway: 'http://127.0.0.1:1', shell: 'http://127.0.0.1:1' };
   t.is(f.platform.edge.routes.get('dave'), undefined);
   await (await f.platform.api('/containers/provision', { method: 'POST', json: { handle: 'dave', userId: 'user-dave' } })).body?.cancel();
   await waitForRoute(f.platform, 'dave');

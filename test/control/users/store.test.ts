@@ -1,5 +1,4 @@
-import test from 'ava';
-import { openDatabase, type Database } from '../../../control/db/database.ts';
+import { type Database, openDatabase } from '../../../control/db/database.ts';
 import { InstanceService } from '../../../control/provisioning/service.ts';
 import { InstanceStore } from '../../../control/provisioning/store.ts';
 import { SiteSessions } from '../../../control/users/sessions.ts';
@@ -26,7 +25,7 @@ function breakAudit(db: Database): void {
 }
 
 for (const target of targets) {
-  test(`[${target.name}] sign-in creates a user once, finds them again, and makes listed verified emails admins`, async (t) => {
+  target.test(`[${target.name}] sign-in creates a user once, finds them again, and makes listed verified emails admins`, async (t) => {
     const { users } = await open(t, target);
     const first = await users.signIn(identity('root@example.com'), ['root@example.com']);
     const again = await users.signIn(identity('root@example.com'), ['root@example.com']);
@@ -36,7 +35,7 @@ for (const target of targets) {
     t.is((await users.page({ q: '', offset: 0, limit: 10 })).total, 2);
   });
 
-  test(`[${target.name}] suspending ends every session and is audited; an admin change and its audit entry commit together or not at all`, async (t) => {
+  target.test(`[${target.name}] suspending ends every session and is audited; an admin change and its audit entry commit together or not at all`, async (t) => {
     const { db, users } = await open(t, target);
     const erin = await users.signIn(identity('erin@example.com'), []);
     const session = await users.sessions.create(erin.id);
@@ -55,7 +54,7 @@ for (const target of targets) {
     t.truthy((await users.findById(erin.id))!.suspended_at, 'still suspended');
   });
 
-  test(`[${target.name}] an instance request and its audit entry commit together or not at all`, async (t) => {
+  target.test(`[${target.name}] an instance request and its audit entry commit together or not at all`, async (t) => {
     const { db } = await open(t, target);
     const store = new InstanceStore(db);
     const service = new InstanceService(db, store, 'local');
