@@ -132,7 +132,12 @@ export async function readEvents(client: PlatformClient, handles: readonly strin
 }
 
 /** DELETE every handle with purge, then polls until `handles.length` instances are destroyed or the cap passes. */
-export async function destroyAll(client: PlatformClient, handles: readonly string[], pollMs: number, capMs: number): Promise<{ startedAt: number; rejected: number; destroyed: number }> {
+export async function destroyAll(
+  client: PlatformClient,
+  handles: readonly string[],
+  pollMs: number,
+  capMs: number,
+): Promise<{ startedAt: number; rejected: number; destroyed: number }> {
   const startedAt = Date.now();
   const statuses = await Promise.all(
     handles.map(async (handle) => {

@@ -38,7 +38,7 @@ import { APT_INSTALL, BENCH_HANDLE, benchHandles, params, UPSTREAM_BODY } from '
 import { cleanupAll, get, onCleanup, spawnNode, stopChild } from './router/procs.ts';
 import { report } from './router/report.ts';
 import { seedRunning } from './router/seed.ts';
-import { checkAnswers, runTarget, type HttpTarget, type TargetName, type TargetRun } from './router/throughput.ts';
+import { checkAnswers, type HttpTarget, runTarget, type TargetName, type TargetRun } from './router/throughput.ts';
 import { measureWake } from './router/wake.ts';
 import { findTool, NGINX, WRK } from './router/wrk.ts';
 import { measureRtt } from './router/ws-rtt.ts';
@@ -66,11 +66,24 @@ async function main(): Promise<void> {
   const databaseUrl = `sqlite:${path.join(dataDir, 'platform.sqlite')}`;
   const seeded = await seedRunning(databaseUrl, benchHandles(params.users), upstream.ready.url);
   const secretKey = benchSecret('key');
-  const startRouterPlatform = (processes: number) => spawnNode<PlatformReady>(path.join(dir, 'platform-child.ts'), {
-    PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent',
-    PUBLIC_PORT: '0', DEV_IDP_PORT: '0', API_PORT: '0', PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: secretKey, ROUTER_PROCESSES: String(processes),
-    SWEEP_INTERVAL: '1h', REPLICA_ID: 'bench-router', BENCH_UPSTREAM: upstream.ready.url, BENCH_ROUTER_USERS: String(params.users),
-  });
+  const startRouterPlatform = (processes: number) =>
+    spawnNode<PlatformReady>(path.join(dir, 'platform-child.ts'), {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATA_DIR: dataDir,
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'silent',
+      PUBLIC_PORT: '0',
+      DEV_IDP_PORT: '0',
+      API_PORT: '0',
+      PLATFORM_SECRET: benchSecret('platform'),
+      SECRET_KEY: secretKey,
+      ROUTER_PROCESSES: String(processes),
+      SWEEP_INTERVAL: '1h',
+      REPLICA_ID: 'bench-router',
+      BENCH_UPSTREAM: upstream.ready.url,
+      BENCH_ROUTER_USERS: String(params.users),
+    });
   const platform = await startRouterPlatform(params.routerProcesses);
   const routes = platform.ready.routes;
   if (routes !== params.users) throw new Error(`the route table holds ${routes} routes, expected ${params.users}`);
@@ -96,7 +109,12 @@ async function main(): Promise<void> {
   const chp = await startChp(chpInfo.bin, upstream.ready.url);
   const targets: HttpTarget[] = [
     { name: 'direct', label: 'upstream directly', url: upstream.ready.url, pids: () => [] },
-    { name: 'router', label: `Matrix OS router, ${params.routerProcesses} processes (10,000 routes, auth on)`, url: routerUrl, pids: () => platform.ready.pids },
+    {
+      name: 'router',
+      label: `Matrix OS router, ${params.routerProcesses} processes (10,000 routes, auth on)`,
+      url: routerUrl,
+      pids: () => platform.ready.pids,
+    },
     { name: 'nginx', label: 'nginx-light, keepalive 64', url: nginx.url, pids: nginx.pids },
     { name: 'chp', label: `configurable-http-proxy ${chpInfo.version}`, url: chp.url, pids: () => [chp.child.pid!] },
     { name: 'bare', label: 'bare Node keep-alive proxy', url: bare.ready.url, pids: () => [bare.ready.pid] },
@@ -104,7 +122,9 @@ async function main(): Promise<void> {
   for (const t of targets) await checkAnswers(t, headers, UPSTREAM_BODY);
   const nginxWorkers = nginx.pids().length - 1;
 
-  console.log(`router: wrk -t${params.wrkThreads} -c${params.wrkConnections} -d${params.wrkSeconds}s --latency (after a ${params.warmupSeconds} s warm-up) at each target`);
+  console.log(
+    `router: wrk -t${params.wrkThreads} -c${params.wrkConnections} -d${params.wrkSeconds}s --latency (after a ${params.warmupSeconds} s warm-up) at each target`,
+  );
   const runs = {} as Record<TargetName, TargetRun>;
   for (const t of targets) runs[t.name] = await runTarget(wrk, t, headers, upstream.ready.pid);
   const routerStats = await platform.ask<Record<string, unknown>>('stats');
@@ -118,7 +138,12 @@ async function main(): Promise<void> {
   await stopChild(platform.child);
   const single = await startRouterPlatform(1);
   if (single.ready.routes !== params.users) throw new Error(`the single-process route table holds ${single.ready.routes} routes`);
-  const singleTarget: HttpTarget = { name: 'router1', label: 'Matrix OS router, 1 process (reference)', url: single.ready.listenUrl, pids: () => single.ready.pids };
+  const singleTarget: HttpTarget = {
+    name: 'router1',
+    label: 'Matrix OS router, 1 process (reference)',
+    url: single.ready.listenUrl,
+    pids: () => single.ready.pids,
+  };
   await checkAnswers(singleTarget, headers, UPSTREAM_BODY);
   runs.router1 = await runTarget(wrk, singleTarget, headers, upstream.ready.pid);
 
@@ -129,12 +154,19 @@ async function main(): Promise<void> {
 
   const result = report({
     setup: {
-      routes, seedMs: seeded.seedMs, platformStartMs: platform.ready.startMs, nginxWorkers,
+      routes,
+      seedMs: seeded.seedMs,
+      platformStartMs: platform.ready.startMs,
+      nginxWorkers,
       versions: { wrk: toolVersion(wrk, ['-v']), nginx: toolVersion(nginxBin, ['-v']), configurableHttpProxy: chpInfo.version },
       code,
       wallS: round((performance.now() - started) / 1000, 0),
     },
-    runs, routerStats, websocket: { direct: wsDirect, router: wsRouter }, wake, notes,
+    runs,
+    routerStats,
+    websocket: { direct: wsDirect, router: wsRouter },
+    wake,
+    notes,
   });
   if (!result.pass && runs.router.non2xx > 0) throw new Error(`the router answered ${runs.router.non2xx} non-2xx responses under load: the benchmark failed`);
 }
@@ -152,7 +184,12 @@ function codeUnderTest(): { commit: string; controlDirty: boolean } | null {
 function toolVersion(bin: string, args: string[]): string {
   // nginx -v prints to stderr; wrk -v too, and exits 1.
   const r = spawnSync(bin, args, { encoding: 'utf8' });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
+  return (
+    `${r.stdout ?? ''}${r.stderr ?? ''}`
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? 'unknown'
+  );
 }
 
 let exiting = false;

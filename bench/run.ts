@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BENCH_DIR, REPO_ROOT, RESULTS_DIR, round, type BenchResult } from './lib.ts';
+import { BENCH_DIR, type BenchResult, REPO_ROOT, RESULTS_DIR, round } from './lib.ts';
 
 interface BenchDef {
   name: string;
@@ -97,7 +97,8 @@ async function main(): Promise<number> {
     console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
-  for (const o of outcomes) console.log(`${o.name}: ${o.status}, ${round(o.wallMs / 1000, 0)} s${o.result ? `, ${o.result.pass ? 'all targets met' : 'targets missed'}` : ''}`);
+  for (const o of outcomes)
+    console.log(`${o.name}: ${o.status}, ${round(o.wallMs / 1000, 0)} s${o.result ? `, ${o.result.pass ? 'all targets met' : 'targets missed'}` : ''}`);
   const crashed = outcomes.some((o) => o.status !== 'ok');
   const missed = outcomes.some((o) => o.result && !o.result.pass);
   return crashed || (strict && missed) ? 1 : 0;

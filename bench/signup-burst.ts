@@ -18,12 +18,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { type Platform, startPlatform } from '../control/compose.ts';
 import { loadConfig } from '../control/config.ts';
 import { createLogger } from '../control/logger.ts';
 import { createOrchestrator, localDriverId } from '../control/main.ts';
 import { scanProcesses, terminateGroup } from '../control/orchestrator/local-processes.ts';
-import { startPlatform, type Platform } from '../control/compose.ts';
-import { benchSecret, intEnv, mb, msStats as stats, printTargets, processMemory, REPO_ROOT, round, sleep, systemMemoryUsed, target, writeResult } from './lib.ts';
+import {
+  benchSecret,
+  intEnv,
+  mb,
+  printTargets,
+  processMemory,
+  REPO_ROOT,
+  round,
+  sleep,
+  msStats as stats,
+  systemMemoryUsed,
+  target,
+  writeResult,
+} from './lib.ts';
 import { destroyAll, firstTransitionAt, handleOf, platformClient, pollUntilSettled, readEvents, submitProvisions } from './platform-client.ts';
 
 const NAME = 'signup-burst';
@@ -53,7 +66,8 @@ async function main(): Promise<void> {
     PATH: process.env.PATH,
     DATA_DIR: dataDir,
     API_PORT: '0',
-    PUBLIC_PORT: '0', DEV_IDP_PORT: '0',
+    PUBLIC_PORT: '0',
+    DEV_IDP_PORT: '0',
     PLATFORM_SECRET: benchSecret('platform'),
     SECRET_KEY: benchSecret('key'),
     LOG_LEVEL: 'silent',
@@ -96,7 +110,14 @@ async function main(): Promise<void> {
 
     // Memory: sum over this run's instance processes, system-wide used memory, the control process.
     const memBaseline = systemMemoryUsed();
-    const memory = { peakInstanceRss: 0, peakInstancePss: 0 as number | null, peakInstanceProcesses: 0, peakSystemUsed: memBaseline, peakControlRss: 0, samples: 0 };
+    const memory = {
+      peakInstanceRss: 0,
+      peakInstancePss: 0 as number | null,
+      peakInstanceProcesses: 0,
+      peakSystemUsed: memBaseline,
+      peakControlRss: 0,
+      samples: 0,
+    };
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
@@ -120,7 +141,9 @@ async function main(): Promise<void> {
     // --- the burst
     const handles = Array.from({ length: COUNT }, (_, i) => handleOf(i));
     const per = new Map<string, PerHandle>();
-    console.log(`${NAME}: submitting ${COUNT} provisions at once (worker concurrency ${config.provisioning.concurrency}, start timeout ${config.instance.startTimeoutMs / 1000} s)...`);
+    console.log(
+      `${NAME}: submitting ${COUNT} provisions at once (worker concurrency ${config.provisioning.concurrency}, start timeout ${config.instance.startTimeoutMs / 1000} s)...`,
+    );
     const burstStart = Date.now();
     for (const sub of await submitProvisions(http, handles, notes)) per.set(sub.handle, sub);
     const submittedAt = Date.now();
@@ -167,7 +190,8 @@ async function main(): Promise<void> {
     const notAlive = driverStates.filter((d) => d.state !== 'running' && per.get(d.handle)?.seenRunningAt !== undefined);
     const handlesWithProcess = new Set(processesAtSettle.map((p) => p.handle));
     const withoutProcess = handles.filter((h) => !handlesWithProcess.has(h));
-    if (notAlive.length) notes.push(`running in the database but not alive per the driver at settle: ${notAlive.map((d) => `${d.handle} (${d.state})`).join(', ')}`);
+    if (notAlive.length)
+      notes.push(`running in the database but not alive per the driver at settle: ${notAlive.map((d) => `${d.handle} (${d.state})`).join(', ')}`);
 
     // --- exact timings from each instance's events
     await readEvents(http, handles, (handle, events) => {
@@ -188,7 +212,13 @@ async function main(): Promise<void> {
     const failures = all.filter((p) => p.seenFailedAt !== undefined);
     const notFinished = all.filter((p) => p.seenRunningAt === undefined && p.seenFailedAt === undefined);
     for (const p of failures.slice(0, 5)) notes.push(`failed: ${p.handle}: ${p.lastError ?? 'no error recorded'}`);
-    if (notFinished.length) notes.push(`not running or failed after the ${CAP_MS / 1000} s cap: ${notFinished.length} (${notFinished.slice(0, 5).map((p) => p.handle).join(', ')}...)`);
+    if (notFinished.length)
+      notes.push(
+        `not running or failed after the ${CAP_MS / 1000} s cap: ${notFinished.length} (${notFinished
+          .slice(0, 5)
+          .map((p) => p.handle)
+          .join(', ')}...)`,
+      );
 
     sampling = false;
     await sampler;
@@ -244,7 +274,8 @@ async function main(): Promise<void> {
         instancePssSumAtSettleMB: instanceMemoryAtSettle.pss === null ? null : mb(instanceMemoryAtSettle.pss),
         instanceProcessesAtSettle: instanceMemoryAtSettle.counted,
         avgInstanceRssAtSettleMB: instanceMemoryAtSettle.counted ? mb(instanceMemoryAtSettle.rss / instanceMemoryAtSettle.counted) : null,
-        avgInstancePssAtSettleMB: instanceMemoryAtSettle.counted && instanceMemoryAtSettle.pss !== null ? mb(instanceMemoryAtSettle.pss / instanceMemoryAtSettle.counted) : null,
+        avgInstancePssAtSettleMB:
+          instanceMemoryAtSettle.counted && instanceMemoryAtSettle.pss !== null ? mb(instanceMemoryAtSettle.pss / instanceMemoryAtSettle.counted) : null,
         systemUsedBaselineMB: mb(memBaseline),
         peakSystemUsedMB: mb(memory.peakSystemUsed),
         peakSystemUsedDeltaMB: mb(memory.peakSystemUsed - memBaseline),
@@ -267,12 +298,21 @@ async function main(): Promise<void> {
     ];
     notes.push(
       'requestedToRunning: from the "requested" event to the "running" event of each instance (database timestamps, exact). submitToRunning: from the HTTP submit to the "running" event (same clock: the platform runs in this process). queueWait: requested -> starting (waiting for a worker slot, plus provisioning). boot: starting -> running (process spawn until its /health answers).',
-      'Instance memory: sum over processes carrying this run\'s local-driver marker, sampled every 2 s from /proc (RSS double-counts shared pages; PSS does not).',
+      "Instance memory: sum over processes carrying this run's local-driver marker, sampled every 2 s from /proc (RSS double-counts shared pages; PSS does not).",
       `The control service and the HTTP client share this process; eventLoopDelayMs covers both.`,
     );
     const result = writeResult({
       name: NAME,
-      parameters: { count: COUNT, workerConcurrency: config.provisioning.concurrency, startTimeoutMs: config.instance.startTimeoutMs, capMs: CAP_MS, pollMs: POLL_MS, orchestrator: 'local', database: dialect, instanceMemoryMB: config.instance.memoryMB },
+      parameters: {
+        count: COUNT,
+        workerConcurrency: config.provisioning.concurrency,
+        startTimeoutMs: config.instance.startTimeoutMs,
+        capMs: CAP_MS,
+        pollMs: POLL_MS,
+        orchestrator: 'local',
+        database: dialect,
+        instanceMemoryMB: config.instance.memoryMB,
+      },
       figures,
       targets,
       notes,
@@ -280,10 +320,14 @@ async function main(): Promise<void> {
 
     const s = figures.requestedToRunningMs;
     console.log(`\n${NAME}: ${COUNT} provisions at once, local driver, worker concurrency ${figures.workerConcurrency}`);
-    console.log(`  running ${running}, failed ${failed}, unfinished ${notFinished.length}; last running after ${figures.totalWallMs === null ? 'n/a' : `${round(figures.totalWallMs / 1000, 1)} s`} (${figures.throughputPerMinute}/min)`);
+    console.log(
+      `  running ${running}, failed ${failed}, unfinished ${notFinished.length}; last running after ${figures.totalWallMs === null ? 'n/a' : `${round(figures.totalWallMs / 1000, 1)} s`} (${figures.throughputPerMinute}/min)`,
+    );
     console.log(`  requested -> running: p50 ${s.p50} ms, p90 ${s.p90} ms, p99 ${s.p99} ms, max ${s.max} ms`);
     console.log(`  of which queue wait p50 ${figures.queueWaitMs.p50} ms / boot p50 ${figures.bootMs.p50} ms (boot p99 ${figures.bootMs.p99} ms)`);
-    console.log(`  peak instance memory: RSS sum ${figures.memory.peakInstanceRssSumMB} MB, PSS sum ${figures.memory.peakInstancePssSumMB} MB over ${figures.memory.peakInstanceProcesses} processes; system used +${figures.memory.peakSystemUsedDeltaMB} MB`);
+    console.log(
+      `  peak instance memory: RSS sum ${figures.memory.peakInstanceRssSumMB} MB, PSS sum ${figures.memory.peakInstancePssSumMB} MB over ${figures.memory.peakInstanceProcesses} processes; system used +${figures.memory.peakSystemUsedDeltaMB} MB`,
+    );
     console.log(`  destroy: ${destroyed}/${COUNT} in ${round(destroyMs / 1000, 1)} s; leftovers: ${JSON.stringify(figures.leftovers)}`);
     printTargets(targets);
     console.log(`  -> bench/results/${NAME}.json (${result.pass ? 'all targets met' : 'some targets missed'})`);

@@ -9,9 +9,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startPlatform } from '../control/compose.ts';
 import { loadConfig } from '../control/config.ts';
 import { createLogger } from '../control/logger.ts';
-import { startPlatform } from '../control/compose.ts';
 import { MemoryOrchestrator } from '../test/doubles/memory-orchestrator.ts';
 import { sendRaw } from '../test/helpers/router.ts';
 import { providerDance } from '../test/helpers/site.ts';
@@ -31,10 +31,21 @@ async function main(): Promise<void> {
     const databaseUrl = `sqlite:${path.join(dataDir, 'platform.sqlite')}`;
     const handles = benchHandles(params.users);
     const seeded = await seedRunning(databaseUrl, handles, 'http://127.0.0.1:1');
-    const config = loadConfig({
-      DATA_DIR: dataDir, DATABASE_URL: databaseUrl, API_PORT: '0', PUBLIC_PORT: '0', DEV_IDP_PORT: '0', LOG_LEVEL: 'silent',
-      PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: benchSecret('key'), ADMIN_EMAILS: 'root@bench.example', SWEEP_INTERVAL: '1h',
-    }, REPO_ROOT);
+    const config = loadConfig(
+      {
+        DATA_DIR: dataDir,
+        DATABASE_URL: databaseUrl,
+        API_PORT: '0',
+        PUBLIC_PORT: '0',
+        DEV_IDP_PORT: '0',
+        LOG_LEVEL: 'silent',
+        PLATFORM_SECRET: benchSecret('platform'),
+        SECRET_KEY: benchSecret('key'),
+        ADMIN_EMAILS: 'root@bench.example',
+        SWEEP_INTERVAL: '1h',
+      },
+      REPO_ROOT,
+    );
     const orchestrator = new MemoryOrchestrator();
     for (const handle of handles) orchestrator.adopt(handle);
     const platform = await startPlatform(config, orchestrator, createLogger('silent'));
@@ -45,7 +56,11 @@ async function main(): Promise<void> {
       const signIn = async (email: string) => {
         const start = await sendRaw(port, { host, path: '/login' });
         const callback = await providerDance(start.headers.location!, email);
-        const done = await sendRaw(port, { host, path: callback.pathname + callback.search, headers: { cookie: String(start.headers['set-cookie']![0]).split(';')[0]! } });
+        const done = await sendRaw(port, {
+          host,
+          path: callback.pathname + callback.search,
+          headers: { cookie: String(start.headers['set-cookie']![0]).split(';')[0]! },
+        });
         return done.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => c.startsWith('mxos_site='))!;
       };
       const admin = await signIn('root@bench.example');
@@ -102,7 +117,10 @@ function percentileOf(values: number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!;
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(`site benchmark failed: ${err instanceof Error ? err.stack : String(err)}`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`site benchmark failed: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -14,11 +14,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, Registry } from 'prom-client';
+import { createSiteHandler } from '../site/index.ts';
 import { AccessCodes } from './access/login-codes.ts';
 import { instanceUrl } from './access/urls.ts';
 import { createApiApp } from './api/app.ts';
 import type { Config } from './config.ts';
-import { openDatabase, type Database } from './db/database.ts';
+import { type Database, openDatabase } from './db/database.ts';
 import { loadOrCreateDevSecrets } from './dev-secrets.ts';
 import { startIdentity } from './identity/index.ts';
 import type { OidcSettings } from './identity/oidc.ts';
@@ -29,11 +30,10 @@ import type { Orchestrator } from './orchestrator/types.ts';
 import { InstanceService } from './provisioning/service.ts';
 import { InstanceStore } from './provisioning/store.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
-import { startEdge, type Edge } from './router/edge.ts';
-import { startRouterWorkers, type RouterWorkers, type WorkerMessage } from './router/workers.ts';
+import { type Edge, startEdge } from './router/edge.ts';
+import { type RouterWorkers, startRouterWorkers, type WorkerMessage } from './router/workers.ts';
 import { SiteSessions } from './users/sessions.ts';
 import { UserStore } from './users/store.ts';
-import { createSiteHandler } from '../site/index.ts';
 
 export const PLATFORM_VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
 
@@ -102,7 +102,11 @@ async function openServices(config: Config, logger: Logger): Promise<Services> {
 }
 
 /** The public listener: the site at the apex, the router for every instance host. */
-function startPublicListener(config: Config, services: Services, options: { secretKey: string; identity: OidcSettings; registry: Registry; logger: Logger }): Promise<Edge> {
+function startPublicListener(
+  config: Config,
+  services: Services,
+  options: { secretKey: string; identity: OidcSettings; registry: Registry; logger: Logger },
+): Promise<Edge> {
   const { secretKey, identity, registry, logger } = options;
   const url = (handle: string) => instanceUrl(config, handle);
   const site = createSiteHandler({ config, ...services, identity, secretKey, instanceUrl: url, logger });
@@ -149,7 +153,9 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
   const identity = await startIdentity(config, secretKey, logger);
   const inProcess = config.router.processes === 1;
   const edge = inProcess ? await startPublicListener(config, services, { secretKey, identity: identity.settings, registry: metrics.registry, logger }) : null;
-  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, onKick: () => worker.kick(), logger });
+  const routerWorkers = inProcess
+    ? null
+    : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, onKick: () => worker.kick(), logger });
 
   const app = createApiApp({
     logger,
@@ -180,7 +186,16 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
 
   let closing: Promise<void> | null = null;
   return {
-    ...services, config, worker, lifecycle, metrics, orchestrator, edge, routerWorkers, platformSecret, secretKey,
+    ...services,
+    config,
+    worker,
+    lifecycle,
+    metrics,
+    orchestrator,
+    edge,
+    routerWorkers,
+    platformSecret,
+    secretKey,
     publicListenUrl: edge?.listenUrl ?? routerWorkers!.listenUrl,
     apiUrl: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     close() {

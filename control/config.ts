@@ -6,8 +6,8 @@
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { deepFreeze, type Env, EnvReader } from './config-parse.ts';
 import { ConfigError } from './errors.ts';
-import { EnvReader, deepFreeze, type Env } from './config-parse.ts';
 
 export type PlatformMode = 'development' | 'production';
 export type OrchestratorKind = 'local' | 'nomad';
@@ -144,7 +144,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       token: read.optionalString('NOMAD_TOKEN'),
       namespace: read.string('NOMAD_NAMESPACE', 'default'),
       region: read.optionalString('NOMAD_REGION'),
-      datacenters: read.string('NOMAD_DATACENTERS', '*').split(',').map((d) => d.trim()).filter(Boolean),
+      datacenters: read
+        .string('NOMAD_DATACENTERS', '*')
+        .split(',')
+        .map((d) => d.trim())
+        .filter(Boolean),
       cpuMhzPerCore: read.integer('NOMAD_CPU_MHZ_PER_CORE', 2000, 100, 10_000),
       volumeMode: read.oneOf('NOMAD_VOLUME_MODE', ['docker-volume', 'host'] as const, 'docker-volume'),
       timeoutMs: read.duration('NOMAD_TIMEOUT', 10_000, 100),
@@ -188,7 +192,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       clientId: read.string('OIDC_CLIENT_ID', 'matrixos-platform'),
       clientSecret: read.optionalString('OIDC_CLIENT_SECRET'),
       devIdp: { host: read.string('DEV_IDP_HOST', '127.0.0.1'), port: read.port('DEV_IDP_PORT', 9100) },
-      adminEmails: read.string('ADMIN_EMAILS', '').split(',').map((e) => e.trim().toLowerCase()).filter(Boolean),
+      adminEmails: read
+        .string('ADMIN_EMAILS', '')
+        .split(',')
+        .map((e) => e.trim().toLowerCase())
+        .filter(Boolean),
       sessionTtlMs: read.duration('SESSION_TTL', 7 * 86_400_000, 60_000),
     },
     meterUrl: read.url('METER_URL', 'http://127.0.0.1:8080', ['http:', 'https:']),
@@ -237,26 +245,43 @@ function parsePublic(read: EnvReader, production: boolean): Config['public'] {
     // read.url has already reported it.
   }
   read.require(!production || secure, 'PUBLIC_URL must start with https:// when PLATFORM_MODE=production: instance cookies are only safe over TLS');
-  const trustedProxies = read.string('TRUSTED_PROXIES', '').split(',').map((p) => p.trim()).filter(Boolean);
+  const trustedProxies = read
+    .string('TRUSTED_PROXIES', '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   for (const entry of trustedProxies) {
     const [ip, bits, extra] = entry.split('/');
     const family = net.isIP(ip ?? '');
     const max = family === 6 ? 128 : 32;
     const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max);
-    read.require(family !== 0 && okBits && extra === undefined, `TRUSTED_PROXIES entries must be IP addresses or CIDRs like 127.0.0.1 or 10.0.0.0/8, got "${entry}"`);
+    read.require(
+      family !== 0 && okBits && extra === undefined,
+      `TRUSTED_PROXIES entries must be IP addresses or CIDRs like 127.0.0.1 or 10.0.0.0/8, got "${entry}"`,
+    );
   }
   return { host: read.string('PUBLIC_HOST', '127.0.0.1'), port, domain, url, secure, trustedProxies };
 }
 
 function parseGatewayPaths(read: EnvReader): string[] {
-  const paths = read.string('ROUTER_GATEWAY_PATHS', '/api/,/ws,/files/,/modules/,/health').split(',').map((p) => p.trim()).filter(Boolean);
-  for (const p of paths) read.require(/^\/[A-Za-z0-9._~\/-]*$/.test(p), `ROUTER_GATEWAY_PATHS entries must be paths starting with /, got "${p}"`);
+  const paths = read
+    .string('ROUTER_GATEWAY_PATHS', '/api/,/ws,/files/,/modules/,/health')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const p of paths) read.require(/^\/[A-Za-z0-9._~/-]*$/.test(p), `ROUTER_GATEWAY_PATHS entries must be paths starting with /, got "${p}"`);
   return paths;
 }
 
 function parseReplicaId(read: EnvReader): string {
   // No underscore: it is a wildcard in the LIKE that finds this replica's old leases.
-  const value = read.string('REPLICA_ID', os.hostname().replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 48) || 'control');
+  const value = read.string(
+    'REPLICA_ID',
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9.-]/g, '-')
+      .slice(0, 48) || 'control',
+  );
   read.require(/^[A-Za-z0-9.-]{1,48}$/.test(value), `REPLICA_ID must be 1 to 48 letters, digits, dots or hyphens, got "${value}"`);
   return value;
 }
@@ -264,10 +289,16 @@ function parseReplicaId(read: EnvReader): string {
 function checkCrossFieldRules(read: EnvReader, config: Config, opts: { production: boolean; allowLocalDriver: boolean }): void {
   const p = config.provisioning;
   if (config.instance.memoryMaxMB !== null) {
-    read.require(config.instance.memoryMaxMB >= config.instance.memoryMB, `INSTANCE_MEMORY_MAX_MB (${config.instance.memoryMaxMB}) must not be below INSTANCE_MEMORY_MB (${config.instance.memoryMB})`);
+    read.require(
+      config.instance.memoryMaxMB >= config.instance.memoryMB,
+      `INSTANCE_MEMORY_MAX_MB (${config.instance.memoryMaxMB}) must not be below INSTANCE_MEMORY_MB (${config.instance.memoryMB})`,
+    );
   }
   read.require(config.nomad.datacenters.length > 0, 'NOMAD_DATACENTERS must name at least one datacenter (or *)');
-  read.require(p.backoffMaxMs >= p.backoffBaseMs, `PROVISION_BACKOFF_MAX (${p.backoffMaxMs}ms) must not be below PROVISION_BACKOFF_BASE (${p.backoffBaseMs}ms)`);
+  read.require(
+    p.backoffMaxMs >= p.backoffBaseMs,
+    `PROVISION_BACKOFF_MAX (${p.backoffMaxMs}ms) must not be below PROVISION_BACKOFF_BASE (${p.backoffBaseMs}ms)`,
+  );
   read.require(
     config.lifecycle.activityFlushIntervalMs < config.lifecycle.idleTimeoutMs,
     'ACTIVITY_FLUSH_INTERVAL must be shorter than IDLE_TIMEOUT, or active instances could be stopped',
@@ -276,15 +307,31 @@ function checkCrossFieldRules(read: EnvReader, config: Config, opts: { productio
     config.router.wsActivityIntervalMs < config.lifecycle.idleTimeoutMs,
     'WS_ACTIVITY_INTERVAL must be shorter than IDLE_TIMEOUT, or an open WebSocket could not keep its instance awake',
   );
-  for (const email of config.identity.adminEmails) read.require(/^[^\s@]+@[^\s@]+$/.test(email), `ADMIN_EMAILS entries must be email addresses, got "${email}"`);
+  for (const email of config.identity.adminEmails)
+    read.require(/^[^\s@]+@[^\s@]+$/.test(email), `ADMIN_EMAILS entries must be email addresses, got "${email}"`);
   if (config.identity.issuer !== null) {
-    read.require(config.identity.clientSecret !== null, 'OIDC_CLIENT_SECRET is required with OIDC_ISSUER: the client secret your provider issued for OIDC_CLIENT_ID');
+    read.require(
+      config.identity.clientSecret !== null,
+      'OIDC_CLIENT_SECRET is required with OIDC_ISSUER: the client secret your provider issued for OIDC_CLIENT_ID',
+    );
   }
   if (!opts.production) return;
-  read.require(config.identity.issuer !== null, 'OIDC_ISSUER is required when PLATFORM_MODE=production: the embedded development sign-in accepts any email (docs/identity.md shows how to set up a provider)');
-  read.require(config.identity.issuer === null || config.identity.issuer.startsWith('https://'), 'OIDC_ISSUER must be an https:// URL when PLATFORM_MODE=production');
-  read.require(config.platformSecret !== null, 'PLATFORM_SECRET is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)');
-  read.require(config.secretKey !== null, 'SECRET_KEY is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)');
+  read.require(
+    config.identity.issuer !== null,
+    'OIDC_ISSUER is required when PLATFORM_MODE=production: the embedded development sign-in accepts any email (docs/identity.md shows how to set up a provider)',
+  );
+  read.require(
+    config.identity.issuer === null || config.identity.issuer.startsWith('https://'),
+    'OIDC_ISSUER must be an https:// URL when PLATFORM_MODE=production',
+  );
+  read.require(
+    config.platformSecret !== null,
+    'PLATFORM_SECRET is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)',
+  );
+  read.require(
+    config.secretKey !== null,
+    'SECRET_KEY is required when PLATFORM_MODE=production: set it to a random string of at least 32 characters (openssl rand -hex 32)',
+  );
   read.require(!config.apiAuthDisabled, 'PLATFORM_DEV=1 is refused when PLATFORM_MODE=production: the platform API must require PLATFORM_SECRET');
   read.require(
     config.orchestrator !== 'local' || opts.allowLocalDriver,
@@ -299,7 +346,9 @@ function developmentWarnings(config: Config, allowLocalDriver: boolean): string[
     warnings.push('PLATFORM_SECRET is not set: using a generated development secret stored in DATA_DIR/dev-secrets.json.');
   }
   if (config.identity.issuer === null) {
-    warnings.push(`OIDC_ISSUER is not set: the embedded development identity provider on port ${config.identity.devIdp.port} signs in ANY email without a password.`);
+    warnings.push(
+      `OIDC_ISSUER is not set: the embedded development identity provider on port ${config.identity.devIdp.port} signs in ANY email without a password.`,
+    );
   }
   if (config.orchestrator === 'local') {
     warnings.push(

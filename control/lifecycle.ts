@@ -78,7 +78,11 @@ export class ActivityRecorder {
           for (let i = 0; i < handles.length; i += 1000) {
             await this.db.models.Instance.update(
               { last_active_at: when },
-              { where: { handle: handles.slice(i, i + 1000), [Op.or]: [{ last_active_at: null }, { last_active_at: { [Op.lt]: when } }] }, transaction, silent: true },
+              {
+                where: { handle: handles.slice(i, i + 1000), [Op.or]: [{ last_active_at: null }, { last_active_at: { [Op.lt]: when } }] },
+                transaction,
+                silent: true,
+              },
             );
           }
         }

@@ -2,7 +2,7 @@
  * Structured logs (pino). Secrets are redacted by path as a second line of
  * defence: code should never put a secret in a log object in the first place.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

@@ -4,14 +4,14 @@
  */
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from './config.ts';
+import { instanceUrl } from './access/urls.ts';
+import { startPlatform } from './compose.ts';
+import { type Config, loadConfig } from './config.ts';
 import { ConfigError, describeError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LocalOrchestrator } from './orchestrator/local.ts';
 import { createNomadOrchestrator } from './orchestrator/nomad/index.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
-import { startPlatform } from './compose.ts';
-import { instanceUrl } from './access/urls.ts';
 
 /** argv that runs instance/server.ts under tsx, independent of the child's cwd. */
 export function referenceInstanceCommand(): string[] {
@@ -37,7 +37,12 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`Configuration error:\n${err.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+      process.stderr.write(
+        `Configuration error:\n${err.message
+          .split('\n')
+          .map((l) => `  ${l}`)
+          .join('\n')}\n`,
+      );
       process.exit(78);
     }
     throw err;
@@ -45,11 +50,24 @@ async function main(): Promise<void> {
   const logger: Logger = createLogger(config.logLevel);
   for (const warning of config.devWarnings) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
   const platform = await startPlatform(config, createOrchestrator(config), logger);
-  logger.info({ public: config.public.url, router: platform.publicListenUrl, routerProcesses: config.router.processes, api: platform.apiUrl, driver: platform.orchestrator.name, database: platform.db.dialect, mode: config.mode }, 'control service ready');
-  process.stdout.write(`\nMatrix OS platform ${config.mode}\n` +
-    `  site and instances: ${config.public.url} (instances at ${instanceUrl(config, '{handle}')}; listening on ${platform.publicListenUrl})\n` +
-    `  platform API:       ${platform.apiUrl} (health: ${platform.apiUrl}/health, metrics: ${platform.apiUrl}/metrics)\n` +
-    `Operator CLI: npm run cli -- list; open an instance in a browser: npm run cli -- open <handle>\n\n`);
+  logger.info(
+    {
+      public: config.public.url,
+      router: platform.publicListenUrl,
+      routerProcesses: config.router.processes,
+      api: platform.apiUrl,
+      driver: platform.orchestrator.name,
+      database: platform.db.dialect,
+      mode: config.mode,
+    },
+    'control service ready',
+  );
+  process.stdout.write(
+    `\nMatrix OS platform ${config.mode}\n` +
+      `  site and instances: ${config.public.url} (instances at ${instanceUrl(config, '{handle}')}; listening on ${platform.publicListenUrl})\n` +
+      `  platform API:       ${platform.apiUrl} (health: ${platform.apiUrl}/health, metrics: ${platform.apiUrl}/metrics)\n` +
+      `Operator CLI: npm run cli -- list; open an instance in a browser: npm run cli -- open <handle>\n\n`,
+  );
 
   let stopping = false;
   const shutdown = (signal: string) => {

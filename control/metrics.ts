@@ -2,7 +2,7 @@
  * Prometheus metrics, served on the internal listener at GET /metrics.
  * One registry per control service (created in main.ts), so tests never share state.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { INSTANCE_STATUSES, type InstanceStatus } from './provisioning/states.ts';
 
 export interface Metrics {
@@ -39,15 +39,30 @@ export function createMetrics(countByState: () => Promise<Record<InstanceStatus,
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
       registers: [registry],
     }),
-    transitions: new Counter({ name: 'mxos_instance_transitions_total', help: 'Instance state transitions', labelNames: ['from', 'to'] as const, registers: [registry] }),
-    failures: new Counter({ name: 'mxos_instance_failures_total', help: 'Failed provisioning steps by reason', labelNames: ['reason'] as const, registers: [registry] }),
+    transitions: new Counter({
+      name: 'mxos_instance_transitions_total',
+      help: 'Instance state transitions',
+      labelNames: ['from', 'to'] as const,
+      registers: [registry],
+    }),
+    failures: new Counter({
+      name: 'mxos_instance_failures_total',
+      help: 'Failed provisioning steps by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     sweepSeconds: new Histogram({
       name: 'mxos_idle_sweep_duration_seconds',
       help: 'Duration of one idle sweep including reconcile',
       buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 1, 5],
       registers: [registry],
     }),
-    apiRequests: new Counter({ name: 'mxos_api_requests_total', help: 'Platform API requests', labelNames: ['method', 'route', 'status'] as const, registers: [registry] }),
+    apiRequests: new Counter({
+      name: 'mxos_api_requests_total',
+      help: 'Platform API requests',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers: [registry],
+    }),
     apiLatencySeconds: new Histogram({
       name: 'mxos_api_request_duration_seconds',
       help: 'Platform API latency',

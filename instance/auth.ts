@@ -43,10 +43,9 @@ export function createAuthenticator(token: string | undefined): Authenticator {
 }
 
 export function unauthorizedMessage(sources: { cookie?: boolean; query?: boolean } = {}): string {
-  const alternatives = [
-    sources.cookie ? `a ${TOKEN_COOKIE} cookie` : undefined,
-    sources.query ? 'a ?token= query parameter' : undefined,
-  ].filter((part) => part !== undefined);
+  const alternatives = [sources.cookie ? `a ${TOKEN_COOKIE} cookie` : undefined, sources.query ? 'a ?token= query parameter' : undefined].filter(
+    (part) => part !== undefined,
+  );
   const extra = alternatives.length > 0 ? ` (or ${alternatives.join(' or ')})` : '';
   return `Missing or invalid credentials: send Authorization: Bearer <instance token>${extra}.`;
 }
@@ -62,7 +61,10 @@ export function cookieValue(header: string | undefined, name: string): string | 
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
     if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;
-    const raw = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    const raw = pair
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
     try {
       return decodeURIComponent(raw);
     } catch {

@@ -84,9 +84,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
 
   const handle = read(env, 'MATRIX_HANDLE') ?? DEFAULTS.handle;
   if (!HANDLE_PATTERN.test(handle)) {
-    throw new ConfigError(
-      `MATRIX_HANDLE must be 1 to 64 lowercase letters, digits or hyphens, starting and ending with a letter or digit, got "${handle}"`,
-    );
+    throw new ConfigError(`MATRIX_HANDLE must be 1 to 64 lowercase letters, digits or hyphens, starting and ending with a letter or digit, got "${handle}"`);
   }
 
   return defineConfig(
@@ -126,7 +124,10 @@ function readPort(env: Env, name: string, fallback: number): number {
 function readNames(env: Env, name: string): string[] {
   const value = read(env, name);
   if (value === undefined) return [];
-  const names = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  const names = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
   const bad = names.find((part) => !NAME_PATTERN.test(part));
   if (bad !== undefined) {
     throw new ConfigError(

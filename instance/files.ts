@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
@@ -18,7 +18,10 @@ const MAX_SEGMENT_BYTES = 255;
 export type FileErrorCode = 'invalid_path' | 'not_found' | 'conflict' | 'payload_too_large';
 
 export class FileError extends Error {
-  constructor(readonly code: FileErrorCode, message: string) {
+  constructor(
+    readonly code: FileErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'FileError';
   }
@@ -36,12 +39,27 @@ export interface OpenedFile extends FileEntry {
 }
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8', '.csv': 'text/csv; charset=utf-8',
-  '.html': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8', '.json': 'application/json', '.xml': 'application/xml',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif',
-  '.webp': 'image/webp', '.ico': 'image/x-icon', '.pdf': 'application/pdf', '.wasm': 'application/wasm',
-  '.zip': 'application/zip', '.mp3': 'audio/mpeg', '.mp4': 'video/mp4',
+  '.txt': 'text/plain; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.csv': 'text/csv; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.xml': 'application/xml',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+  '.pdf': 'application/pdf',
+  '.wasm': 'application/wasm',
+  '.zip': 'application/zip',
+  '.mp3': 'audio/mpeg',
+  '.mp4': 'video/mp4',
 };
 
 export function contentTypeFor(filePath: string): string {
@@ -57,12 +75,17 @@ export function parseFilePath(encoded: string): string {
     throw new FileError('invalid_path', 'path is not valid percent-encoding');
   }
   const problem =
-    decoded === '' ? 'path is empty: name a file, e.g. /api/files/notes/today.md'
-    : decoded.includes('\0') ? 'path must not contain NUL bytes'
-    : decoded.includes('\\') ? 'path must not contain backslashes: separate directories with /'
-    : decoded.startsWith('/') ? 'path must be relative to the files root, not absolute'
-    : decoded.length > MAX_PATH_LENGTH ? `path must be at most ${MAX_PATH_LENGTH} characters`
-    : undefined;
+    decoded === ''
+      ? 'path is empty: name a file, e.g. /api/files/notes/today.md'
+      : decoded.includes('\0')
+        ? 'path must not contain NUL bytes'
+        : decoded.includes('\\')
+          ? 'path must not contain backslashes: separate directories with /'
+          : decoded.startsWith('/')
+            ? 'path must be relative to the files root, not absolute'
+            : decoded.length > MAX_PATH_LENGTH
+              ? `path must be at most ${MAX_PATH_LENGTH} characters`
+              : undefined;
   if (problem) throw new FileError('invalid_path', problem);
   const segments = decoded.split('/');
   if (segments.includes('..')) throw new FileError('invalid_path', 'path must not contain ".." segments');
@@ -74,7 +97,10 @@ export function parseFilePath(encoded: string): string {
 }
 
 export class FileStore {
-  private constructor(private readonly root: string, private readonly tmpDir: string) {}
+  private constructor(
+    private readonly root: string,
+    private readonly tmpDir: string,
+  ) {}
 
   static async open(dataDir: string): Promise<FileStore> {
     const tmpDir = path.join(dataDir, '.tmp');
@@ -125,7 +151,10 @@ export class FileStore {
       } finally {
         await handle.close();
       }
-      const existed = await lstat(target).then(() => true, () => false);
+      const existed = await lstat(target).then(
+        () => true,
+        () => false,
+      );
       await rename(temp, target).catch((err: unknown) => {
         throw isCode(err, 'EISDIR', 'ENOTEMPTY', 'EEXIST') ? new FileError('conflict', `${relPath} is a directory, not a file`) : err;
       });

@@ -6,17 +6,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-
-import { unauthorizedMessage } from './auth.ts';
 import type { Authenticator } from './auth.ts';
+import { unauthorizedMessage } from './auth.ts';
 import type { InstanceConfig } from './config.ts';
-import { FileError, MAX_FILE_BYTES, parseFilePath } from './files.ts';
 import type { FileErrorCode, FileStore } from './files.ts';
-import { HttpError, allow, elapsed, parseTarget, sendJson } from './http.ts';
+import { FileError, MAX_FILE_BYTES, parseFilePath } from './files.ts';
 import type { InstanceLogger, Route } from './http.ts';
+import { allow, elapsed, HttpError, parseTarget, sendJson } from './http.ts';
 import { collectSystemInfo } from './system-info.ts';
-import { rejectUpgrade } from './websocket.ts';
 import type { EchoServer } from './websocket.ts';
+import { rejectUpgrade } from './websocket.ts';
 
 export interface GatewayContext {
   readonly config: InstanceConfig;

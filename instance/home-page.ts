@@ -55,8 +55,11 @@ export function renderUnauthorizedPage(): string {
 
 /** `message` is shown to the visitor: pass only text that is safe and useful to them. */
 export function renderErrorPage(title: string, message: string): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1>
-    <p>${escapeHtml(message)}</p>`);
+  return layout(
+    title,
+    `<h1>${escapeHtml(title)}</h1>
+    <p>${escapeHtml(message)}</p>`,
+  );
 }
 
 export function escapeHtml(text: string): string {

@@ -57,9 +57,8 @@ export function requestListener(server: ServerName, logger: InstanceLogger, rout
       logger.request(res.writableFinished ? entry : { ...entry, aborted: true });
     });
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    const handled = target === undefined
-      ? Promise.reject(new HttpError(400, 'bad_request', 'The request target must be a path starting with /.'))
-      : route(req, res, target);
+    const handled =
+      target === undefined ? Promise.reject(new HttpError(400, 'bad_request', 'The request target must be a path starting with /.')) : route(req, res, target);
     handled.catch((error: unknown) => {
       const failure = error instanceof HttpError ? error : new HttpError(500, 'internal_error', INTERNAL_ERROR_MESSAGE);
       if (failure.status >= 500 && !isClientGone(error)) logger.error(`${req.method} ${target?.pathname ?? req.url} failed`, error);
@@ -82,9 +81,7 @@ export function respondWithJsonError(req: IncomingMessage, res: ServerResponse, 
 export function parseTarget(url: string | undefined): Target | undefined {
   if (url === undefined || !url.startsWith('/')) return undefined;
   const q = url.indexOf('?');
-  return q === -1
-    ? { pathname: url, query: new URLSearchParams() }
-    : { pathname: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
+  return q === -1 ? { pathname: url, query: new URLSearchParams() } : { pathname: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
 
 export function allow(req: IncomingMessage, methods: readonly string[]): void {

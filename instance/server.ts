@@ -8,20 +8,19 @@
  */
 import { realpathSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import http, { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import http, { STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-
-import { createAuthenticator, unauthorizedMessage } from './auth.ts';
 import type { Authenticator } from './auth.ts';
-import { ConfigError, defineConfig, loadConfig } from './config.ts';
+import { createAuthenticator, unauthorizedMessage } from './auth.ts';
 import type { ConfigInput, InstanceConfig } from './config.ts';
+import { ConfigError, defineConfig, loadConfig } from './config.ts';
 import { FileStore } from './files.ts';
 import { gatewayRoute, gatewayUpgrade } from './gateway.ts';
 import { PAGE_SECURITY_POLICY, renderErrorPage, renderHomePage, renderNotFoundPage, renderUnauthorizedPage } from './home-page.ts';
-import { HttpError, allow, closeServer, listen, requestListener, respondWithJsonError, sendJson, sendText } from './http.ts';
 import type { InstanceLogger, Route, Target } from './http.ts';
+import { allow, closeServer, HttpError, listen, requestListener, respondWithJsonError, sendJson, sendText } from './http.ts';
 import { createEchoServer } from './websocket.ts';
 
 export type { InstanceLogger, RequestLogEntry } from './http.ts';
@@ -99,9 +98,12 @@ function shellRoute(config: InstanceConfig, auth: Authenticator): Route {
 }
 
 function respondWithHtmlError(req: IncomingMessage, res: ServerResponse, error: HttpError, target: Target | undefined): void {
-  const page = error.status === 401 ? renderUnauthorizedPage()
-    : error.status === 404 ? renderNotFoundPage(target?.pathname ?? '')
-    : renderErrorPage(STATUS_CODES[error.status] ?? 'Error', error.message);
+  const page =
+    error.status === 401
+      ? renderUnauthorizedPage()
+      : error.status === 404
+        ? renderNotFoundPage(target?.pathname ?? '')
+        : renderErrorPage(STATUS_CODES[error.status] ?? 'Error', error.message);
   sendHtml(req, res, error.status, page, error.headers);
 }
 
@@ -120,7 +122,7 @@ export function consoleLogger(stdout: NodeJS.WritableStream = process.stdout, st
   return {
     request: (entry) => line(stdout, { level: 'info', msg: 'request', ...entry }),
     warn: (message) => stderr.write(`${message}\n`),
-    error: (message, error) => line(stderr, { level: 'error', msg: message, error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+    error: (message, error) => line(stderr, { level: 'error', msg: message, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   };
 }
 
@@ -134,15 +136,17 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const { config, gatewayPort, shellPort } = instance;
-  process.stdout.write(`${JSON.stringify({
-    time: new Date().toISOString(),
-    level: 'info',
-    msg: 'listening',
-    handle: config.handle,
-    version: config.version,
-    gateway: `http://${config.host}:${gatewayPort}`,
-    shell: `http://${config.host}:${shellPort}`,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      time: new Date().toISOString(),
+      level: 'info',
+      msg: 'listening',
+      handle: config.handle,
+      version: config.version,
+      gateway: `http://${config.host}:${gatewayPort}`,
+      shell: `http://${config.host}:${shellPort}`,
+    })}\n`,
+  );
 
   const shutdown = (signal: NodeJS.Signals) => {
     process.stderr.write(`received ${signal}, shutting down\n`);

@@ -45,9 +45,8 @@ export async function measureDataDir(dir: string, maxEntries = MAX_WALKED_ENTRIE
 }
 
 export async function collectSystemInfo(config: InstanceConfig, startedAt: Date, now: Date = new Date()): Promise<SystemInfo> {
-  const llm: LlmRoute = config.llm.baseUrl === undefined
-    ? { configured: config.llm.configured }
-    : { configured: config.llm.configured, baseUrl: config.llm.baseUrl };
+  const llm: LlmRoute =
+    config.llm.baseUrl === undefined ? { configured: config.llm.configured } : { configured: config.llm.configured, baseUrl: config.llm.baseUrl };
   return {
     version: config.version,
     handle: config.handle,

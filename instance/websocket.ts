@@ -3,11 +3,12 @@
  * (path, auth); this module performs it, echoes every message back unchanged,
  * drops peers that stop answering pings, and closes everyone on shutdown.
  */
-import { STATUS_CODES } from 'node:http';
+
 import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
@@ -60,15 +61,18 @@ export function createEchoServer(options: EchoServerOptions = {}): EchoServer {
     },
     async close() {
       clearInterval(heartbeat);
-      const closing = [...wss.clients].map((ws) => new Promise<void>((resolve) => {
-        if (ws.readyState === ws.CLOSED) return resolve();
-        const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
-        ws.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.close(1001, 'server shutting down');
-      }));
+      const closing = [...wss.clients].map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            if (ws.readyState === ws.CLOSED) return resolve();
+            const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+            ws.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            ws.close(1001, 'server shutting down');
+          }),
+      );
       await Promise.all(closing);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
@@ -76,13 +80,7 @@ export function createEchoServer(options: EchoServerOptions = {}): EchoServer {
 }
 
 /** Answers an upgrade request with a plain HTTP error, then closes the socket once the answer is flushed. */
-export function rejectUpgrade(
-  socket: Duplex,
-  status: number,
-  code: string,
-  message: string,
-  headers: Readonly<Record<string, string>> = {},
-): void {
+export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string, headers: Readonly<Record<string, string>> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -4,8 +4,21 @@
  */
 import { minutes, seconds } from './duration.ts';
 import type {
-  DockerMount, DockerTaskConfig, LogConfig, NetworkResource, NomadJob, ReschedulePolicy, Resources, RestartPolicy,
-  Service, ServiceCheck, Task, TaskGroup, UpdateStrategy, VolumeMount, VolumeRequest,
+  DockerMount,
+  DockerTaskConfig,
+  LogConfig,
+  NetworkResource,
+  NomadJob,
+  ReschedulePolicy,
+  Resources,
+  RestartPolicy,
+  Service,
+  ServiceCheck,
+  Task,
+  TaskGroup,
+  UpdateStrategy,
+  VolumeMount,
+  VolumeRequest,
 } from './types.ts';
 
 /** Where a job runs. Platform jobs default to namespace "default" and every datacenter. */
@@ -31,7 +44,12 @@ export function reschedulePolicy(): ReschedulePolicy {
 /** Platform jobs: one at a time, healthy by their checks, rolled back automatically when a new version never gets healthy. */
 export function platformUpdateStrategy(): UpdateStrategy {
   return {
-    MaxParallel: 1, HealthCheck: 'checks', MinHealthyTime: seconds(10), HealthyDeadline: minutes(5), ProgressDeadline: minutes(10), AutoRevert: true,
+    MaxParallel: 1,
+    HealthCheck: 'checks',
+    MinHealthyTime: seconds(10),
+    HealthyDeadline: minutes(5),
+    ProgressDeadline: minutes(10),
+    AutoRevert: true,
   };
 }
 

@@ -12,9 +12,7 @@
  * database is.
  */
 import type { Placement, VolumeMode } from './common.ts';
-import {
-  attachVolume, definedOnly, dockerTask, httpCheck, nomadService, platformUpdateStrategy, serviceJob, singleTaskGroup, staticPorts,
-} from './common.ts';
+import { attachVolume, definedOnly, dockerTask, httpCheck, nomadService, platformUpdateStrategy, serviceJob, singleTaskGroup, staticPorts } from './common.ts';
 import type { NomadJob } from './types.ts';
 
 export interface ConduitJobOptions extends Placement {
@@ -84,9 +82,7 @@ export function buildConduitJob(options: ConduitJobOptions): NomadJob {
     group: singleTaskGroup({
       name: 'conduit',
       network: staticPorts({ http: o.port }),
-      services: [
-        nomadService(serviceName, 'http', ['matrixos-platform', 'conduit'], [httpCheck(`${serviceName}-versions`, '/_matrix/client/versions')]),
-      ],
+      services: [nomadService(serviceName, 'http', ['matrixos-platform', 'conduit'], [httpCheck(`${serviceName}-versions`, '/_matrix/client/versions')])],
       task,
       volume,
     }),

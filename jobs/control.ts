@@ -17,7 +17,16 @@
  */
 import type { Placement } from './common.ts';
 import {
-  attachVolume, definedOnly, dockerTask, httpCheck, nomadService, platformUpdateStrategy, serviceJob, singleTaskGroup, staticPorts, tcpCheck,
+  attachVolume,
+  definedOnly,
+  dockerTask,
+  httpCheck,
+  nomadService,
+  platformUpdateStrategy,
+  serviceJob,
+  singleTaskGroup,
+  staticPorts,
+  tcpCheck,
 } from './common.ts';
 import type { NomadJob } from './types.ts';
 
@@ -53,7 +62,12 @@ export const CONTROL_DEFAULTS = { apiPort: 9000, publicPort: 8000, meterPort: 80
  * API_PORT today; the public and meter names are the ones their listeners are to use: keep in sync.
  */
 export const CONTROL_LISTENER_ENV = {
-  apiHost: 'API_HOST', apiPort: 'API_PORT', publicHost: 'PUBLIC_HOST', publicPort: 'PUBLIC_PORT', meterHost: 'METER_HOST', meterPort: 'METER_PORT',
+  apiHost: 'API_HOST',
+  apiPort: 'API_PORT',
+  publicHost: 'PUBLIC_HOST',
+  publicPort: 'PUBLIC_PORT',
+  meterHost: 'METER_HOST',
+  meterPort: 'METER_PORT',
 } as const;
 
 export function buildControlJob(options: ControlJobOptions): NomadJob {

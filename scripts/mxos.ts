@@ -3,8 +3,8 @@
  * Exit codes: 0 success, 1 API or operation failure, 2 usage error.
  */
 import { parseCli, UsageError } from './cli/args.ts';
-import { ApiError, clientOptionsFromEnv, ConnectionError, PlatformClient } from './cli/client.ts';
-import { runCommand, type Io } from './cli/commands.ts';
+import { ApiError, ConnectionError, clientOptionsFromEnv, PlatformClient } from './cli/client.ts';
+import { type Io, runCommand } from './cli/commands.ts';
 
 const io: Io = {
   out: (text) => void process.stdout.write(`${text}\n`),
@@ -12,7 +12,7 @@ const io: Io = {
 };
 
 async function main(argv: readonly string[]): Promise<number> {
-  let args;
+  let args: ReturnType<typeof parseCli>;
   try {
     args = parseCli(argv);
   } catch (err) {

@@ -17,39 +17,67 @@ interface Paging {
 
 const time = (d: Date | null | undefined) => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) : '—');
 
-export function adminUsersPage(me: PageUser, rows: AdminRow[], paging: Paging & { q: string }, flash: string | null, limits: { memoryMB: number; cpu: number }): string {
+export function adminUsersPage(
+  me: PageUser,
+  rows: AdminRow[],
+  paging: Paging & { q: string },
+  flash: string | null,
+  limits: { memoryMB: number; cpu: number },
+): string {
   const csrf = `<input type="hidden" name="csrf" value="${e(me.csrf)}"><input type="hidden" name="q" value="${e(paging.q)}">`;
   const action = (id: string, value: string, label: string, extra = '') =>
     `<form method="post" action="/admin/users/${e(id)}" class="inline">${csrf}<input type="hidden" name="action" value="${value}">${extra}<button type="submit">${label}</button></form>`;
-  const body = rows.map(({ user, instance }) => {
-    const actions = [
-      instance && canRequest(instance.status, 'start') ? action(user.id, 'start', 'Start') : '',
-      instance && canRequest(instance.status, 'stop') ? action(user.id, 'stop', 'Stop') : '',
-      instance && canRequest(instance.status, 'destroy')
-        ? action(user.id, 'destroy', 'Destroy', `<label class="sr-only" for="confirm-${e(user.id)}">Type ${e(user.handle ?? '')} to confirm</label><input id="confirm-${e(user.id)}" name="confirm" placeholder="type ${e(user.handle ?? '')}" size="10">`)
-        : '',
-      action(user.id, user.role === 'admin' ? 'make-user' : 'make-admin', user.role === 'admin' ? 'Make user' : 'Make admin'),
-      action(user.id, user.suspended_at ? 'unsuspend' : 'suspend', user.suspended_at ? 'Unsuspend' : 'Suspend'),
-      action(user.id, 'revoke-sessions', 'Sign out everywhere'),
-    ].filter(Boolean).join(' ');
-    return `<tr><td>${e(user.handle ?? '—')}</td><td>${e(user.email ?? '—')}</td><td>${e(user.role)}${user.suspended_at ? ' <strong>suspended</strong>' : ''}</td>
+  const body = rows
+    .map(({ user, instance }) => {
+      const actions = [
+        instance && canRequest(instance.status, 'start') ? action(user.id, 'start', 'Start') : '',
+        instance && canRequest(instance.status, 'stop') ? action(user.id, 'stop', 'Stop') : '',
+        instance && canRequest(instance.status, 'destroy')
+          ? action(
+              user.id,
+              'destroy',
+              'Destroy',
+              `<label class="sr-only" for="confirm-${e(user.id)}">Type ${e(user.handle ?? '')} to confirm</label><input id="confirm-${e(user.id)}" name="confirm" placeholder="type ${e(user.handle ?? '')}" size="10">`,
+            )
+          : '',
+        action(user.id, user.role === 'admin' ? 'make-user' : 'make-admin', user.role === 'admin' ? 'Make user' : 'Make admin'),
+        action(user.id, user.suspended_at ? 'unsuspend' : 'suspend', user.suspended_at ? 'Unsuspend' : 'Suspend'),
+        action(user.id, 'revoke-sessions', 'Sign out everywhere'),
+      ]
+        .filter(Boolean)
+        .join(' ');
+      return `<tr><td>${e(user.handle ?? '—')}</td><td>${e(user.email ?? '—')}</td><td>${e(user.role)}${user.suspended_at ? ' <strong>suspended</strong>' : ''}</td>
 <td>${e(instance?.status ?? 'none')}</td><td>${time(instance?.last_active_at)}</td><td>${actions}</td></tr>`;
-  }).join('\n');
-  return layout('Admin: users', `<h1>Users and instances</h1>
+    })
+    .join('\n');
+  return layout(
+    'Admin: users',
+    `<h1>Users and instances</h1>
 ${flash ? `<p class="flash" role="status">${e(flash)}</p>` : ''}
 <p><a href="/admin/audit">Audit log</a></p>
 <form method="get" action="/admin/users" role="search"><label for="q">Search by handle or email (prefix)</label><input id="q" name="q" value="${e(paging.q)}"> <button type="submit">Search</button></form>
 <p>${paging.total} user${paging.total === 1 ? '' : 's'}; limits per instance: ${limits.memoryMB} MB, ${limits.cpu} CPU (INSTANCE_MEMORY_MB, INSTANCE_CPU).</p>
 <div class="table"><table><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active</th><th scope="col">Actions</th></tr></thead>
 <tbody>${body}</tbody></table></div>
-${pager('/admin/users', paging, paging.q ? `q=${encodeURIComponent(paging.q)}&` : '')}`, me);
+${pager('/admin/users', paging, paging.q ? `q=${encodeURIComponent(paging.q)}&` : '')}`,
+    me,
+  );
 }
 
 export function adminAuditPage(me: PageUser, entries: AuditEntry[], paging: Paging): string {
-  const rows = entries.map((a) => `<tr><td>${time(a.created_at)}</td><td>${e(a.actor)}</td><td>${e(a.action)}</td><td>${e(a.target ?? '—')}</td><td><code>${e(a.detail ?? '')}</code></td></tr>`).join('\n');
-  return layout('Admin: audit log', `<h1>Audit log</h1><p><a href="/admin/users">Users and instances</a></p>
+  const rows = entries
+    .map(
+      (a) =>
+        `<tr><td>${time(a.created_at)}</td><td>${e(a.actor)}</td><td>${e(a.action)}</td><td>${e(a.target ?? '—')}</td><td><code>${e(a.detail ?? '')}</code></td></tr>`,
+    )
+    .join('\n');
+  return layout(
+    'Admin: audit log',
+    `<h1>Audit log</h1><p><a href="/admin/users">Users and instances</a></p>
 <div class="table"><table><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></div>
-${pager('/admin/audit', paging, '')}`, me);
+${pager('/admin/audit', paging, '')}`,
+    me,
+  );
 }
 
 function pager(path: string, { page, total, pageSize }: Paging, query: string): string {

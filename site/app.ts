@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { renderErrors } from '../control/web/error-middleware.ts';
-import { pageUser, sessionOf, type SiteDeps, type SiteState } from './context.ts';
+import { pageUser, type SiteDeps, type SiteState, sessionOf } from './context.ts';
 import { adminPages } from './pages/admin.ts';
 import { authPages } from './pages/auth.ts';
 import { communityPages } from './pages/community.ts';
@@ -31,7 +31,12 @@ export function createSiteApp(deps: SiteDeps): Koa<SiteState> {
   app.proxy = false;
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: fs.readFileSync(a.file), type: a.type }]));
 
-  app.use(renderErrors({ logger: deps.logger, page: async (ctx, error) => errorPage(error.status, error.message, pageUser(await sessionOf(ctx, deps).catch(() => null))) }));
+  app.use(
+    renderErrors({
+      logger: deps.logger,
+      page: async (ctx, error) => errorPage(error.status, error.message, pageUser(await sessionOf(ctx, deps).catch(() => null))),
+    }),
+  );
   app.use(async (ctx, next) => {
     const asset = assets.get(ctx.path);
     if (!asset) return next();

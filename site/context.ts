@@ -68,7 +68,8 @@ export function setCookie(ctx: Context, deps: SiteDeps, name: string, value: str
 
 /** The session of this request, looked up once. */
 export async function sessionOf(ctx: SiteContext, deps: SiteDeps): Promise<SiteSession | null> {
-  if (ctx.state.session === undefined) ctx.state.session = await deps.users.sessions.find(readCookie(ctx.get('cookie'), cookieNames(deps.settings.secure).session));
+  if (ctx.state.session === undefined)
+    ctx.state.session = await deps.users.sessions.find(readCookie(ctx.get('cookie'), cookieNames(deps.settings.secure).session));
   return ctx.state.session;
 }
 

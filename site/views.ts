@@ -2,11 +2,12 @@
  * Server-rendered pages of the site. Every page works without JavaScript; site.js adds
  * live handle checks and live progress. No external assets: CSS and JS are served here.
  */
-import { escapeHtml as e } from '../control/web/html.ts';
-import type { InstanceView } from '../control/provisioning/views.ts';
+
+import { HANDLE_MAX, HANDLE_MIN } from '../control/handles.ts';
 import { canRequest } from '../control/provisioning/states.ts';
 import type { StoredEvent } from '../control/provisioning/store.ts';
-import { HANDLE_MAX, HANDLE_MIN } from '../control/handles.ts';
+import type { InstanceView } from '../control/provisioning/views.ts';
+import { escapeHtml as e } from '../control/web/html.ts';
 
 export interface PageUser {
   email: string | null;
@@ -31,10 +32,14 @@ export function landingPage(user: PageUser | null, domain: string): string {
   const action = user
     ? `<p><a class="button" href="/dashboard">Go to your dashboard</a></p>`
     : `<p><a class="button" href="/login?next=%2Fsignup">Sign up</a> <a href="/login">Sign in</a></p>`;
-  return layout('Your own AI operating system', `<h1>Your own AI operating system</h1>
+  return layout(
+    'Your own AI operating system',
+    `<h1>Your own AI operating system</h1>
 <p>Matrix OS is a personal AI operating system. Sign up, pick a handle, and your own instance runs at
 <code>https://{handle}.${e(domain)}</code>: always reachable, private to you, asleep when you are away and awake the moment you come back.</p>
-${action}`, user);
+${action}`,
+    user,
+  );
 }
 
 export interface SignupForm {
@@ -44,7 +49,9 @@ export interface SignupForm {
 
 export function signupPage(user: PageUser, form: SignupForm, domain: string): string {
   const invalid = form.problem ? ' aria-invalid="true" aria-describedby="handle-problem handle-rules"' : ' aria-describedby="handle-rules"';
-  return layout('Choose your handle', `<h1>Choose your handle</h1>
+  return layout(
+    'Choose your handle',
+    `<h1>Choose your handle</h1>
 <p>Signed in as ${e(user.email ?? 'you')}. Your handle names your Matrix OS: <code>https://<span id="handle-preview">${e(form.handle || 'handle')}</span>.${e(domain)}</code></p>
 <form method="post" action="/signup" novalidate>
 <input type="hidden" name="csrf" value="${e(user.csrf)}">
@@ -53,7 +60,9 @@ export function signupPage(user: PageUser, form: SignupForm, domain: string): st
 <p id="handle-rules" class="hint">${HANDLE_MIN} to ${HANDLE_MAX} characters: lowercase letters, digits and single hyphens, starting with a letter.</p>
 <p id="handle-problem" class="error" role="alert" aria-live="polite">${form.problem ? e(form.problem) : ''}</p>
 <button type="submit">Create my Matrix OS</button>
-</form>`, user);
+</form>`,
+    user,
+  );
 }
 
 export function dashboardPage(user: PageUser, instance: InstanceView | null, instanceUrl: string | null, events: StoredEvent[]): string {
@@ -61,15 +70,20 @@ export function dashboardPage(user: PageUser, instance: InstanceView | null, ins
     return layout('Dashboard', `<h1>Dashboard</h1><p>You have no Matrix OS yet.</p><p><a class="button" href="/signup">Choose a handle</a></p>`, user);
   }
   const csrf = `<input type="hidden" name="csrf" value="${e(user.csrf)}">`;
-  const button = (action: string, label: string) => `<form method="post" action="/dashboard/${action}" class="inline">${csrf}<button type="submit">${label}</button></form>`;
+  const button = (action: string, label: string) =>
+    `<form method="post" action="/dashboard/${action}" class="inline">${csrf}<button type="submit">${label}</button></form>`;
   const { status } = instance;
   const actions = [
     status === 'running' || status === 'stopped' ? `<a class="button" href="/open/${e(instance.handle)}">Open my Matrix OS</a>` : '',
     canRequest(status, 'start') ? button('start', 'Start') : '',
     canRequest(status, 'stop') ? button('stop', 'Stop') : '',
     canRequest(status, 'reprovision') ? button('reprovision', 'Provision again') : '',
-  ].filter(Boolean).join(' ');
-  return layout('Dashboard', `<h1>Your Matrix OS</h1>
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return layout(
+    'Dashboard',
+    `<h1>Your Matrix OS</h1>
 <dl>
 <dt>Address</dt><dd><code>${e(instanceUrl ?? '')}</code></dd>
 <dt>Status</dt><dd><span id="instance-status" data-handle="${e(instance.handle)}" data-status="${e(instance.status)}" aria-live="polite">${e(instance.status)}</span></dd>
@@ -80,19 +94,29 @@ ${instance.lastError ? `<dt>Last error</dt><dd class="error">${e(instance.lastEr
 <ol id="events" data-events-url="/dashboard/events?after=${events.at(-1)?.id ?? 0}" aria-live="polite">${events.map((ev) => `<li>${e(ev.message)}</li>`).join('')}</ol>
 <h2>API token</h2>
 <p>API clients reach your instance with <code>Authorization: Bearer &lt;token&gt;</code>. A new token replaces the old one and signs out every browser on your instance.</p>
-${button('token/reveal', 'Show my token')} ${button('token', 'Create a new token')}`, user);
+${button('token/reveal', 'Show my token')} ${button('token', 'Create a new token')}`,
+    user,
+  );
 }
 
 /** Shown once, in answer to the form post; nothing on it posts again or reloads by itself. */
 export function tokenPage(user: PageUser, token: string, instanceUrl: string, rotated: boolean): string {
-  return layout('Your instance token', `<h1>${rotated ? 'Your new instance token' : 'Your instance token'}</h1>
+  return layout(
+    'Your instance token',
+    `<h1>${rotated ? 'Your new instance token' : 'Your instance token'}</h1>
 <p class="flash" role="status">${rotated ? 'New token (the old one no longer works, and every browser on your instance is signed out)' : 'Your current token'}: <code id="token">${e(token)}</code></p>
 <p>Use it as <code>Authorization: Bearer &lt;token&gt;</code> with <code>${e(instanceUrl)}</code>. Keep it secret; it is not shown anywhere else.</p>
-<p><a class="button" href="/dashboard">Back to the dashboard</a></p>`, user);
+<p><a class="button" href="/dashboard">Back to the dashboard</a></p>`,
+    user,
+  );
 }
 
 export function errorPage(status: number, message: string, user: PageUser | null): string {
-  return layout(status === 404 ? 'Not found' : 'Something went wrong', `<h1>${status === 404 ? 'Not found' : 'That did not work'}</h1><p role="alert">${e(message)}</p><p><a href="/">Home</a></p>`, user);
+  return layout(
+    status === 404 ? 'Not found' : 'Something went wrong',
+    `<h1>${status === 404 ? 'Not found' : 'That did not work'}</h1><p role="alert">${e(message)}</p><p><a href="/">Home</a></p>`,
+    user,
+  );
 }
 
 export interface CommunityRow {
@@ -103,9 +127,18 @@ export interface CommunityRow {
 }
 
 export function communityPage(user: PageUser, rows: CommunityRow[], hidden: boolean): string {
-  const items = rows.map((r) => `<li><a href="${e(r.url)}">@${e(r.handle)}</a>${r.displayName ? ` · ${e(r.displayName)}` : ''} <span class="hint">${r.online ? 'online' : 'asleep'}</span></li>`).join('');
-  return layout('Community', `<h1>Community</h1>
+  const items = rows
+    .map(
+      (r) =>
+        `<li><a href="${e(r.url)}">@${e(r.handle)}</a>${r.displayName ? ` · ${e(r.displayName)}` : ''} <span class="hint">${r.online ? 'online' : 'asleep'}</span></li>`,
+    )
+    .join('');
+  return layout(
+    'Community',
+    `<h1>Community</h1>
 <form method="post" action="/community/visibility" class="inline"><input type="hidden" name="csrf" value="${e(user.csrf)}">
 <input type="hidden" name="hidden" value="${hidden ? '0' : '1'}"><button type="submit">${hidden ? 'Show me in the community' : 'Hide me from the community'}</button></form>
-<ul id="community">${items || '<li>No one yet.</li>'}</ul>`, user);
+<ul id="community">${items || '<li>No one yet.</li>'}</ul>`,
+    user,
+  );
 }

@@ -4,13 +4,13 @@
  * orchestrator, runs the sweeps and writes its figures to BENCH_RESULT_FILE.
  */
 import fs from 'node:fs';
+import { startPlatform } from '../../control/compose.ts';
 import { loadConfig } from '../../control/config.ts';
 import type { Database } from '../../control/db/database.ts';
 import { createLogger } from '../../control/logger.ts';
-import { startPlatform } from '../../control/compose.ts';
 import { MemoryOrchestrator } from '../../test/doubles/memory-orchestrator.ts';
 import { mb, median, REPO_ROOT, round } from '../lib.ts';
-import { CHILD_TIMEOUT_MS, fakeAddress, FAKE_ADDRESS_BASE, IDLE_TIMEOUT_MS, params, seedPlan } from './plan.ts';
+import { CHILD_TIMEOUT_MS, FAKE_ADDRESS_BASE, fakeAddress, IDLE_TIMEOUT_MS, params, seedPlan } from './plan.ts';
 
 export interface ChildFigures {
   processBootMs: number;
@@ -55,7 +55,9 @@ export async function measure(): Promise<void> {
   if (!resultFile) throw new Error('BENCH_RESULT_FILE is not set');
   // Bounded: a stuck phase is reported (with what the event loop still waits on) instead of hanging.
   setTimeout(() => {
-    process.stderr.write(`control-scale child: stuck for ${(CHILD_TIMEOUT_MS - 30_000) / 1000} s; last phase done: "${phase}"; pending: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
+    process.stderr.write(
+      `control-scale child: stuck for ${(CHILD_TIMEOUT_MS - 30_000) / 1000} s; last phase done: "${phase}"; pending: ${JSON.stringify(process.getActiveResourcesInfo())}\n`,
+    );
     process.exit(2);
   }, CHILD_TIMEOUT_MS - 30_000).unref();
   progress('starting the platform');

@@ -7,11 +7,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createTestDatabase, postgresAvailable, startPostgresCluster, type PostgresCluster, type TestDatabase } from '../../test/helpers/postgres.ts';
+import { createTestDatabase, type PostgresCluster, postgresAvailable, startPostgresCluster, type TestDatabase } from '../../test/helpers/postgres.ts';
 import { BENCH_DIR, benchSecret, REPO_ROOT } from '../lib.ts';
 import type { ChildFigures } from './measure.ts';
-import { CHILD_TIMEOUT_MS, IDLE_TIMEOUT_MS, NAME, params, seedPlan, type SeedPlan } from './plan.ts';
-import { report, type DialectRun } from './report.ts';
+import { CHILD_TIMEOUT_MS, IDLE_TIMEOUT_MS, NAME, params, type SeedPlan, seedPlan } from './plan.ts';
+import { type DialectRun, report } from './report.ts';
 import { seed } from './seed.ts';
 
 /** The entry point; `--measure` makes it the measuring child. */
@@ -64,7 +64,8 @@ async function runDialect(dialect: 'sqlite' | 'postgres', plan: SeedPlan): Promi
       DATA_DIR: dataDir,
       DATABASE_URL: databaseUrl,
       API_PORT: '0',
-      PUBLIC_PORT: '0', DEV_IDP_PORT: '0',
+      PUBLIC_PORT: '0',
+      DEV_IDP_PORT: '0',
       LOG_LEVEL: 'silent',
       PLATFORM_SECRET: benchSecret('platform'),
       SECRET_KEY: benchSecret('key'),

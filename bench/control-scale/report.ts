@@ -3,9 +3,9 @@
  * file (bench/results/control-scale.json) and the printed summary.
  */
 import path from 'node:path';
-import { printTargets, REPO_ROOT, round, target, writeResult, type TargetResult } from '../lib.ts';
+import { printTargets, REPO_ROOT, round, type TargetResult, target, writeResult } from '../lib.ts';
 import type { ChildFigures } from './measure.ts';
-import { NAME, params, TARGETS, type SeedPlan } from './plan.ts';
+import { NAME, params, type SeedPlan, TARGETS } from './plan.ts';
 import type { SeedFigures } from './seed.ts';
 
 export interface DialectRun {
@@ -86,7 +86,14 @@ export function report(plan: SeedPlan, runs: DialectRun[], setupNotes: string[])
   for (const [label, fmt] of ROWS) {
     console.log(`  ${label.padEnd(27)} ${runs.map((r) => `${r.dialect}: ${fmt(r.measured, r.seed)}`).join('   ')}`);
   }
-  if (pgOverSqlite) console.log(`  postgres/sqlite: ${Object.entries(pgOverSqlite).map(([k, v]) => `${k} ${v}x`).join(', ')}`);
+  if (pgOverSqlite)
+    console.log(
+      `  postgres/sqlite: ${Object.entries(pgOverSqlite)
+        .map(([k, v]) => `${k} ${v}x`)
+        .join(', ')}`,
+    );
   printTargets(targets);
-  console.log(`  -> ${path.relative(process.cwd(), path.join(REPO_ROOT, 'bench', 'results', `${NAME}.json`))} (${result.pass ? 'all targets met' : 'some targets missed'})`);
+  console.log(
+    `  -> ${path.relative(process.cwd(), path.join(REPO_ROOT, 'bench', 'results', `${NAME}.json`))} (${result.pass ? 'all targets met' : 'some targets missed'})`,
+  );
 }

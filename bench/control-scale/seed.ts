@@ -56,22 +56,44 @@ export async function seed(databaseUrl: string, plan: SeedPlan): Promise<SeedFig
                 ? new Date(now - IDLE_TIMEOUT_MS - 3600_000 - (id % 600) * 1000) // idle well past the timeout
                 : new Date(now - (id % 600) * 1000); // active within the last 10 minutes
               return {
-                id, handle, owner_id: `uid-${handle}`, driver: DRIVER, runtime_ref: `matrixos-${handle}`, status: 'running' as const,
-                gateway_url: address.gateway, shell_url: address.shell, last_active_at: lastActive, requested_at: requested,
-                started_at: new Date(now - 2 * 3600_000 - (id % 600) * 1000), spec_hash: 'bench',
+                id,
+                handle,
+                owner_id: `uid-${handle}`,
+                driver: DRIVER,
+                runtime_ref: `matrixos-${handle}`,
+                status: 'running' as const,
+                gateway_url: address.gateway,
+                shell_url: address.shell,
+                last_active_at: lastActive,
+                requested_at: requested,
+                started_at: new Date(now - 2 * 3600_000 - (id % 600) * 1000),
+                spec_hash: 'bench',
               };
             }
             return {
-              id, handle, owner_id: `uid-${handle}`, driver: DRIVER, runtime_ref: `matrixos-${handle}`, status: 'stopped' as const,
-              last_active_at: new Date(now - 3 * 24 * 3600_000), requested_at: requested,
-              started_at: new Date(now - 4 * 24 * 3600_000), stopped_at: new Date(now - 3 * 24 * 3600_000 + 1800_000), spec_hash: 'bench',
+              id,
+              handle,
+              owner_id: `uid-${handle}`,
+              driver: DRIVER,
+              runtime_ref: `matrixos-${handle}`,
+              status: 'stopped' as const,
+              last_active_at: new Date(now - 3 * 24 * 3600_000),
+              requested_at: requested,
+              started_at: new Date(now - 4 * 24 * 3600_000),
+              stopped_at: new Date(now - 3 * 24 * 3600_000 + 1800_000),
+              spec_hash: 'bench',
             };
           }),
           { transaction },
         );
         const rows = slice.flatMap((handle, k) =>
           HISTORY.slice(0, params.eventsPerInstance).map((h) => ({
-            instance_id: offset + k + 1, handle, kind: 'transition' as const, from_status: h.from, to_status: h.to, message: h.message,
+            instance_id: offset + k + 1,
+            handle,
+            kind: 'transition' as const,
+            from_status: h.from,
+            to_status: h.to,
+            message: h.message,
           })),
         );
         events += rows.length;

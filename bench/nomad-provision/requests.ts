@@ -41,7 +41,10 @@ export function breakdown(requests: readonly LoggedRequest[], per: number): Endp
 }
 
 /** How many times each job id was named, as a distribution: min / median / max requests per instance. */
-export function perJobSpread(requests: readonly LoggedRequest[], jobPrefix: string): { jobs: number; min: number; median: number; max: number; unattributed: number } {
+export function perJobSpread(
+  requests: readonly LoggedRequest[],
+  jobPrefix: string,
+): { jobs: number; min: number; median: number; max: number; unattributed: number } {
   const counts = new Map<string, number>();
   let unattributed = 0;
   for (const r of requests) {

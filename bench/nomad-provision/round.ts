@@ -8,18 +8,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { type Platform, startPlatform } from '../../control/compose.ts';
 import { loadConfig } from '../../control/config.ts';
 import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import { NomadClient } from '../../control/orchestrator/nomad/index.ts';
-import { startPlatform, type Platform } from '../../control/compose.ts';
-import { startNomadDouble, type NomadDouble } from '../../test/doubles/nomad/index.ts';
+import { type NomadDouble, startNomadDouble } from '../../test/doubles/nomad/index.ts';
 import { benchSecret, round } from '../lib.ts';
 import { destroyAll, handleOf, platformClient, pollUntilSettled, readEvents, submitProvisions } from '../platform-client.ts';
-import { HealthServers } from './health-servers.ts';
 import { DatabaseMeter } from './db-meter.ts';
+import { HealthServers } from './health-servers.ts';
 import { breakdown, perJobSpread } from './requests.ts';
-import { applyEvents, timingFigures, type Timeline } from './timings.ts';
+import { applyEvents, type Timeline, timingFigures } from './timings.ts';
 
 export interface RoundOptions {
   count: number;
@@ -67,7 +67,8 @@ export async function runRound(opts: RoundOptions) {
       {
         DATA_DIR: dataDir,
         API_PORT: '0',
-      PUBLIC_PORT: '0', DEV_IDP_PORT: '0',
+        PUBLIC_PORT: '0',
+        DEV_IDP_PORT: '0',
         PLATFORM_SECRET: benchSecret('platform'),
         SECRET_KEY: benchSecret('key'),
         ORCHESTRATOR: 'nomad',
@@ -151,7 +152,9 @@ export async function runRound(opts: RoundOptions) {
     const allocsNotTerminal = nomad.allocations(undefined, '*').filter((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending').length;
     const serversOpenAfterDestroy = servers.open;
     const doubleErrors = nomad.errors.map((e) => e.message);
-    console.log(`    destroyed ${destroyed}/${count} in ${round(destroyMs / 1000, 1)} s; Nomad jobs left ${jobsLeft}, health servers open ${serversOpenAfterDestroy}`);
+    console.log(
+      `    destroyed ${destroyed}/${count} in ${round(destroyMs / 1000, 1)} s; Nomad jobs left ${jobsLeft}, health servers open ${serversOpenAfterDestroy}`,
+    );
 
     await teardown();
     cleanup.current = null;

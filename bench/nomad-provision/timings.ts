@@ -1,6 +1,6 @@
 /** Per-instance timelines from the platform's events, and the time figures of a round. */
 import { msStats, percentile, round } from '../lib.ts';
-import { firstTransitionAt, type EventJson } from '../platform-client.ts';
+import { type EventJson, firstTransitionAt } from '../platform-client.ts';
 
 export interface Timeline {
   handle: string;
@@ -28,10 +28,21 @@ export function stats(values: number[]) {
 
 /** Largest number of [from, to] intervals open at once. */
 function maxOverlap(intervals: Array<[number, number]>): number {
-  const points = intervals.flatMap(([a, b]) => [[a, 1], [b, -1]] as Array<[number, number]>).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  const points = intervals
+    .flatMap(
+      ([a, b]) =>
+        [
+          [a, 1],
+          [b, -1],
+        ] as Array<[number, number]>,
+    )
+    .sort((x, y) => x[0] - y[0] || x[1] - y[1]);
   let open = 0;
   let max = 0;
-  for (const [, d] of points) max = Math.max(max, (open += d));
+  for (const [, d] of points) {
+    open += d;
+    max = Math.max(max, open);
+  }
   return max;
 }
 

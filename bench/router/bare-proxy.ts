@@ -10,13 +10,10 @@ const upstream = new URL(process.env.BENCH_UPSTREAM ?? '');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64, keepAliveMsecs: 1000 });
 
 const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
-  const out = http.request(
-    { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
-    (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    },
-  );
+  const out = http.request({ hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    up.pipe(res);
+  });
   out.on('error', () => {
     if (!res.headersSent) res.writeHead(502, { 'content-length': 0 });
     res.end();

@@ -3,7 +3,7 @@
  * second reference. Installed on demand into a cache outside the repository, never
  * into package.json: ~/.cache/mxos-bench/chp (or $BENCH_CHP_PREFIX).
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,8 +32,11 @@ export async function ensureChp(): Promise<{ bin: string; version: string; insta
   fs.mkdirSync(prefix, { recursive: true });
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
-    execFile('npm', ['install', '--prefix', prefix, CHP_SPEC, '--no-audit', '--no-fund', '--no-save', '--loglevel=error'], { timeout: 180_000 }, (err, _out, stderr) =>
-      err ? reject(new Error(`npm install --prefix ${prefix} ${CHP_SPEC} failed: ${err.message}\n${stderr}`)) : resolve(),
+    execFile(
+      'npm',
+      ['install', '--prefix', prefix, CHP_SPEC, '--no-audit', '--no-fund', '--no-save', '--loglevel=error'],
+      { timeout: 180_000 },
+      (err, _out, stderr) => (err ? reject(new Error(`npm install --prefix ${prefix} ${CHP_SPEC} failed: ${err.message}\n${stderr}`)) : resolve()),
     );
   });
   const now = installed(prefix);
@@ -45,7 +48,21 @@ export async function startChp(bin: string, upstreamUrl: string): Promise<{ url:
   const port = await freePort('127.0.0.1');
   let apiPort = await freePort('127.0.0.1');
   while (apiPort === port) apiPort = await freePort('127.0.0.1');
-  const args = [bin, '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--default-target', upstreamUrl, '--log-level', 'warn'];
+  const args = [
+    bin,
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--api-ip',
+    '127.0.0.1',
+    '--api-port',
+    String(apiPort),
+    '--default-target',
+    upstreamUrl,
+    '--log-level',
+    'warn',
+  ];
   const child = track(process.execPath, args, { PATH: process.env.PATH, CONFIGPROXY_AUTH_TOKEN: 'bench-router-chp-token' });
   const url = `http://127.0.0.1:${port}`;
   await Promise.race([

@@ -22,7 +22,9 @@ export interface RunningNginx {
 
 function run(nginx: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(nginx, args, { timeout: 15_000 }, (err, _stdout, stderr) => (err ? reject(new Error(`nginx ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve()));
+    execFile(nginx, args, { timeout: 15_000 }, (err, _stdout, stderr) =>
+      err ? reject(new Error(`nginx ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(),
+    );
   });
 }
 

@@ -5,9 +5,10 @@
  * Reports {listenUrl, apiUrl, routes} over IPC; answers "stats" with memory, the
  * route-table size and the router's request counters by outcome.
  */
+
+import { type Platform, startPlatform } from '../../control/compose.ts';
 import { loadConfig } from '../../control/config.ts';
 import { createLogger } from '../../control/logger.ts';
-import { startPlatform, type Platform } from '../../control/compose.ts';
 import { MemoryOrchestrator } from '../../test/doubles/memory-orchestrator.ts';
 import { REPO_ROOT, round } from '../lib.ts';
 import { benchHandles, params } from './plan.ts';

@@ -3,7 +3,7 @@
  * IPC, a registry so every child is killed in a finally block (and on SIGINT/SIGTERM),
  * polling until an HTTP endpoint answers, and CPU time of a process tree from /proc.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import { REPO_ROOT, sleep } from '../lib.ts';
@@ -91,7 +91,11 @@ export function spawnNode<T>(file: string, env: NodeJS.ProcessEnv, timeoutMs = 6
 }
 
 /** One GET; resolves with the status, body and headers (never throws for HTTP errors). */
-export function get(url: string, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+export function get(
+  url: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 5000,
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers, agent: false, timeout: timeoutMs, setHost: headers.Host === undefined }, (res) => {
       const chunks: Buffer[] = [];

@@ -18,7 +18,10 @@ export async function seedRunning(databaseUrl: string, handles: readonly string[
     for (let offset = 0; offset < handles.length; offset += CHUNK) {
       const slice = handles.slice(offset, offset + CHUNK);
       await db.transaction(async (transaction) => {
-        await User.bulkCreate(slice.map((handle) => ({ id: `uid-${handle}`, handle, email: `${handle}@bench.invalid`, display_name: handle })), { transaction });
+        await User.bulkCreate(
+          slice.map((handle) => ({ id: `uid-${handle}`, handle, email: `${handle}@bench.invalid`, display_name: handle })),
+          { transaction },
+        );
         await Instance.bulkCreate(
           slice.map((handle, k) => ({
             id: offset + k + 1,
@@ -37,7 +40,14 @@ export async function seedRunning(databaseUrl: string, handles: readonly string[
           { transaction },
         );
         await InstanceEvent.bulkCreate(
-          slice.map((handle, k) => ({ instance_id: offset + k + 1, handle, kind: 'transition' as const, from_status: 'starting', to_status: 'running', message: 'Running: health check passed' })),
+          slice.map((handle, k) => ({
+            instance_id: offset + k + 1,
+            handle,
+            kind: 'transition' as const,
+            from_status: 'starting',
+            to_status: 'running',
+            message: 'Running: health check passed',
+          })),
           { transaction },
         );
       });

@@ -10,12 +10,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../control/config.ts';
 import { deriveCredential } from '../../control/access/credentials.ts';
+import { type Platform, startPlatform } from '../../control/compose.ts';
+import { loadConfig } from '../../control/config.ts';
 import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import { terminateGroup } from '../../control/orchestrator/local-processes.ts';
-import { startPlatform, type Platform } from '../../control/compose.ts';
 import type { StoredEvent } from '../../control/provisioning/store.ts';
 import { benchSecret, median, REPO_ROOT, round, sleep } from '../lib.ts';
 import { bootOnce, liveBoots, timeFirstByte } from './boot.ts';
@@ -43,10 +43,22 @@ export interface WakeFigures {
 
 export async function measureWake(): Promise<WakeFigures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-router-wake-'));
-  const config = loadConfig({
-    PATH: process.env.PATH, DATA_DIR: dataDir, API_PORT: '0', PUBLIC_PORT: '0', DEV_IDP_PORT: '0', LOG_LEVEL: 'silent', ORCHESTRATOR: 'local',
-    PLATFORM_SECRET: benchSecret('platform'), SECRET_KEY: benchSecret('key'), SWEEP_INTERVAL: '1h', REPLICA_ID: 'bench-router-wake',
-  }, REPO_ROOT);
+  const config = loadConfig(
+    {
+      PATH: process.env.PATH,
+      DATA_DIR: dataDir,
+      API_PORT: '0',
+      PUBLIC_PORT: '0',
+      DEV_IDP_PORT: '0',
+      LOG_LEVEL: 'silent',
+      ORCHESTRATOR: 'local',
+      PLATFORM_SECRET: benchSecret('platform'),
+      SECRET_KEY: benchSecret('key'),
+      SWEEP_INTERVAL: '1h',
+      REPLICA_ID: 'bench-router-wake',
+    },
+    REPO_ROOT,
+  );
   const orchestrator = createOrchestrator(config);
   let platform: Platform | null = null;
   let tornDown: Promise<void> | null = null;
@@ -76,7 +88,8 @@ export async function measureWake(): Promise<WakeFigures> {
         const { instance } = await api('GET', `/containers/${WAKE_HANDLE}`);
         if (instance?.status === status && p.edge!.routes.get(WAKE_HANDLE)?.status === status) return;
         if (instance?.status === 'failed') throw new Error(`${WAKE_HANDLE} failed`);
-        if (Date.now() > deadline) throw new Error(`${WAKE_HANDLE} not ${status} after ${timeoutMs} ms (API: ${instance?.status}, route: ${p.edge!.routes.get(WAKE_HANDLE)?.status})`);
+        if (Date.now() > deadline)
+          throw new Error(`${WAKE_HANDLE} not ${status} after ${timeoutMs} ms (API: ${instance?.status}, route: ${p.edge!.routes.get(WAKE_HANDLE)?.status})`);
         await sleep(20);
       }
     };
@@ -110,7 +123,7 @@ export async function measureWake(): Promise<WakeFigures> {
         if (r?.status === 'running' && routeRunningAt === null) routeRunningAt = performance.now();
       });
       const sentAt = performance.now();
-      let answer;
+      let answer: Awaited<ReturnType<typeof timeFirstByte>>;
       try {
         answer = await timeFirstByte(port, '/api/system/info', headers, 60_000);
       } finally {

@@ -3,8 +3,7 @@
  * unrecorded then `count` timed (send -> echo received), on one connection.
  */
 import WebSocket from 'ws';
-import { round } from '../lib.ts';
-import { percentile } from '../lib.ts';
+import { percentile, round } from '../lib.ts';
 
 export interface RttResult {
   n: number;

@@ -31,7 +31,10 @@ export class AccessCodes {
    * (links handed out through the API), in the same transaction.
    * Throws NotFound, Forbidden, Validation.
    */
-  async issue(input: { handle: string; userId: string | null; next?: unknown; auditActor?: string }, now = Date.now()): Promise<{ code: string; access: AccessKind; expiresAt: Date }> {
+  async issue(
+    input: { handle: string; userId: string | null; next?: unknown; auditActor?: string },
+    now = Date.now(),
+  ): Promise<{ code: string; access: AccessKind; expiresAt: Date }> {
     const next = safeNextPath(input.next);
     const { Instance, User, AccessCode } = this.db.models;
     const instance = await Instance.findOne({ where: { handle: input.handle }, attributes: ['owner_id', 'status'] });
@@ -48,8 +51,16 @@ export class AccessCodes {
     const code = crypto.randomBytes(32).toString('base64url');
     const expiresAt = new Date(now + CODE_TTL_MS);
     await this.db.transaction(async (transaction) => {
-      await AccessCode.create({ code_hash: hashCode(code), handle: input.handle, user_id: userId, access, next_path: next, expires_at: expiresAt }, { transaction });
-      if (input.auditActor) await recordAudit(this.db, { actor: input.auditActor, action: 'login_link', target: input.handle, detail: { userId: input.userId, access } }, transaction);
+      await AccessCode.create(
+        { code_hash: hashCode(code), handle: input.handle, user_id: userId, access, next_path: next, expires_at: expiresAt },
+        { transaction },
+      );
+      if (input.auditActor)
+        await recordAudit(
+          this.db,
+          { actor: input.auditActor, action: 'login_link', target: input.handle, detail: { userId: input.userId, access } },
+          transaction,
+        );
     });
     // Old codes are useless; clear them out now and then rather than on a timer.
     if (Math.random() < 0.05) await AccessCode.destroy({ where: { expires_at: { [Op.lt]: new Date(now - 3_600_000) } } });
@@ -62,13 +73,11 @@ export class AccessCodes {
     const { AccessCode } = this.db.models;
     const code_hash = hashCode(code);
     return this.db.transaction(async (transaction) => {
-      const [count] = await AccessCode.update(
-        { used_at: now },
-        { where: { code_hash, handle, used_at: null, expires_at: { [Op.gt]: now } }, transaction },
-      );
+      const [count] = await AccessCode.update({ used_at: now }, { where: { code_hash, handle, used_at: null, expires_at: { [Op.gt]: now } }, transaction });
       if (count !== 1) return null;
       const row = (await AccessCode.findByPk(code_hash, { transaction }))!;
-      if (row.access === 'admin') await recordAudit(this.db, { actor: row.user_id, action: 'instance_access', target: handle, detail: { access: 'admin' } }, transaction);
+      if (row.access === 'admin')
+        await recordAudit(this.db, { actor: row.user_id, action: 'instance_access', target: handle, detail: { access: 'admin' } }, transaction);
       return { handle, userId: row.user_id, access: row.access, next: row.next_path };
     });
   }

@@ -2,11 +2,11 @@
 import Koa from 'koa';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { requirePlatformSecret } from './auth.ts';
-import { containerRoutes, type ContainerRoutesDeps } from './containers.ts';
 import { renderErrors } from '../web/error-middleware.ts';
+import { requirePlatformSecret } from './auth.ts';
+import { type ContainerRoutesDeps, containerRoutes } from './containers.ts';
 import { requestLog } from './request-log.ts';
-import { systemRoutes, type SystemRoutesDeps } from './system.ts';
+import { type SystemRoutesDeps, systemRoutes } from './system.ts';
 
 export interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps {
   logger: Logger;

@@ -3,8 +3,8 @@
  * Fail-closed: only PLATFORM_DEV=1 (refused in production) turns it off.
  */
 import type { Context, Next } from 'koa';
-import { constantTimeEqual } from '../web/compare.ts';
 import { UnauthorizedError } from '../errors.ts';
+import { constantTimeEqual } from '../web/compare.ts';
 
 export function requirePlatformSecret(secret: string, disabled: boolean, openPaths: ReadonlySet<string>) {
   return async function platformAuth(ctx: Context, next: Next): Promise<void> {

@@ -2,13 +2,13 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { deriveCredential } from '../access/credentials.ts';
-import { ValidationError } from '../errors.ts';
 import type { AccessCodes } from '../access/login-codes.ts';
 import { loginPath } from '../access/urls.ts';
-import { readJsonObject } from '../web/body.ts';
+import { ValidationError } from '../errors.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 import { instanceView } from '../provisioning/views.ts';
+import { readJsonObject } from '../web/body.ts';
 import { streamEvents } from '../web/sse.ts';
 
 export interface ContainerRoutesDeps {
@@ -25,7 +25,8 @@ function intParam(ctx: Context, name: string, fallback: number, min: number, max
   const raw = ctx.query[name];
   if (raw === undefined) return fallback;
   const value = Array.isArray(raw) ? NaN : Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new ValidationError(`${name} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ValidationError(`${name} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
   return value;
 }
 
@@ -84,7 +85,8 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   router.post('/:handle/login-link', async (ctx) => {
     const handle = ctx.params.handle!;
     const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
-    if (body.userId !== undefined && (typeof body.userId !== 'string' || body.userId === '')) throw new ValidationError('userId must be a non-empty string when given');
+    if (body.userId !== undefined && (typeof body.userId !== 'string' || body.userId === ''))
+      throw new ValidationError('userId must be a non-empty string when given');
     const issued = await deps.codes.issue({ handle, userId: (body.userId as string | undefined) ?? null, next: body.next, auditActor: actorOf(ctx) });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 201;

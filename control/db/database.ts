@@ -4,17 +4,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import sqlite3 from 'sqlite3';
 import { Sequelize, Transaction } from 'sequelize';
-import { Umzug, SequelizeStorage } from 'umzug';
-import { defineModels, type Models } from './models.ts';
+import sqlite3 from 'sqlite3';
+import { SequelizeStorage, Umzug } from 'umzug';
+import { redactUrl } from '../config-parse.ts';
+import { describeError, UnavailableError } from '../errors.ts';
 import * as initial from './migrations/0001-initial.ts';
 import * as router from './migrations/0002-router.ts';
 import * as site from './migrations/0003-site.ts';
 import * as userOrder from './migrations/0004-user-order.ts';
 import * as runtimeRef from './migrations/0005-runtime-ref.ts';
-import { UnavailableError, describeError } from '../errors.ts';
-import { redactUrl } from '../config-parse.ts';
+import { defineModels, type Models } from './models.ts';
 
 export interface Database {
   sequelize: Sequelize;

@@ -2,14 +2,7 @@
  * Sequelize models. The schema itself is owned by the migrations in ./migrations;
  * these definitions must match them (a test checks that every model's columns exist).
  */
-import {
-  DataTypes,
-  Model,
-  type CreationOptional,
-  type InferAttributes,
-  type InferCreationAttributes,
-  type Sequelize,
-} from 'sequelize';
+import { type CreationOptional, DataTypes, type InferAttributes, type InferCreationAttributes, Model, type Sequelize } from 'sequelize';
 import type { InstanceStatus } from '../provisioning/states.ts';
 
 export type UserRole = 'user' | 'admin';
@@ -221,5 +214,12 @@ export function defineModels(sequelize: Sequelize): Models {
     },
     { sequelize, tableName: 'sessions', modelName: 'Session', ...appendOnly },
   );
-  return { User: UserModel, Instance: InstanceModel, InstanceEvent: InstanceEventModel, AuditEntry: AuditEntryModel, AccessCode: AccessCodeModel, Session: SessionModel };
+  return {
+    User: UserModel,
+    Instance: InstanceModel,
+    InstanceEvent: InstanceEventModel,
+    AuditEntry: AuditEntryModel,
+    AccessCode: AccessCodeModel,
+    Session: SessionModel,
+  };
 }

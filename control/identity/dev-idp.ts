@@ -7,9 +7,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Configuration } from 'oidc-provider';
-import { escapeHtml, page } from '../web/html.ts';
 import { readForm } from '../web/body.ts';
 import { toClientError } from '../web/errors.ts';
+import { escapeHtml, page } from '../web/html.ts';
 import { PAGE_SECURITY_HEADERS } from '../web/security-headers.ts';
 
 export interface DevIdpOptions {
@@ -41,13 +41,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const issuer = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`;
 
   const configuration: Configuration = {
-    clients: [{
-      client_id: options.clientId,
-      client_secret: options.clientSecret,
-      redirect_uris: options.redirectUris,
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-    }],
+    clients: [
+      {
+        client_id: options.clientId,
+        client_secret: options.clientSecret,
+        redirect_uris: options.redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
     cookies: { keys: [options.cookieKey] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     features: { devInteractions: { enabled: false } },
@@ -90,10 +92,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   return {
     issuer,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

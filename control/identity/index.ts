@@ -17,11 +17,21 @@ export async function startIdentity(config: Config, secretKey: string, logger: L
   const redirectUri = `${config.public.url}/auth/callback`;
   const { identity } = config;
   if (identity.issuer !== null) {
-    return { settings: { issuer: identity.issuer, clientId: identity.clientId, clientSecret: identity.clientSecret!, redirectUri, allowInsecure: false }, close: async () => undefined };
+    return {
+      settings: { issuer: identity.issuer, clientId: identity.clientId, clientSecret: identity.clientSecret!, redirectUri, allowInsecure: false },
+      close: async () => undefined,
+    };
   }
   const derive = (purpose: string) => crypto.createHmac('sha256', secretKey).update(purpose).digest('base64url');
   const clientSecret = derive('dev-idp-client-secret');
-  const dev = await startDevIdp({ ...identity.devIdp, clientId: identity.clientId, clientSecret, redirectUris: [redirectUri], cookieKey: derive('dev-idp-cookie-key'), platformUrl: config.public.url });
+  const dev = await startDevIdp({
+    ...identity.devIdp,
+    clientId: identity.clientId,
+    clientSecret,
+    redirectUris: [redirectUri],
+    cookieKey: derive('dev-idp-cookie-key'),
+    platformUrl: config.public.url,
+  });
   logger.warn({ issuer: dev.issuer }, 'DEVELOPMENT ONLY: the embedded identity provider is signing in any email');
   return { settings: { issuer: dev.issuer, clientId: identity.clientId, clientSecret, redirectUri, allowInsecure: true }, close: () => dev.close() };
 }

@@ -60,7 +60,13 @@ export class OidcLogin {
     if (this.config) return this.config;
     const { issuer, clientId, clientSecret, allowInsecure } = this.settings;
     try {
-      this.config = await client.discovery(new URL(issuer), clientId, clientSecret, undefined, allowInsecure ? { execute: [client.allowInsecureRequests] } : undefined);
+      this.config = await client.discovery(
+        new URL(issuer),
+        clientId,
+        clientSecret,
+        undefined,
+        allowInsecure ? { execute: [client.allowInsecureRequests] } : undefined,
+      );
     } catch (err) {
       throw new IdentityUnavailableError(issuer, err);
     }

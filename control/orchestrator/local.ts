@@ -15,8 +15,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { OrchestratorError, type DestroyResult, type EnsureResult, type InstanceSpec, type Orchestrator, type RuntimeStatus } from './types.ts';
-import { DRIVER_MARKER, freePort, isOurProcess, scanProcesses, terminateGroup, type FoundProcess } from './local-processes.ts';
+import { DRIVER_MARKER, type FoundProcess, freePort, isOurProcess, scanProcesses, terminateGroup } from './local-processes.ts';
+import { type DestroyResult, type EnsureResult, type InstanceSpec, type Orchestrator, OrchestratorError, type RuntimeStatus } from './types.ts';
 
 export interface LocalDriverOptions {
   dataDir: string;
@@ -130,7 +130,7 @@ export class LocalOrchestrator implements Orchestrator {
     return { handle, state: known ? 'stopped' : 'missing', detail: known ? 'not running' : 'unknown to the local driver' };
   }
 
-  private runningStatus(handle: string, pid: number, gatewayPort: number, shellPort: number, detail: string, specHash?: string): RuntimeStatus {
+  private runningStatus(handle: string, _pid: number, gatewayPort: number, shellPort: number, detail: string, specHash?: string): RuntimeStatus {
     return {
       handle,
       state: 'running',
@@ -207,7 +207,7 @@ export class LocalOrchestrator implements Orchestrator {
       [DRIVER_MARKER]: this.options.driverId,
     });
     this.exits.delete(spec.handle);
-    let child;
+    let child: ReturnType<typeof spawn>;
     try {
       child = spawn(argv[0]!, argv.slice(1), { cwd: spec.volumePath, env, detached: true, stdio: ['ignore', log, log] });
     } finally {

@@ -5,8 +5,8 @@
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
-import type { Config } from '../config.ts';
 import { deriveCredential } from '../access/credentials.ts';
+import type { Config } from '../config.ts';
 import type { InstanceSpec } from './types.ts';
 
 export const GATEWAY_PORT = 4000;

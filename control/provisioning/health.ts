@@ -7,9 +7,13 @@ import type { Orchestrator } from '../orchestrator/types.ts';
 
 export class StartTimeoutError extends PlatformError {
   constructor(handle: string, timeoutMs: number, lastProblem: string) {
-    super('start_timeout', `Instance "${handle}" did not become healthy within ${Math.round(timeoutMs / 1000)} s (${lastProblem}). Check its logs, then start it again.`, {
-      status: 504,
-    });
+    super(
+      'start_timeout',
+      `Instance "${handle}" did not become healthy within ${Math.round(timeoutMs / 1000)} s (${lastProblem}). Check its logs, then start it again.`,
+      {
+        status: 504,
+      },
+    );
   }
 }
 

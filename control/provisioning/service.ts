@@ -8,7 +8,7 @@ import type { Database } from '../db/database.ts';
 import type { Instance } from '../db/models.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { assertValidHandle } from '../handles.ts';
-import { INSTANCE_STATUSES, REQUEST_TARGETS, canRequest, isInstanceStatus, isSettled, type InstanceRequest } from './states.ts';
+import { canRequest, INSTANCE_STATUSES, type InstanceRequest, isInstanceStatus, isSettled, REQUEST_TARGETS } from './states.ts';
 import type { InstanceStore } from './store.ts';
 
 const USER_ID_PATTERN = /^[A-Za-z0-9._:@+-]{1,64}$/;
@@ -102,7 +102,11 @@ export class InstanceService {
    */
   async rotateAccess(handle: string, actor: string): Promise<number> {
     await this.get(handle);
-    const generation = await this.store.bumpAccessGeneration(handle, `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`, { actor, action: 'rotate_token', target: handle });
+    const generation = await this.store.bumpAccessGeneration(handle, `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`, {
+      actor,
+      action: 'rotate_token',
+      target: handle,
+    });
     if (generation === null) {
       const instance = await this.get(handle);
       if (instance.status === 'destroyed') throw new ConflictError('invalid_state', `"${handle}" is destroyed: there is nothing to open.`);
@@ -120,7 +124,7 @@ export class InstanceService {
   async list(filter: { status?: string; limit: number; offset: number }): Promise<{ instances: Instance[]; total: number }> {
     const where: Record<string, unknown> = {};
     if (filter.status !== undefined) {
-      if (!isInstanceStatus(filter.status)) throw new ValidationError(`status must be one of ${INSTANCE_STATUSES.join(", ")}; got "${filter.status}"`);
+      if (!isInstanceStatus(filter.status)) throw new ValidationError(`status must be one of ${INSTANCE_STATUSES.join(', ')}; got "${filter.status}"`);
       where.status = filter.status;
     }
     const { rows, count } = await this.db.models.Instance.findAndCountAll({ where, order: [['handle', 'ASC']], limit: filter.limit, offset: filter.offset });

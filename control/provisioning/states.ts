@@ -5,17 +5,7 @@
  *   requested -> provisioning -> starting -> running -> stopping -> stopped
  *   any live state -> destroying -> destroyed;  any transient state -> failed(error)
  */
-export const INSTANCE_STATUSES = [
-  'requested',
-  'provisioning',
-  'starting',
-  'running',
-  'stopping',
-  'stopped',
-  'destroying',
-  'destroyed',
-  'failed',
-] as const;
+export const INSTANCE_STATUSES = ['requested', 'provisioning', 'starting', 'running', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
 
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 

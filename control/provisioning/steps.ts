@@ -4,9 +4,9 @@
  */
 import type { Instance } from '../db/models.ts';
 import type { InstanceSpec, Orchestrator } from '../orchestrator/types.ts';
-import type { InstancePatch } from './store.ts';
-import type { InstanceStatus, TransientStatus } from './states.ts';
 import { waitUntilHealthy } from './health.ts';
+import type { InstanceStatus, TransientStatus } from './states.ts';
+import type { InstancePatch } from './store.ts';
 
 export interface StepContext {
   row: Instance;
@@ -43,7 +43,15 @@ export const STEPS: Record<TransientStatus, (ctx: StepContext) => Promise<StepOu
     return {
       to: 'running',
       message: 'Running: health check passed',
-      patch: { gateway_url: address.gateway, shell_url: address.shell, started_at: now, last_active_at: now, spec_hash: spec.hash, last_error: null, attempts: 0 },
+      patch: {
+        gateway_url: address.gateway,
+        shell_url: address.shell,
+        started_at: now,
+        last_active_at: now,
+        spec_hash: spec.hash,
+        last_error: null,
+        attempts: 0,
+      },
     };
   },
 

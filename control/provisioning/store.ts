@@ -5,16 +5,30 @@
  */
 import { EventEmitter } from 'node:events';
 import { Op, type Transaction, type WhereOperators, type WhereOptions } from 'sequelize';
-import { recordAudit, type AuditRecord } from '../audit.ts';
+import { type AuditRecord, recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { EventKind, Instance, InstanceEvent } from '../db/models.ts';
-import { INSTANCE_STATUSES, TRANSIENT_STATUSES, type InstanceStatus } from './states.ts';
+import { INSTANCE_STATUSES, type InstanceStatus, TRANSIENT_STATUSES } from './states.ts';
 
 export type InstancePatch = Partial<
   Pick<
     Instance,
-    | 'gateway_url' | 'shell_url' | 'last_active_at' | 'requested_at' | 'started_at' | 'stopped_at' | 'attempts' | 'last_error'
-    | 'spec_hash' | 'runtime_ref' | 'token_generation' | 'access_generation' | 'purge_on_destroy' | 'archive_path' | 'next_attempt_at' | 'owner_id'
+    | 'gateway_url'
+    | 'shell_url'
+    | 'last_active_at'
+    | 'requested_at'
+    | 'started_at'
+    | 'stopped_at'
+    | 'attempts'
+    | 'last_error'
+    | 'spec_hash'
+    | 'runtime_ref'
+    | 'token_generation'
+    | 'access_generation'
+    | 'purge_on_destroy'
+    | 'archive_path'
+    | 'next_attempt_at'
+    | 'owner_id'
   >
 >;
 
@@ -89,10 +103,7 @@ export class InstanceStore {
       // Extra conditions (e.g. still idle) are checked in the same UPDATE, never before it.
       const where: WhereOptions<Instance> = { [Op.and]: [{ id: row.id, status: row.status }, options.where ?? {}] };
       if (options.leaseOwner !== undefined) (where[Op.and] as object[]).push({ lease_owner: options.leaseOwner });
-      const [count] = await this.Instance.update(
-        { ...options.patch, status: to, lease_owner: null, lease_expires_at: null },
-        { where, transaction },
-      );
+      const [count] = await this.Instance.update({ ...options.patch, status: to, lease_owner: null, lease_expires_at: null }, { where, transaction });
       if (count !== 1) return false;
       previous = row.status;
       event = await this.insertEvent(row.id, handle, options.kind ?? 'transition', row.status, to, message, transaction);
@@ -112,7 +123,14 @@ export class InstanceStore {
    * The guard is re-evaluated by the UPDATE itself (PostgreSQL) or under the write
    * lock taken at BEGIN IMMEDIATE (SQLite), so nothing changed meanwhile is moved.
    */
-  async transitionWhere(where: WhereOptions<Instance>, from: InstanceStatus, to: InstanceStatus, message: string, kind: EventKind, patch: InstancePatch = {}): Promise<string[]> {
+  async transitionWhere(
+    where: WhereOptions<Instance>,
+    from: InstanceStatus,
+    to: InstanceStatus,
+    message: string,
+    kind: EventKind,
+    patch: InstancePatch = {},
+  ): Promise<string[]> {
     const guard = { [Op.and]: [{ status: from }, where] };
     const values = { ...patch, status: to, lease_owner: null, lease_expires_at: null };
     const moved = await this.db.transaction(async (transaction) => {
@@ -160,7 +178,10 @@ export class InstanceStore {
       const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status', 'access_generation'], transaction });
       if (!row || row.status === 'destroyed') return null;
       const next = row.access_generation + 1;
-      const [count] = await this.Instance.update({ access_generation: next }, { where: { id: row.id, access_generation: row.access_generation }, transaction, silent: true });
+      const [count] = await this.Instance.update(
+        { access_generation: next },
+        { where: { id: row.id, access_generation: row.access_generation }, transaction, silent: true },
+      );
       if (count !== 1) return null;
       event = await this.insertEvent(row.id, handle, 'access', null, null, message, transaction);
       await recordAudit(this.db, { ...audit, detail: { generation: next } }, transaction);
@@ -181,7 +202,10 @@ export class InstanceStore {
     await this.db.transaction(async (transaction) => {
       const row = await this.Instance.findOne({ where: { handle, status: 'running' }, attributes: ['id'], transaction });
       if (!row) return;
-      const [count] = await this.Instance.update({ gateway_url: address.gateway, shell_url: address.shell }, { where: { id: row.id, status: 'running' }, transaction });
+      const [count] = await this.Instance.update(
+        { gateway_url: address.gateway, shell_url: address.shell },
+        { where: { id: row.id, status: 'running' }, transaction },
+      );
       if (count === 1) event = await this.insertEvent(row.id, handle, 'reconcile', null, null, message, transaction);
     });
     if (event) this.bus.emit('event', toStoredEvent(event));
@@ -236,10 +260,7 @@ export class InstanceStore {
 
   /** Extends a held lease; false when it was lost (expired and taken, or the state moved on). */
   async renewLease(id: number, status: InstanceStatus, owner: string, leaseMs: number): Promise<boolean> {
-    const [count] = await this.Instance.update(
-      { lease_expires_at: new Date(Date.now() + leaseMs) },
-      { where: { id, status, lease_owner: owner } },
-    );
+    const [count] = await this.Instance.update({ lease_expires_at: new Date(Date.now() + leaseMs) }, { where: { id, status, lease_owner: owner } });
     return count === 1;
   }
 

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { Op, type WhereOperators } from 'sequelize';
 import type { Config } from '../config.ts';
 import type { Instance } from '../db/models.ts';
-import { PlatformError, UnavailableError, describeError } from '../errors.ts';
+import { describeError, PlatformError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildInstanceSpec } from '../orchestrator/spec.ts';
@@ -131,14 +131,21 @@ export class ProvisioningWorker {
     let current = row;
     while (isTransient(current.status)) {
       const status = current.status as TransientStatus;
-      const renew = setInterval(() => {
-        store.renewLease(current.id, status, this.id, config.provisioning.leaseMs).then(
-          (held) => held || abort.abort(new LeaseLost()),
-          () => undefined,
-        );
-      }, Math.max(100, Math.floor(config.provisioning.leaseMs / 3)));
+      const renew = setInterval(
+        () => {
+          store.renewLease(current.id, status, this.id, config.provisioning.leaseMs).then(
+            (held) => held || abort.abort(new LeaseLost()),
+            () => undefined,
+          );
+        },
+        Math.max(100, Math.floor(config.provisioning.leaseMs / 3)),
+      );
       try {
-        const spec = buildInstanceSpec(config, this.deps.secretKey, { handle: current.handle, owner: current.owner_id, tokenGeneration: current.token_generation });
+        const spec = buildInstanceSpec(config, this.deps.secretKey, {
+          handle: current.handle,
+          owner: current.owner_id,
+          tokenGeneration: current.token_generation,
+        });
         const outcome = await STEPS[status]({
           row: current,
           spec,
@@ -181,7 +188,10 @@ export class ProvisioningWorker {
     // PlatformError messages are written for users; anything else stays in the log.
     const message = err instanceof PlatformError ? err.message : 'An internal error occurred; the operator can find details in the logs.';
     metrics.failures.inc({ reason: code });
-    logger.warn({ handle: row.handle, step: status, code, err: describeError(err), detail: err instanceof PlatformError ? err.detail : undefined }, 'provisioning step failed');
+    logger.warn(
+      { handle: row.handle, step: status, code, err: describeError(err), detail: err instanceof PlatformError ? err.detail : undefined },
+      'provisioning step failed',
+    );
     const attempts = row.attempts + 1;
     // A dependency outage is retried for as long as it lasts; nothing is lost.
     const retryForever = err instanceof UnavailableError;

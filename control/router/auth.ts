@@ -17,7 +17,7 @@ export interface Principal {
 
 export function authenticate(req: IncomingMessage, route: Route, form: 'host' | 'path', sessions: SessionCookies): Principal | null {
   const authorization = req.headers.authorization;
-  if (authorization !== undefined && authorization.startsWith('Bearer ') && constantTimeEqual(authorization.slice(7).trim(), route.instanceToken)) {
+  if (authorization?.startsWith('Bearer ') && constantTimeEqual(authorization.slice(7).trim(), route.instanceToken)) {
     return { userId: route.ownerId, access: 'token' };
   }
   if (form !== 'host') return null;

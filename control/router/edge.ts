@@ -3,17 +3,18 @@
  * parts. The route table is loaded before the port opens, so the first request after
  * a restart already finds every route.
  */
+
+import type { RequestListener } from 'node:http';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RequestListener } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { AccessCodes } from '../access/login-codes.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { ActivityRecorder } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
-import type { Registry } from 'prom-client';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
-import type { AccessCodes } from '../access/login-codes.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { PlatformEndpoints } from './platform-endpoints.ts';
 import { RouteCache } from './route-cache.ts';
@@ -55,7 +56,11 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   await routes.load();
   const metrics = createRouterMetrics(deps.registry);
   const sessions = new SessionCookies(secretKey, { secure: config.public.secure, ttlMs: config.router.sessionTtlMs });
-  const pools = new UpstreamPools({ connections: config.router.upstreamConnections, connectTimeoutMs: config.router.connectTimeoutMs, headersTimeoutMs: config.router.upstreamTimeoutMs });
+  const pools = new UpstreamPools({
+    connections: config.router.upstreamConnections,
+    connectTimeoutMs: config.router.connectTimeoutMs,
+    headersTimeoutMs: config.router.upstreamTimeoutMs,
+  });
   const sockets = new OpenSockets(activity, config.router.wsActivityIntervalMs);
   const waker = new Waker({
     routes,
@@ -77,7 +82,16 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
       wakeHoldMs: config.router.wakeHoldMs,
       trustedProxies: config.public.trustedProxies,
     },
-    routes, sessions, waker, activity, pools, sockets, endpoints, site: deps.site, metrics, logger: log,
+    routes,
+    sessions,
+    waker,
+    activity,
+    pools,
+    sockets,
+    endpoints,
+    site: deps.site,
+    metrics,
+    logger: log,
   });
 
   const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, router.handleRequest);
@@ -95,7 +109,11 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
 
   return {
     listenUrl: `http://${host}:${port}`,
-    routes, router, codes, sessions, sockets,
+    routes,
+    router,
+    codes,
+    sessions,
+    sockets,
     async close() {
       routes.close();
       server.closeIdleConnections();

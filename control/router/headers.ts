@@ -10,9 +10,24 @@ import { isPlatformCookie, withoutPlatformCookies } from '../web/cookies.ts';
 
 /** RFC 9110 7.6.1 plus the proxy-only headers; the router sets X-Forwarded-* itself. */
 const DROP_UPSTREAM = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authorization', 'proxy-authenticate', 'authorization', 'cookie',
-  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip', 'forwarded',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'authorization',
+  'cookie',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-real-ip',
+  'forwarded',
 ]);
 const DROP_DOWNSTREAM = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate']);
 
@@ -46,7 +61,7 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
       if (kept !== null) out.push('cookie', kept);
       continue;
     }
-    if (DROP_UPSTREAM.has(lower) || (named !== null && named.has(lower))) continue;
+    if (DROP_UPSTREAM.has(lower) || named?.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
   out.push('x-forwarded-for', ctx.forwardedFor, 'x-forwarded-proto', ctx.proto, 'x-forwarded-host', ctx.host, 'authorization', `Bearer ${ctx.routerToken}`);
@@ -105,5 +120,11 @@ export function isAcceptableSetCookie(value: string): boolean {
 }
 
 function connectionTokens(value: string): Set<string> {
-  return new Set(value.toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
+  return new Set(
+    value
+      .toLowerCase()
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+  );
 }

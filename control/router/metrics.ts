@@ -9,7 +9,12 @@ export interface RouterMetrics {
 
 export function createRouterMetrics(registry: Registry): RouterMetrics {
   return {
-    requests: new Counter({ name: 'mxos_router_requests_total', help: 'Requests on instance hosts by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
+    requests: new Counter({
+      name: 'mxos_router_requests_total',
+      help: 'Requests on instance hosts by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     wakes: new Counter({ name: 'mxos_router_wakes_total', help: 'Starts requested by the router for sleeping instances', registers: [registry] }),
     wakeSeconds: new Histogram({
       name: 'mxos_router_wake_duration_seconds',

@@ -32,9 +32,7 @@ export function reply(req: IncomingMessage, res: ServerResponse, r: RouterReply)
     return;
   }
   const html = wantsHtml(req);
-  const body = html
-    ? page(r.title, `<p>${escapeHtml(r.message)}</p>${r.html ?? ''}`)
-    : JSON.stringify({ ...errorBody(r.code, r.message), ...r.json });
+  const body = html ? page(r.title, `<p>${escapeHtml(r.message)}</p>${r.html ?? ''}`) : JSON.stringify({ ...errorBody(r.code, r.message), ...r.json });
   res.writeHead(r.status, {
     'content-type': html ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -50,12 +48,20 @@ export function rawReply(socket: { write(data: string): unknown; destroy(): void
   if (!socket.writable) return socket.destroy();
   const body = JSON.stringify({ ...errorBody(r.code, r.message), ...r.json });
   const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...r.headers };
-  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+  const lines = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n');
   socket.write(`HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\n${lines}\r\n\r\n${body}`);
   socket.destroy();
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };

@@ -5,16 +5,16 @@
  * the instance's own origin.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AccessCodes } from '../access/login-codes.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
-import type { AccessCodes } from '../access/login-codes.ts';
-import { authenticate } from './auth.ts';
 import { escapeHtml, page } from '../web/html.ts';
 import { isSameOrigin } from '../web/origin.ts';
 import { PAGE_SECURITY_HEADERS } from '../web/security-headers.ts';
-import { reply, type RouterReply } from './pages.ts';
+import { authenticate } from './auth.ts';
+import { type RouterReply, reply } from './pages.ts';
 import type { Route } from './route-table.ts';
 import type { SessionCookies } from './session.ts';
 import { waitingPageHtml } from './waiting-page.ts';
@@ -51,7 +51,13 @@ export class PlatformEndpoints {
 
   waitingPage(req: IncomingMessage, res: ServerResponse, route: Route): void {
     const body = waitingPageHtml(route);
-    res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'retry-after': '2', ...PAGE_SECURITY_HEADERS });
+    res.writeHead(503, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'retry-after': '2',
+      ...PAGE_SECURITY_HEADERS,
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
@@ -86,7 +92,13 @@ export class PlatformEndpoints {
   private async status(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     if (!authenticate(req, route, 'host', this.deps.sessions)) return reply(req, res, unauthorized());
     const events = await this.deps.store.latestEvents(route.handle, 8);
-    const body = JSON.stringify({ handle: route.handle, status: route.status, ready: isReady(route), lastError: route.status === 'failed' ? route.lastError : null, events });
+    const body = JSON.stringify({
+      handle: route.handle,
+      status: route.status,
+      ready: isReady(route),
+      lastError: route.status === 'failed' ? route.lastError : null,
+      events,
+    });
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
     res.end(body);
   }
@@ -94,7 +106,8 @@ export class PlatformEndpoints {
   private async start(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     const principal = authenticate(req, route, 'host', this.deps.sessions);
     if (!principal) return reply(req, res, unauthorized());
-    if (!isSameOrigin(req.headers)) return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'This form can only be sent from the instance page itself.' });
+    if (!isSameOrigin(req.headers))
+      return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'This form can only be sent from the instance page itself.' });
     try {
       await this.deps.service.request(route.handle, 'start', `router:${principal.userId}`);
     } catch (err) {
@@ -105,7 +118,8 @@ export class PlatformEndpoints {
   }
 
   private logout(req: IncomingMessage, res: ServerResponse): void {
-    if (!isSameOrigin(req.headers)) return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'Sign out from the instance page itself.' });
+    if (!isSameOrigin(req.headers))
+      return reply(req, res, { status: 403, code: 'cross_origin', title: 'Refused', message: 'Sign out from the instance page itself.' });
     res.writeHead(303, { location: this.deps.publicUrl, 'set-cookie': this.deps.sessions.clear(), 'cache-control': 'no-store' });
     res.end(page('Signed out', '<p>Signed out.</p>'));
   }

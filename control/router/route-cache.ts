@@ -65,7 +65,7 @@ export class RouteCache implements RouteTable {
 
   refresh(handle: string): Promise<Route | undefined> {
     const running = this.refreshing.get(handle);
-    if (running) {
+    if (running !== undefined) {
       // A read already under way may predate the change we were told about: read again after it.
       this.dirty.add(handle);
       return running;
@@ -80,7 +80,10 @@ export class RouteCache implements RouteTable {
 
   watch(handle: string, listener: RouteListener): () => void {
     let set = this.watchers.get(handle);
-    if (!set) this.watchers.set(handle, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.watchers.set(handle, set);
+    }
     set.add(listener);
     return () => {
       set.delete(listener);
@@ -168,6 +171,13 @@ export class RouteCache implements RouteTable {
 
 function sameRoute(a: Route | undefined, b: Route | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  return a.status === b.status && a.gatewayUrl === b.gatewayUrl && a.shellUrl === b.shellUrl && a.lastError === b.lastError &&
-    a.accessGeneration === b.accessGeneration && a.routerToken === b.routerToken && a.ownerId === b.ownerId;
+  return (
+    a.status === b.status &&
+    a.gatewayUrl === b.gatewayUrl &&
+    a.shellUrl === b.shellUrl &&
+    a.lastError === b.lastError &&
+    a.accessGeneration === b.accessGeneration &&
+    a.routerToken === b.routerToken &&
+    a.ownerId === b.ownerId
+  );
 }

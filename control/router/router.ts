@@ -5,23 +5,23 @@
  * touches the database except waking, signing in and the waiting page's status.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { Counter } from 'prom-client';
 import type { Duplex } from 'node:stream';
+import type { Counter } from 'prom-client';
 import type { ActivityRecorder } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
-import type { RouterMetrics } from './metrics.ts';
-import { authenticate, type Principal } from './auth.ts';
 import { TrustedProxies } from '../web/client-address.ts';
 import { escapeHtml } from '../web/html.ts';
+import { authenticate, type Principal } from './auth.ts';
 import { downstreamHeaders, upstreamHeaders } from './headers.ts';
-import { rawReply, reply, wantsHtml, type RouterReply } from './pages.ts';
+import type { RouterMetrics } from './metrics.ts';
+import { type RouterReply, rawReply, reply, wantsHtml } from './pages.ts';
 import type { PlatformEndpoints } from './platform-endpoints.ts';
 import type { Route, RouteTable } from './route-table.ts';
 import type { SessionCookies } from './session.ts';
 import { BadTargetError, classifyRequest, type Target } from './target.ts';
-import { forward, type ForwardSettings, type UpstreamFailure, type UpstreamPools } from './upstream.ts';
+import { type ForwardSettings, forward, type UpstreamFailure, type UpstreamPools } from './upstream.ts';
 import { isReady, type Waker } from './wake.ts';
-import { proxyUpgrade, type OpenSockets } from './websocket.ts';
+import { type OpenSockets, proxyUpgrade } from './websocket.ts';
 
 export interface RouterSettings {
   domain: string;
@@ -98,7 +98,12 @@ export class Router {
       return this.refuse(req, res, signInFirst(req, target, settings.publicUrl));
     }
     if (Number(req.headers['content-length']) > settings.bodyLimitBytes) {
-      return this.refuse(req, res, { status: 413, code: 'payload_too_large', title: 'Too large', message: `The request body is larger than ${settings.bodyLimitBytes} bytes.` });
+      return this.refuse(req, res, {
+        status: 413,
+        code: 'payload_too_large',
+        title: 'Too large',
+        message: `The request body is larger than ${settings.bodyLimitBytes} bytes.`,
+      });
     }
     if (isReady(route)) return this.proxy(req, res, target, route, true);
     this.settle(req, res, target, this.wakeThenProxy(req, res, target, route, principal));
@@ -112,7 +117,8 @@ export class Router {
     } catch (err) {
       return rawReply(socket, badTarget(err));
     }
-    if (target.kind !== 'instance') return rawReply(socket, { status: 404, code: 'not_found', title: 'Not found', message: 'WebSockets are served on instance hosts only.' });
+    if (target.kind !== 'instance')
+      return rawReply(socket, { status: 404, code: 'not_found', title: 'Not found', message: 'WebSockets are served on instance hosts only.' });
     void this.upgradeInstance(req, socket, head, target).catch((err) => {
       this.deps.logger.error({ err, handle: target.handle }, 'router failed on an upgrade');
       rawReply(socket, { status: 502, code: 'router_error', title: 'Bad gateway', message: 'The router could not pass this connection on.' });
@@ -137,14 +143,25 @@ export class Router {
   private settle(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, work: Promise<void>): void {
     work.catch((err) => {
       this.deps.logger.error({ err, handle: target.handle }, 'router failed on a request');
-      this.refuse(req, res, { status: 502, code: 'router_error', title: 'Something went wrong', message: 'The router could not pass this request on. Try again.' });
+      this.refuse(req, res, {
+        status: 502,
+        code: 'router_error',
+        title: 'Something went wrong',
+        message: 'The router could not pass this request on. Try again.',
+      });
     });
   }
 
   private health(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route): void {
     // Never wakes and never counts as activity: probes must not keep an instance awake.
     if (!isReady(route)) {
-      return this.refuse(req, res, { status: 503, code: 'instance_not_running', title: 'Not running', message: `${route.handle}'s instance is ${route.status}.`, json: { status: route.status } });
+      return this.refuse(req, res, {
+        status: 503,
+        code: 'instance_not_running',
+        title: 'Not running',
+        message: `${route.handle}'s instance is ${route.status}.`,
+        json: { status: route.status },
+      });
     }
     this.proxy(req, res, target, route, false);
   }
@@ -158,7 +175,15 @@ export class Router {
       handle: route.handle,
       origin: this.upstreamOrigin(route, target.path),
       path: target.path,
-      headers: upstreamHeaders(req, { forwardedFor, proto, host: req.headers.host!, prefix: target.prefix, routerToken: route.routerToken, allowCookies, upgrade: false }),
+      headers: upstreamHeaders(req, {
+        forwardedFor,
+        proto,
+        host: req.headers.host!,
+        prefix: target.prefix,
+        routerToken: route.routerToken,
+        allowCookies,
+        upgrade: false,
+      }),
       allowCookies,
     });
   }
@@ -170,7 +195,12 @@ export class Router {
       // The address may be stale (moved by another replica): read it again.
       void this.deps.routes.refresh(handle).catch(() => undefined);
     }
-    this.refuse(req, res, { status: failure.status, code: failure.code, title: failure.status === 504 ? 'The instance is slow to answer' : 'The instance did not answer', message: failure.message });
+    this.refuse(req, res, {
+      status: failure.status,
+      code: failure.code,
+      title: failure.status === 504 ? 'The instance is slow to answer' : 'The instance did not answer',
+      message: failure.message,
+    });
   }
 
   private async upgradeInstance(req: IncomingMessage, socket: Duplex, head: Buffer, target: InstanceTarget): Promise<void> {
@@ -191,7 +221,15 @@ export class Router {
     proxyUpgrade(req, socket, head, {
       origin: this.upstreamOrigin(ready, target.path),
       path: target.path,
-      headers: upstreamHeaders(req, { forwardedFor, proto, host: req.headers.host!, prefix: target.prefix, routerToken: ready.routerToken, allowCookies, upgrade: true }),
+      headers: upstreamHeaders(req, {
+        forwardedFor,
+        proto,
+        host: req.headers.host!,
+        prefix: target.prefix,
+        routerToken: ready.routerToken,
+        allowCookies,
+        upgrade: true,
+      }),
       timeoutMs: settings.upstreamTimeoutMs,
       downstreamHeaders: (raw) => downstreamHeaders(raw, allowCookies),
       onOpen: (client) => sockets.add(client, ready.handle),
@@ -234,11 +272,21 @@ function badTarget(err: unknown): RouterReply {
 }
 
 function unknownHost(hostname: string, publicUrl: string): RouterReply {
-  return { status: 404, code: 'unknown_host', title: 'Unknown address', message: `This platform does not serve "${hostname.slice(0, 100)}". The platform is at ${publicUrl}.` };
+  return {
+    status: 404,
+    code: 'unknown_host',
+    title: 'Unknown address',
+    message: `This platform does not serve "${hostname.slice(0, 100)}". The platform is at ${publicUrl}.`,
+  };
 }
 
 function noSuchInstance(handle: string): RouterReply {
-  return { status: 404, code: 'no_such_instance', title: 'No Matrix OS here', message: `There is no Matrix OS called "${handle}". Check the address, or sign up to claim it.` };
+  return {
+    status: 404,
+    code: 'no_such_instance',
+    title: 'No Matrix OS here',
+    message: `There is no Matrix OS called "${handle}". Check the address, or sign up to claim it.`,
+  };
 }
 
 function signInFirst(req: IncomingMessage, target: InstanceTarget, publicUrl: string): RouterReply {

@@ -49,6 +49,12 @@ export class SessionCookies {
     const [handle, generation, access, user, expires] = payload.split('.');
     if (handle !== route.handle || Number(generation) !== route.accessGeneration) return null;
     if (!(Number(expires) * 1000 > now)) return null;
-    return { handle, generation: Number(generation), userId: Buffer.from(user!, 'base64url').toString(), access: access === 'a' ? 'admin' : 'owner', expiresAt: Number(expires) };
+    return {
+      handle,
+      generation: Number(generation),
+      userId: Buffer.from(user!, 'base64url').toString(),
+      access: access === 'a' ? 'admin' : 'owner',
+      expiresAt: Number(expires),
+    };
   }
 }

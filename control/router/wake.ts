@@ -28,7 +28,7 @@ export class Waker {
   /** Requests a start if the instance sleeps; idempotent, never throws (failures are logged). */
   wake(handle: string, actor: string): Promise<void> {
     const running = this.inflight.get(handle);
-    if (running) return running;
+    if (running !== undefined) return running;
     const route = this.deps.routes.get(handle);
     if (!route || (route.status !== 'stopped' && route.status !== 'stopping')) return Promise.resolve();
     const request = this.requestStart(handle, actor).finally(() => this.inflight.delete(handle));
@@ -41,7 +41,11 @@ export class Waker {
     void this.wake(handle, actor);
     const route = await this.until(handle, (r) => r === undefined || isReady(r) || r.status === 'failed', timeoutMs);
     if (route && isReady(route)) return { ready: true, route };
-    return { ready: false, route, reason: route === undefined ? (this.deps.routes.get(handle) ? 'timeout' : 'gone') : route.status === 'failed' ? 'failed' : 'timeout' };
+    return {
+      ready: false,
+      route,
+      reason: route === undefined ? (this.deps.routes.get(handle) ? 'timeout' : 'gone') : route.status === 'failed' ? 'failed' : 'timeout',
+    };
   }
 
   private async requestStart(handle: string, actor: string): Promise<void> {

@@ -4,8 +4,9 @@
  * counted as activity every WS_ACTIVITY_INTERVAL, so a long session keeps its
  * instance awake without a timer per socket.
  */
-import http from 'node:http';
+
 import type { IncomingMessage } from 'node:http';
+import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ActivityRecorder } from '../lifecycle.ts';
 import { rawReply } from './pages.ts';
@@ -101,7 +102,9 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     // The instance declined the upgrade: pass its answer on, then close.
     answered = true;
     clearTimeout(timer);
-    socket.write(statusLine(res.statusCode ?? 502, res.statusMessage) + headerLines([...target.downstreamHeaders(res.rawHeaders), 'connection', 'close'], null));
+    socket.write(
+      statusLine(res.statusCode ?? 502, res.statusMessage) + headerLines([...target.downstreamHeaders(res.rawHeaders), 'connection', 'close'], null),
+    );
     res.pipe(socket);
   });
 

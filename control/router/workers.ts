@@ -7,14 +7,17 @@
  * instance (so the provisioning worker acts at once), and replaces a worker that dies.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
+import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { OidcSettings } from '../identity/oidc.ts';
 import type { Logger } from '../logger.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 
-export type PrimaryMessage = { type: 'start'; config: Config; secretKey: string; identity: OidcSettings } | { type: 'refresh'; handle: string } | { type: 'stop' };
+export type PrimaryMessage =
+  | { type: 'start'; config: Config; secretKey: string; identity: OidcSettings }
+  | { type: 'refresh'; handle: string }
+  | { type: 'stop' };
 export type WorkerMessage = { type: 'listening-for-start' } | { type: 'ready'; listenUrl: string; routes: number } | { type: 'kick' };
 
 export interface RouterWorkers {
@@ -29,7 +32,14 @@ export interface RouterWorkers {
 
 const STOP_GRACE_MS = 5000;
 
-export async function startRouterWorkers(options: { config: Config; secretKey: string; identity: OidcSettings; store: InstanceStore; onKick: () => void; logger: Logger }): Promise<RouterWorkers> {
+export async function startRouterWorkers(options: {
+  config: Config;
+  secretKey: string;
+  identity: OidcSettings;
+  store: InstanceStore;
+  onKick: () => void;
+  logger: Logger;
+}): Promise<RouterWorkers> {
   const { config, secretKey, identity, store, onKick, logger } = options;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)), execArgv: process.execArgv });
   const workers = new Set<Worker>();
@@ -86,15 +96,20 @@ export async function startRouterWorkers(options: { config: Config; secretKey: s
       closing = true;
       store.bus.off('transition', relay);
       store.bus.off('event', relay);
-      await Promise.all([...workers].map((worker) => new Promise<void>((resolve) => {
-        if (worker.isDead()) return resolve();
-        const timer = setTimeout(() => worker.kill('SIGKILL'), STOP_GRACE_MS);
-        worker.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        worker.send({ type: 'stop' } satisfies PrimaryMessage);
-      })));
+      await Promise.all(
+        [...workers].map(
+          (worker) =>
+            new Promise<void>((resolve) => {
+              if (worker.isDead()) return resolve();
+              const timer = setTimeout(() => worker.kill('SIGKILL'), STOP_GRACE_MS);
+              worker.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              worker.send({ type: 'stop' } satisfies PrimaryMessage);
+            }),
+        ),
+      );
     },
   };
 }

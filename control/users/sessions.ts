@@ -23,7 +23,12 @@ export class SiteSessions {
   async create(userId: string): Promise<{ token: string; expiresAt: Date }> {
     const token = crypto.randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.ttlMs);
-    await this.db.models.Session.create({ id_hash: hash(token), user_id: userId, csrf_token: crypto.randomBytes(24).toString('base64url'), expires_at: expiresAt });
+    await this.db.models.Session.create({
+      id_hash: hash(token),
+      user_id: userId,
+      csrf_token: crypto.randomBytes(24).toString('base64url'),
+      expires_at: expiresAt,
+    });
     return { token, expiresAt };
   }
 

@@ -9,7 +9,7 @@ import { recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { User, UserRole } from '../db/models.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
-import { LoginError, type Identity } from '../identity/oidc.ts';
+import { type Identity, LoginError } from '../identity/oidc.ts';
 import type { SiteSessions } from './sessions.ts';
 
 export class UserStore {
@@ -28,7 +28,11 @@ export class UserStore {
     const existing = await this.User.findOne({ where: { oidc_issuer: identity.issuer, oidc_subject: identity.subject } });
     if (existing) {
       if (existing.suspended_at || existing.deleted_at) throw new ForbiddenError('This account is suspended. Contact the platform operator.');
-      await existing.update({ last_login_at: now, email: identity.email ?? existing.email, ...(identity.name && !existing.display_name ? { display_name: identity.name } : {}) });
+      await existing.update({
+        last_login_at: now,
+        email: identity.email ?? existing.email,
+        ...(identity.name && !existing.display_name ? { display_name: identity.name } : {}),
+      });
       return existing;
     }
     if (!identity.email) throw new LoginError('The sign-in provider did not share an email address; the platform needs one.');
@@ -59,7 +63,15 @@ export class UserStore {
     const prefix = `${options.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const where: WhereOptions<User> = options.q ? { [Op.or]: [{ handle: { [Op.like]: prefix } }, { email: { [Op.like]: prefix } }] } : {};
     const [users, total] = await Promise.all([
-      this.User.findAll({ where, order: [['created_at', 'DESC'], ['id', 'DESC']], limit: options.limit, offset: options.offset }),
+      this.User.findAll({
+        where,
+        order: [
+          ['created_at', 'DESC'],
+          ['id', 'DESC'],
+        ],
+        limit: options.limit,
+        offset: options.offset,
+      }),
       this.User.count({ where }),
     ]);
     return { users, total };
@@ -94,7 +106,11 @@ export class UserStore {
       const user = await this.mustFind(userId, transaction);
       await this.User.update({ suspended_at: suspended ? new Date() : null }, { where: { id: userId }, transaction });
       const ended = suspended ? await this.sessions.revokeAll(userId, transaction) : 0;
-      await recordAudit(this.db, { actor, action: suspended ? 'suspend' : 'unsuspend', target: user.handle ?? user.id, detail: { userId, sessionsEnded: ended } }, transaction);
+      await recordAudit(
+        this.db,
+        { actor, action: suspended ? 'suspend' : 'unsuspend', target: user.handle ?? user.id, detail: { userId, sessionsEnded: ended } },
+        transaction,
+      );
       return ended;
     });
   }

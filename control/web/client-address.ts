@@ -3,8 +3,9 @@
  * configured trusted proxy (say cloudflared on the same host) may tell us; from anyone
  * else X-Forwarded-* are replaced by what we saw ourselves.
  */
-import net from 'node:net';
+
 import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
 
 export class TrustedProxies {
   private readonly list = new net.BlockList();
@@ -35,7 +36,10 @@ export class TrustedProxies {
   clientAddress(req: IncomingMessage): string {
     const peer = normalize(req.socket.remoteAddress ?? '');
     if (!this.trusts(peer)) return peer;
-    const hops = (single(req.headers['x-forwarded-for']) ?? '').split(',').map((h) => normalize(h.trim())).filter(Boolean);
+    const hops = (single(req.headers['x-forwarded-for']) ?? '')
+      .split(',')
+      .map((h) => normalize(h.trim()))
+      .filter(Boolean);
     for (let i = hops.length - 1; i >= 0; i--) if (!this.trusts(hops[i])) return hops[i]!;
     return hops[0] ?? peer;
   }

@@ -6,7 +6,7 @@
 import type { Context, Next } from 'koa';
 import { NotFoundError, PlatformError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { errorBody, toClientError, type ClientError } from './errors.ts';
+import { type ClientError, errorBody, toClientError } from './errors.ts';
 import { acceptsHtml } from './negotiate.ts';
 import { PAGE_SECURITY_HEADERS } from './security-headers.ts';
 
@@ -23,10 +23,15 @@ export function renderErrors(options: ErrorMiddlewareOptions) {
       await next();
       if (ctx.body != null) return;
       if (ctx.status === 404) throw new NotFoundError(`Nothing at ${ctx.method} ${ctx.path}.`);
-      if (ctx.status === 405) throw new PlatformError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}.`, { status: 405 });
+      if (ctx.status === 405)
+        throw new PlatformError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}.`, { status: 405 });
     } catch (err) {
       const error = toClientError(err);
-      if (error.log) logger.error({ err, code: error.code, detail: err instanceof PlatformError ? err.detail : undefined, path: ctx.path, requestId: ctx.state.requestId }, 'request failed');
+      if (error.log)
+        logger.error(
+          { err, code: error.code, detail: err instanceof PlatformError ? err.detail : undefined, path: ctx.path, requestId: ctx.state.requestId },
+          'request failed',
+        );
       ctx.status = error.status;
       ctx.set(error.headers);
       if (page && acceptsHtml(ctx.get('accept'))) {

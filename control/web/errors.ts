@@ -34,7 +34,9 @@ function isDatabaseConnectionFailure(err: unknown): boolean {
 
 /** What the client sees for `err`. */
 export function toClientError(caught: unknown): ClientError {
-  const err = isDatabaseConnectionFailure(caught) ? new UnavailableError('database_unavailable', 'The database is not answering; try again shortly.', { cause: caught }) : caught;
+  const err = isDatabaseConnectionFailure(caught)
+    ? new UnavailableError('database_unavailable', 'The database is not answering; try again shortly.', { cause: caught })
+    : caught;
   if (err instanceof PlatformError) {
     const shown = err.expose || err.status === 503;
     return {

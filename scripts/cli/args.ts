@@ -1,5 +1,5 @@
 /** Command-line parsing with node:util parseArgs. Any mistake is a UsageError (exit 2). */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -100,7 +100,9 @@ export function parseCli(argv: readonly string[]): CliArgs {
     args.limit = Number(limit);
   }
   if (first === 'token' && !args.rotate) {
-    throw new UsageError(`token: the platform keeps no copy of instance tokens, so it can only issue a new one. Re-run: mxos token ${args.handle} --rotate (the old token and browser sessions stop working).`);
+    throw new UsageError(
+      `token: the platform keeps no copy of instance tokens, so it can only issue a new one. Re-run: mxos token ${args.handle} --rotate (the old token and browser sessions stop working).`,
+    );
   }
   if (first === 'destroy' && !args.yes) {
     throw new UsageError(
@@ -113,7 +115,20 @@ export function parseCli(argv: readonly string[]): CliArgs {
 }
 
 function blank(command: CommandName): CliArgs {
-  return { command, handle: '', json: false, wait: true, timeoutMs: DEFAULT_TIMEOUT_MS, user: undefined, status: undefined, limit: undefined, yes: false, purge: false, follow: false, rotate: false };
+  return {
+    command,
+    handle: '',
+    json: false,
+    wait: true,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    user: undefined,
+    status: undefined,
+    limit: undefined,
+    yes: false,
+    purge: false,
+    follow: false,
+    rotate: false,
+  };
 }
 
 export const USAGE = `mxos — operator CLI for the Matrix OS platform

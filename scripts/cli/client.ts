@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { InstanceView } from '../../control/provisioning/views.ts';
 import type { StoredEvent } from '../../control/provisioning/store.ts';
+import type { InstanceView } from '../../control/provisioning/views.ts';
 
 export type { InstanceView, StoredEvent };
 
@@ -88,7 +88,17 @@ export function clientOptionsFromEnv(env: NodeJS.ProcessEnv, cwd: string): Clien
   return { baseUrl, secret: null, secretSource: `PLATFORM_SECRET is unset and ${file} was not found` };
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** The network error code (ECONNREFUSED…) in the cause chain, else the innermost message. */
 function describeNetworkError(err: unknown): string {
@@ -113,7 +123,11 @@ export class PlatformClient {
   }
 
   /** One request; any answer outside 2xx (except `okStatuses`) becomes ApiError. */
-  async request(method: string, pathname: string, init: { body?: unknown; accept?: string; signal?: AbortSignal; okStatuses?: number[] } = {}): Promise<Response> {
+  async request(
+    method: string,
+    pathname: string,
+    init: { body?: unknown; accept?: string; signal?: AbortSignal; okStatuses?: number[] } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { Accept: init.accept ?? 'application/json' };
     if (this.options.secret) headers.Authorization = `Bearer ${this.options.secret}`;
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
@@ -149,9 +163,10 @@ export class PlatformClient {
       /* not JSON: keep the generic message */
     }
     if (response.status === 401) {
-      message += this.options.secret === null
-        ? ` The CLI sent no secret: ${this.options.secretSource}. Set PLATFORM_SECRET.`
-        : ` (The CLI's secret came from ${this.options.secretSource}; it must match the control service's PLATFORM_SECRET.)`;
+      message +=
+        this.options.secret === null
+          ? ` The CLI sent no secret: ${this.options.secretSource}. Set PLATFORM_SECRET.`
+          : ` (The CLI's secret came from ${this.options.secretSource}; it must match the control service's PLATFORM_SECRET.)`;
     }
     return new ApiError(response.status, code, message);
   }
@@ -200,7 +215,10 @@ export class PlatformClient {
 
   /** Opens the SSE stream of events after `after`; the caller reads (and cancels) the body. */
   async eventStream(handle: string, after: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const response = await this.request('GET', `/containers/${encodeURIComponent(handle)}/events?follow=1&after=${after}`, { accept: 'text/event-stream', signal });
+    const response = await this.request('GET', `/containers/${encodeURIComponent(handle)}/events?follow=1&after=${after}`, {
+      accept: 'text/event-stream',
+      signal,
+    });
     if (!response.body) throw new ConnectionError(`The platform API at ${this.baseUrl} sent an empty event stream.`);
     return response.body;
   }

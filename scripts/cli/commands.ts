@@ -25,7 +25,10 @@ async function settle(ctx: Ctx, instance: InstanceView, target: string, after: n
   const { client, args, io } = ctx;
   if (!args.wait) {
     if (args.json) printJson(io, accepted);
-    else io.out(`${instance.handle} is ${instance.status}${instance.status === target ? '' : ` (on its way to ${target}; follow with: mxos events ${instance.handle} --follow)`}.`);
+    else
+      io.out(
+        `${instance.handle} is ${instance.status}${instance.status === target ? '' : ` (on its way to ${target}; follow with: mxos events ${instance.handle} --follow)`}.`,
+      );
     return 0;
   }
   let current = instance;
@@ -53,8 +56,10 @@ async function settle(ctx: Ctx, instance: InstanceView, target: string, after: n
       io.err(`${current.handle} ended up ${current.status}, not ${target}: another request changed it meanwhile.`);
       return 1;
     default:
-      io.err(`Timed out after ${seconds(args.timeoutMs)} waiting for ${current.handle} to be ${target}; it is ${current.status}. ` +
-        `Follow it with: mxos events ${current.handle} --follow`);
+      io.err(
+        `Timed out after ${seconds(args.timeoutMs)} waiting for ${current.handle} to be ${target}; it is ${current.status}. ` +
+          `Follow it with: mxos events ${current.handle} --follow`,
+      );
       return 1;
   }
 }
@@ -65,7 +70,12 @@ async function provision(ctx: Ctx): Promise<number> {
   const after = args.wait ? await lastEventId(client, args.handle) : 0;
   const response = await client.provision(args.handle, userId);
   const { instance, created } = response;
-  if (!args.json) io.out(created ? `Provisioning ${instance.handle} for user ${instance.owner}.` : `${instance.handle} already exists for user ${instance.owner} (${instance.status}).`);
+  if (!args.json)
+    io.out(
+      created
+        ? `Provisioning ${instance.handle} for user ${instance.owner}.`
+        : `${instance.handle} already exists for user ${instance.owner} (${instance.status}).`,
+    );
   return settle(ctx, instance, 'running', after, response);
 }
 
@@ -73,7 +83,8 @@ async function startOrStop(ctx: Ctx, action: 'start' | 'stop'): Promise<number> 
   const { client, args, io } = ctx;
   const after = args.wait ? await lastEventId(client, args.handle) : 0;
   const response = await client.action(args.handle, action);
-  if (!args.json) io.out(response.changed ? `${action === 'start' ? 'Starting' : 'Stopping'} ${args.handle}.` : `${args.handle} is already ${response.instance.status}.`);
+  if (!args.json)
+    io.out(response.changed ? `${action === 'start' ? 'Starting' : 'Stopping'} ${args.handle}.` : `${args.handle} is already ${response.instance.status}.`);
   return settle(ctx, response.instance, action === 'start' ? 'running' : 'stopped', after, response);
 }
 
@@ -82,9 +93,11 @@ async function destroy(ctx: Ctx): Promise<number> {
   const after = args.wait ? await lastEventId(client, args.handle) : 0;
   const response = await client.destroy(args.handle, args.purge);
   if (!args.json) {
-    io.out(response.changed
-      ? `Destroying ${args.handle}; its data will be ${args.purge ? 'deleted' : 'archived'}.`
-      : `${args.handle} is already ${response.instance.status}.`);
+    io.out(
+      response.changed
+        ? `Destroying ${args.handle}; its data will be ${args.purge ? 'deleted' : 'archived'}.`
+        : `${args.handle} is already ${response.instance.status}.`,
+    );
   }
   return settle(ctx, response.instance, 'destroyed', after, response);
 }
@@ -141,7 +154,10 @@ async function open(ctx: Ctx): Promise<number> {
 async function token(ctx: Ctx): Promise<number> {
   const rotated = await ctx.client.rotateToken(ctx.args.handle);
   if (ctx.args.json) printJson(ctx.io, rotated);
-  else ctx.io.out(`New token for ${rotated.handle} (shown only now; earlier tokens and browser sessions no longer work):\n${rotated.token}\n\nUse it as: curl -H "Authorization: Bearer <token>" ${rotated.url}/api/system/info`);
+  else
+    ctx.io.out(
+      `New token for ${rotated.handle} (shown only now; earlier tokens and browser sessions no longer work):\n${rotated.token}\n\nUse it as: curl -H "Authorization: Bearer <token>" ${rotated.url}/api/system/info`,
+    );
   return 0;
 }
 
@@ -162,17 +178,28 @@ async function info(ctx: Ctx): Promise<number> {
 export async function runCommand(client: PlatformClient, args: CliArgs, io: Io): Promise<number> {
   const ctx: Ctx = { client, args, io };
   switch (args.command) {
-    case 'provision': return provision(ctx);
-    case 'list': return list(ctx);
-    case 'status': return status(ctx);
-    case 'start': return startOrStop(ctx, 'start');
-    case 'stop': return startOrStop(ctx, 'stop');
-    case 'destroy': return destroy(ctx);
-    case 'events': return events(ctx);
-    case 'open': return open(ctx);
-    case 'token': return token(ctx);
-    case 'health': return health(ctx);
-    case 'info': return info(ctx);
+    case 'provision':
+      return provision(ctx);
+    case 'list':
+      return list(ctx);
+    case 'status':
+      return status(ctx);
+    case 'start':
+      return startOrStop(ctx, 'start');
+    case 'stop':
+      return startOrStop(ctx, 'stop');
+    case 'destroy':
+      return destroy(ctx);
+    case 'events':
+      return events(ctx);
+    case 'open':
+      return open(ctx);
+    case 'token':
+      return token(ctx);
+    case 'health':
+      return health(ctx);
+    case 'info':
+      return info(ctx);
     case 'help':
       io.out(USAGE.trimEnd());
       return 0;

@@ -2,7 +2,7 @@
  * Server-sent events: a small parser, a follower that reconnects from the last
  * event id, and waitForStatus, which follows an instance until it settles.
  */
-import { ApiError, isAbort, type InstanceView, type PlatformClient, type StoredEvent } from './client.ts';
+import { ApiError, type InstanceView, isAbort, type PlatformClient, type StoredEvent } from './client.ts';
 
 export interface SseMessage {
   id: string | null;

@@ -4,7 +4,11 @@ import type { HealthReport, InstanceView, StoredEvent, SystemInfo } from './clie
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -75,7 +79,9 @@ export function healthLines(h: HealthReport): string {
 }
 
 export function infoLines(info: SystemInfo): string {
-  const counts = Object.entries(info.instances).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`);
+  const counts = Object.entries(info.instances)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`);
   return keyValues([
     ['version', info.version],
     ['mode', info.mode],

@@ -1,37 +1,36 @@
 // Progressive enhancement only: every page works without this file.
-(function () {
-  'use strict';
-  var input = document.querySelector('[data-check-handle]');
+(() => {
+  const input = document.querySelector('[data-check-handle]');
   if (input) {
-    var problem = document.getElementById('handle-problem');
-    var preview = document.getElementById('handle-preview');
-    var timer = null;
-    input.addEventListener('input', function () {
+    const problem = document.getElementById('handle-problem');
+    const preview = document.getElementById('handle-preview');
+    let timer = null;
+    input.addEventListener('input', () => {
       preview.textContent = input.value || 'handle';
       clearTimeout(timer);
-      timer = setTimeout(function () {
-        var value = input.value.trim();
+      timer = setTimeout(() => {
+        const value = input.value.trim();
         if (!value) return;
-        fetch('/api/handles/' + encodeURIComponent(value), { credentials: 'same-origin' })
-          .then(function (r) { return r.json(); })
-          .then(function (data) {
+        fetch(`/api/handles/${encodeURIComponent(value)}`, { credentials: 'same-origin' })
+          .then((r) => r.json())
+          .then((data) => {
             if (input.value.trim() !== value) return;
             problem.textContent = data.available ? '' : data.problem;
             problem.className = data.available ? 'ok' : 'error';
-            if (data.available) problem.textContent = value + ' is available';
+            if (data.available) problem.textContent = `${value} is available`;
             input.setAttribute('aria-invalid', data.available ? 'false' : 'true');
           })
-          .catch(function () {});
+          .catch(() => {});
       }, 250);
     });
   }
-  var list = document.getElementById('events');
-  var status = document.getElementById('instance-status');
+  const list = document.getElementById('events');
+  const status = document.getElementById('instance-status');
   if (list && status && window.EventSource) {
-    var source = new EventSource(list.getAttribute('data-events-url'));
-    source.addEventListener('instance', function (message) {
-      var event = JSON.parse(message.data);
-      var li = document.createElement('li');
+    const source = new EventSource(list.getAttribute('data-events-url'));
+    source.addEventListener('instance', (message) => {
+      const event = JSON.parse(message.data);
+      const li = document.createElement('li');
       li.textContent = event.message;
       list.appendChild(li);
       if (event.to) {
@@ -40,7 +39,9 @@
         // The actions depend on the state: show the right ones once it settles.
         if (['running', 'stopped', 'failed'].indexOf(event.to) !== -1) {
           source.close();
-          setTimeout(function () { location.reload(); }, 300);
+          setTimeout(() => {
+            location.reload();
+          }, 300);
         }
       }
     });

@@ -7,8 +7,8 @@ import type { Context } from 'koa';
 import { auditPage } from '../../control/audit.ts';
 import type { User } from '../../control/db/models.ts';
 import { ValidationError } from '../../control/errors.ts';
-import { checkForm, html, pageUser, requireAdmin, requireSession, seeOther, type SignedIn, type SiteDeps, type SiteRouter } from '../context.ts';
-import { adminAuditPage, adminUsersPage, type AdminRow } from '../admin-views.ts';
+import { type AdminRow, adminAuditPage, adminUsersPage } from '../admin-views.ts';
+import { checkForm, html, pageUser, requireAdmin, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther } from '../context.ts';
 
 export const PAGE_SIZE = 50;
 
@@ -22,7 +22,7 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
     const page = pageParam(ctx);
     const { users, total } = await deps.users.page({ q, offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
     const instances = await deps.store.findByHandles(users.map((u) => u.handle).filter((h): h is string => h !== null));
-    const rows: AdminRow[] = users.map((user) => ({ user, instance: user.handle ? instances.get(user.handle) ?? null : null }));
+    const rows: AdminRow[] = users.map((user) => ({ user, instance: user.handle ? (instances.get(user.handle) ?? null) : null }));
     const flash = typeof ctx.query.flash === 'string' ? ctx.query.flash.slice(0, 300) : null;
     html(ctx, 200, adminUsersPage(pageUser(ctx.state.session)!, rows, { q, page, total, pageSize: PAGE_SIZE }, flash, deps.settings.instanceLimits));
   });

@@ -5,12 +5,12 @@
  */
 import { ValidationError } from '../../control/errors.ts';
 import type { PendingLogin } from '../../control/identity/oidc.ts';
+import { readForm } from '../../control/web/body.ts';
 import { readCookie } from '../../control/web/cookies.ts';
 import { safeNextPath } from '../../control/web/next-path.ts';
 import { assertFormFromSameOrigin } from '../../control/web/origin.ts';
-import { readForm } from '../../control/web/body.ts';
 import { signJson, verifyJson } from '../../control/web/signed.ts';
-import { cookieNames, rateLimit, seeOther, sessionOf, setCookie, type SiteDeps, type SiteRouter } from '../context.ts';
+import { cookieNames, rateLimit, type SiteDeps, type SiteRouter, seeOther, sessionOf, setCookie } from '../context.ts';
 
 const PENDING_LOGIN = 'pending-login';
 const PENDING_LOGIN_SECONDS = 600;

@@ -3,7 +3,7 @@
  * is up), for signed-in users, without anyone who chose to be hidden or is suspended.
  */
 import { ValidationError } from '../../control/errors.ts';
-import { checkForm, html, pageUser, requireSession, seeOther, type SignedIn, type SiteDeps, type SiteRouter } from '../context.ts';
+import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther } from '../context.ts';
 import { communityPage } from '../views.ts';
 
 const PAGE = 100;
@@ -14,7 +14,12 @@ export function communityPages(router: SiteRouter, deps: SiteDeps): void {
   router.get<SignedIn>('/community', signedIn, async (ctx) => {
     const people = await deps.users.community(PAGE);
     const instances = await deps.store.findByHandles(people.map((u) => u.handle!));
-    const rows = people.map((u) => ({ handle: u.handle!, displayName: u.display_name ?? null, online: instances.get(u.handle!)?.status === 'running', url: deps.instanceUrl(u.handle!) }));
+    const rows = people.map((u) => ({
+      handle: u.handle!,
+      displayName: u.display_name ?? null,
+      online: instances.get(u.handle!)?.status === 'running',
+      url: deps.instanceUrl(u.handle!),
+    }));
     html(ctx, 200, communityPage(pageUser(ctx.state.session)!, rows, ctx.state.session.user.hidden));
   });
 

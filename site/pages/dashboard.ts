@@ -1,9 +1,10 @@
 /** The dashboard: the user's instance, its live progress, and start / stop / provision again. */
-import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
+
 import type { Instance } from '../../control/db/models.ts';
+import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
 import { instanceView } from '../../control/provisioning/views.ts';
 import { streamEvents } from '../../control/web/sse.ts';
-import { checkForm, html, pageUser, requireSession, seeOther, sessionOf, type SignedIn, type SiteDeps, type SiteRouter } from '../context.ts';
+import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
 import { dashboardPage } from '../views.ts';
 
 /** The instance `userId` owns under `handle`, unless destroyed. */

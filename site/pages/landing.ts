@@ -1,5 +1,5 @@
 /** The landing page, and the site's own health check. */
-import { html, pageUser, sessionOf, type SiteDeps, type SiteRouter } from '../context.ts';
+import { html, pageUser, type SiteDeps, type SiteRouter, sessionOf } from '../context.ts';
 import { landingPage } from '../views.ts';
 
 export function landingPages(router: SiteRouter, deps: SiteDeps): void {

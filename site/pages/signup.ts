@@ -1,7 +1,7 @@
 /** Choosing a handle: the form, its server-side checks, and the live availability check. */
 import { PlatformError } from '../../control/errors.ts';
 import { checkHandle, RESERVED_HANDLES } from '../../control/handles.ts';
-import { checkForm, html, pageUser, rateLimit, requireSession, seeOther, sessionOf, type SignedIn, type SiteDeps, type SiteRouter } from '../context.ts';
+import { checkForm, html, pageUser, rateLimit, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
 import { signupPage } from '../views.ts';
 
 export function signupPages(router: SiteRouter, deps: SiteDeps): void {
@@ -18,7 +18,8 @@ export function signupPages(router: SiteRouter, deps: SiteDeps): void {
     const form = await checkForm(ctx);
     rateLimit(ctx, deps);
     const handle = (form.get('handle') ?? '').trim().toLowerCase();
-    const again = (problem: { status: number; message: string }) => html(ctx, problem.status, signupPage(pageUser(session)!, { handle, problem: problem.message }, deps.settings.domain));
+    const again = (problem: { status: number; message: string }) =>
+      html(ctx, problem.status, signupPage(pageUser(session)!, { handle, problem: problem.message }, deps.settings.domain));
     const problem = await handleProblem(deps, handle, session.user.id);
     if (problem) return again(problem);
     try {

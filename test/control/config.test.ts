@@ -126,22 +126,36 @@ test('the public listener and router settings default to the architecture and ac
 });
 
 test('bad public and router settings are each named with the fix', (t) => {
-  const error = t.throws(() => loadConfig({
-    DOMAIN: 'https://x.example',
-    TRUSTED_PROXIES: 'cloudflared,10.0.0.0/40',
-    ROUTER_GATEWAY_PATHS: 'api',
-    WS_ACTIVITY_INTERVAL: '2h',
-  }), { instanceOf: ConfigError });
+  const error = t.throws(
+    () =>
+      loadConfig({
+        DOMAIN: 'https://x.example',
+        TRUSTED_PROXIES: 'cloudflared,10.0.0.0/40',
+        ROUTER_GATEWAY_PATHS: 'api',
+        WS_ACTIVITY_INTERVAL: '2h',
+      }),
+    { instanceOf: ConfigError },
+  );
   const lines = error!.message.split('\n');
   t.true(lines.some((l) => l.startsWith('DOMAIN must be a host name')));
   t.true(lines.some((l) => l.includes('"cloudflared"')));
   t.true(lines.some((l) => l.includes('"10.0.0.0/40"')));
   t.true(lines.some((l) => l.startsWith('ROUTER_GATEWAY_PATHS entries must be paths')));
   t.true(lines.some((l) => l.startsWith('WS_ACTIVITY_INTERVAL must be shorter than IDLE_TIMEOUT')));
-  t.throws(() => loadConfig({ DOMAIN: 'matrix-os.example', PUBLIC_URL: 'https://other.example' }), { message: /PUBLIC_URL must be served at DOMAIN \(matrix-os.example\)/ });
+  t.throws(() => loadConfig({ DOMAIN: 'matrix-os.example', PUBLIC_URL: 'https://other.example' }), {
+    message: /PUBLIC_URL must be served at DOMAIN \(matrix-os.example\)/,
+  });
   t.throws(() => loadConfig({ PUBLIC_URL: 'http://localhost:8000/app' }), { message: /PUBLIC_URL must be the apex without a path/ });
   t.throws(
-    () => loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ORCHESTRATOR: 'nomad', DOMAIN: 'x.example', PUBLIC_URL: 'http://x.example' }),
+    () =>
+      loadConfig({
+        PLATFORM_MODE: 'production',
+        PLATFORM_SECRET: SECRET,
+        SECRET_KEY: SECRET,
+        ORCHESTRATOR: 'nomad',
+        DOMAIN: 'x.example',
+        PUBLIC_URL: 'http://x.example',
+      }),
     { message: /PUBLIC_URL must start with https:\/\/ when PLATFORM_MODE=production/ },
   );
 });
@@ -151,14 +165,26 @@ test('sign-in: the development provider by default (warned about); a real issuer
   t.is(dev.identity.issuer, null);
   t.is(dev.identity.devIdp.port, 9100);
   t.true(dev.devWarnings.some((w) => /development identity provider on port 9100 signs in ANY email/.test(w)));
-  const real = loadConfig({ OIDC_ISSUER: 'https://id.example/realms/x/', OIDC_CLIENT_SECRET: 'c'.repeat(32), ADMIN_EMAILS: 'Ops@Example.com, root@example.com' });
+  const real = loadConfig({
+    OIDC_ISSUER: 'https://id.example/realms/x/',
+    OIDC_CLIENT_SECRET: 'c'.repeat(32),
+    ADMIN_EMAILS: 'Ops@Example.com, root@example.com',
+  });
   t.is(real.identity.issuer, 'https://id.example/realms/x');
   t.deepEqual([...real.identity.adminEmails], ['ops@example.com', 'root@example.com']);
   t.false(real.devWarnings.some((w) => /identity provider/.test(w)));
   t.throws(() => loadConfig({ OIDC_ISSUER: 'https://id.example' }), { message: /OIDC_CLIENT_SECRET is required with OIDC_ISSUER/ });
   t.throws(() => loadConfig({ ADMIN_EMAILS: 'root' }), { message: /ADMIN_EMAILS entries must be email addresses, got "root"/ });
   t.throws(
-    () => loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: SECRET, SECRET_KEY: SECRET, ORCHESTRATOR: 'nomad', OIDC_ISSUER: 'http://id.example', OIDC_CLIENT_SECRET: 'c'.repeat(32) }),
+    () =>
+      loadConfig({
+        PLATFORM_MODE: 'production',
+        PLATFORM_SECRET: SECRET,
+        SECRET_KEY: SECRET,
+        ORCHESTRATOR: 'nomad',
+        OIDC_ISSUER: 'http://id.example',
+        OIDC_CLIENT_SECRET: 'c'.repeat(32),
+      }),
     { message: /OIDC_ISSUER must be an https:\/\/ URL when PLATFORM_MODE=production/ },
   );
 });

@@ -16,7 +16,11 @@ test('a full lifecycle logs structured lines with request ids and never a secret
   await platform.api('/containers/quiet/stop', { method: 'POST' });
   await platform.waitFor('quiet', 'stopped');
   // The worker logs a transition just after committing it: wait for the line of the last one.
-  const logged = () => output.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const logged = () =>
+    output
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   await waitUntil(() => logged().some((l) => l.msg === 'instance transition' && l.to === 'stopped'), { message: 'the log line of the transition to stopped' });
 
   const lines = logged();

@@ -9,7 +9,7 @@ async function pidsOf(dataDir: string, handle: string): Promise<number[]> {
   return (await scanProcesses(localDriverId(dataDir))).filter((p) => p.handle === handle && p.leader).map((p) => p.pid);
 }
 
-test('an instance process killed behind the platform\'s back is restarted by reconcile', async (t) => {
+test("an instance process killed behind the platform's back is restarted by reconcile", async (t) => {
   const platform = await startTestPlatform(t);
   await platform.api('/containers/provision', { method: 'POST', json: { handle: 'victim', userId: 'u-victim' } });
   await platform.waitFor('victim', 'running');

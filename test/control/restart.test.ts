@@ -3,14 +3,14 @@
  * stopping and destroying, then restarted: every transition completes, with no
  * duplicate and no orphan instance process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { createOrchestrator, localDriverId } from '../../control/main.ts';
 import { scanProcesses } from '../../control/orchestrator/local-processes.ts';
-import { freePort } from '../helpers/postgres.ts';
 import { makeDataDir, TEST_KEY, TEST_SECRET, testConfig } from '../helpers/platform.ts';
+import { freePort } from '../helpers/postgres.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 
@@ -26,7 +26,8 @@ async function startControl(dataDir: string, port: number): Promise<Control> {
       PATH: process.env.PATH,
       DATA_DIR: dataDir,
       API_PORT: String(port),
-      PUBLIC_PORT: '0', DEV_IDP_PORT: '0',
+      PUBLIC_PORT: '0',
+      DEV_IDP_PORT: '0',
       PLATFORM_SECRET: TEST_SECRET,
       SECRET_KEY: TEST_KEY,
       WORKER_POLL_INTERVAL: '50ms',
@@ -41,7 +42,10 @@ async function startControl(dataDir: string, port: number): Promise<Control> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`control exited: ${stderr}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { url, child };
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -66,8 +70,7 @@ async function statusOf(control: Control, handle: string): Promise<string> {
 async function waitForStatus(control: Control, handles: string[], status: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const handle of handles) {
-    let last = '';
-    while ((last = await statusOf(control, handle)) !== status) {
+    for (let last = await statusOf(control, handle); last !== status; last = await statusOf(control, handle)) {
       if (Date.now() > deadline) throw new Error(`${handle} stuck in ${last}, expected ${status}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -130,11 +133,17 @@ test('a control service killed at any point of provisioning finishes every trans
   t.false(after.has('kill-0-a'));
   t.false(after.has('kill-0-b'));
   t.is(after.size, handles.length - 2);
-  t.true(fs.readdirSync(path.join(dataDir, 'archive')).some((name) => name.startsWith('kill-0-b-')), 'destroy kept an archive');
+  t.true(
+    fs.readdirSync(path.join(dataDir, 'archive')).some((name) => name.startsWith('kill-0-b-')),
+    'destroy kept an archive',
+  );
 
   // Every event sequence is complete and free of duplicates.
   const events = (await (await api(control, '/containers/kill-5-a/events')).json()) as { events: Array<{ to: string | null }> };
-  t.deepEqual(events.events.filter((e) => e.to).map((e) => e.to), ['requested', 'provisioning', 'starting', 'running']);
+  t.deepEqual(
+    events.events.filter((e) => e.to).map((e) => e.to),
+    ['requested', 'provisioning', 'starting', 'running'],
+  );
 });
 
 test('after a restart the control service re-adopts running instances instead of starting them again', async (t) => {

@@ -25,9 +25,10 @@ export async function startHealthServer(): Promise<HealthServer> {
     set status(value: number) {
       state.status = value;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -93,12 +93,14 @@ export class MemoryOrchestrator implements Orchestrator {
   async list(): Promise<RuntimeStatus[]> {
     await this.enter('list');
     const handles = new Set([...this.specs.keys(), ...this.running.keys(), ...this.adopted]);
-    return Promise.all([...handles].map(async (h) => {
-      const run = this.running.get(h);
-      return run
-        ? { handle: h, state: 'running' as const, address: { gateway: run.gateway, shell: run.shell }, detail: 'in memory' }
-        : { handle: h, state: 'stopped' as const, detail: 'in memory' };
-    }));
+    return Promise.all(
+      [...handles].map(async (h) => {
+        const run = this.running.get(h);
+        return run
+          ? { handle: h, state: 'running' as const, address: { gateway: run.gateway, shell: run.shell }, detail: 'in memory' }
+          : { handle: h, state: 'stopped' as const, detail: 'in memory' };
+      }),
+    );
   }
 
   async health() {

@@ -7,8 +7,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
-import { startNomadDouble, type NomadDouble, type NomadDoubleOptions } from './nomad/index.ts';
+import { type NomadDouble, type NomadDoubleOptions, startNomadDouble } from './nomad/index.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Nomad JSON read back in assertions, checked field by field
 type J = any;
 
 interface Reply {
@@ -34,20 +35,24 @@ function instanceJob(id = 'mxos-alice', over: Record<string, unknown> = {}): Rec
     Type: 'service',
     Datacenters: ['*'],
     Meta: { handle: 'alice' },
-    TaskGroups: [{
-      Name: 'instance',
-      Count: 1,
-      Networks: [{ Mode: 'host', DynamicPorts: [{ Label: 'gateway', To: 4000 }] }],
-      RestartPolicy: { Attempts: 2, Interval: 1800e9, Delay: 15e9, Mode: 'fail' },
-      Services: [{ Name: `${id}-gateway`, PortLabel: 'gateway', Provider: 'nomad', Tags: ['mxos'] }],
-      Tasks: [{
+    TaskGroups: [
+      {
         Name: 'instance',
-        Driver: 'docker',
-        Config: { image: 'ghcr.io/matrix-os/instance:1', ports: ['gateway'] },
-        Env: { PORT: '${NOMAD_PORT_gateway}' },
-        Resources: { CPU: 500, MemoryMB: 512 },
-      }],
-    }],
+        Count: 1,
+        Networks: [{ Mode: 'host', DynamicPorts: [{ Label: 'gateway', To: 4000 }] }],
+        RestartPolicy: { Attempts: 2, Interval: 1800e9, Delay: 15e9, Mode: 'fail' },
+        Services: [{ Name: `${id}-gateway`, PortLabel: 'gateway', Provider: 'nomad', Tags: ['mxos'] }],
+        Tasks: [
+          {
+            Name: 'instance',
+            Driver: 'docker',
+            Config: { image: 'ghcr.io/matrix-os/instance:1', ports: ['gateway'] },
+            Env: { PORT: '${NOMAD_PORT_gateway}' },
+            Resources: { CPU: 500, MemoryMB: 512 },
+          },
+        ],
+      },
+    ],
     ...over,
   };
 }
@@ -92,7 +97,7 @@ test('unknown routes get Go\'s 404 text and wrong methods 405 "Invalid method"',
   assertPlainText(t, await call(d, 'POST', '/v1/allocation/abc'), 405, 'Invalid method');
 });
 
-test('the HTTP layer answers malformed registrations with 400 and Nomad\'s texts', async (t) => {
+test("the HTTP layer answers malformed registrations with 400 and Nomad's texts", async (t) => {
   const d = await withDouble(t);
   assertPlainText(t, await call(d, 'PUT', '/v1/jobs'), 400, 'Request body is empty');
   assertPlainText(t, await call(d, 'PUT', '/v1/jobs', {}), 400, 'Job must be specified');
@@ -104,17 +109,57 @@ test('the HTTP layer answers malformed registrations with 400 and Nomad\'s texts
   t.is((await call(d, 'GET', '/v1/jobs')).json.length, 0);
 });
 
-test('wrong JSON types are 400 with encoding/json\'s message and nothing is registered', async (t) => {
+test("wrong JSON types are 400 with encoding/json's message and nothing is registered", async (t) => {
   const d = await withDouble(t);
   const cases: Array<[(job: J) => void, string]> = [
-    [(j) => { j.TaskGroups[0].Count = '1'; }, 'json: cannot unmarshal string into Go struct field TaskGroup.Job.TaskGroups.Count of type int'],
-    [(j) => { task(j).Resources.CPU = 1.5; }, 'json: cannot unmarshal number 1.5 into Go struct field Resources.Job.TaskGroups.Tasks.Resources.CPU of type int'],
-    [(j) => { j.Datacenters = 'dc1'; }, 'json: cannot unmarshal string into Go struct field Job.Job.Datacenters of type []string'],
-    [(j) => { j.Meta = { n: 1 }; }, 'json: cannot unmarshal number into Go struct field Job.Job.Meta of type string'],
-    [(j) => { j.TaskGroups[0].RestartPolicy.Delay = '15s'; }, 'json: cannot unmarshal string into Go struct field RestartPolicy.Job.TaskGroups.RestartPolicy.Delay of type time.Duration'],
-    [(j) => { j.TaskGroups[0].Networks[0].DynamicPorts[0].To = 70000.5; }, 'json: cannot unmarshal number 70000.5 into Go struct field Port.Job.TaskGroups.Networks.DynamicPorts.To of type int'],
-    [(j) => { j.TaskGroups = { instance: {} }; }, 'json: cannot unmarshal object into Go struct field Job.Job.TaskGroups of type []*api.TaskGroup'],
-    [(j) => { j.Priority = true; }, 'json: cannot unmarshal bool into Go struct field Job.Job.Priority of type int'],
+    [
+      (j) => {
+        j.TaskGroups[0].Count = '1';
+      },
+      'json: cannot unmarshal string into Go struct field TaskGroup.Job.TaskGroups.Count of type int',
+    ],
+    [
+      (j) => {
+        task(j).Resources.CPU = 1.5;
+      },
+      'json: cannot unmarshal number 1.5 into Go struct field Resources.Job.TaskGroups.Tasks.Resources.CPU of type int',
+    ],
+    [
+      (j) => {
+        j.Datacenters = 'dc1';
+      },
+      'json: cannot unmarshal string into Go struct field Job.Job.Datacenters of type []string',
+    ],
+    [
+      (j) => {
+        j.Meta = { n: 1 };
+      },
+      'json: cannot unmarshal number into Go struct field Job.Job.Meta of type string',
+    ],
+    [
+      (j) => {
+        j.TaskGroups[0].RestartPolicy.Delay = '15s';
+      },
+      'json: cannot unmarshal string into Go struct field RestartPolicy.Job.TaskGroups.RestartPolicy.Delay of type time.Duration',
+    ],
+    [
+      (j) => {
+        j.TaskGroups[0].Networks[0].DynamicPorts[0].To = 70000.5;
+      },
+      'json: cannot unmarshal number 70000.5 into Go struct field Port.Job.TaskGroups.Networks.DynamicPorts.To of type int',
+    ],
+    [
+      (j) => {
+        j.TaskGroups = { instance: {} };
+      },
+      'json: cannot unmarshal object into Go struct field Job.Job.TaskGroups of type []*api.TaskGroup',
+    ],
+    [
+      (j) => {
+        j.Priority = true;
+      },
+      'json: cannot unmarshal bool into Go struct field Job.Job.Priority of type int',
+    ],
   ];
   for (const [mutate, message] of cases) {
     const job = instanceJob();
@@ -123,9 +168,19 @@ test('wrong JSON types are 400 with encoding/json\'s message and nothing is regi
   }
   // JSON.stringify writes 1e3 as 1000, so send the exponent form verbatim.
   const raw = JSON.stringify({ Job: instanceJob() }).replace('"MemoryMB":512', '"MemoryMB":1e3');
-  assertPlainText(t, await call(d, 'PUT', '/v1/jobs', raw), 400, 'json: cannot unmarshal number 1e3 into Go struct field Resources.Job.TaskGroups.Tasks.Resources.MemoryMB of type int');
+  assertPlainText(
+    t,
+    await call(d, 'PUT', '/v1/jobs', raw),
+    400,
+    'json: cannot unmarshal number 1e3 into Go struct field Resources.Job.TaskGroups.Tasks.Resources.MemoryMB of type int',
+  );
   const overflow = JSON.stringify({ Job: instanceJob(), JobModifyIndex: 1 }).replace('"JobModifyIndex":1', '"JobModifyIndex":-1');
-  assertPlainText(t, await call(d, 'PUT', '/v1/jobs', overflow), 400, 'json: cannot unmarshal number -1 into Go struct field JobRegisterRequest.JobModifyIndex of type uint64');
+  assertPlainText(
+    t,
+    await call(d, 'PUT', '/v1/jobs', overflow),
+    400,
+    'json: cannot unmarshal number -1 into Go struct field JobRegisterRequest.JobModifyIndex of type uint64',
+  );
   t.is((await call(d, 'GET', '/v1/job/mxos-alice')).status, 404);
 });
 
@@ -191,7 +246,8 @@ test('server-side validation is a 500 with a go-multierror list', async (t) => {
     'minimum CPU value is 1; got 0',
     'minimum MemoryMB value is 10; got 5',
     'Volume Mount (0) references undefined volume data',
-  ]) t.true(reply.text.includes(`\t* ${part}`), `${part} in ${reply.text}`);
+  ])
+    t.true(reply.text.includes(`\t* ${part}`), `${part} in ${reply.text}`);
   t.is((await call(d, 'GET', '/v1/jobs')).json.length, 0);
 });
 
@@ -208,11 +264,14 @@ test('namespaces: unknown namespace is a 500 on register, reads only see their n
   const d = await withDouble(t, { namespaces: ['default', 'team'] });
   assertPlainText(t, await register(d, instanceJob('x'), '?namespace=nope'), 500, '1 error occurred:\n\t* job "x" is in nonexistent namespace "nope"\n\n');
   t.is((await register(d, instanceJob('x'), '?namespace=team')).status, 200);
-  t.is((await register(d, instanceJob('y', { Namespace: 'team' }))).status, 200, 'the job\'s own Namespace counts without ?namespace');
+  t.is((await register(d, instanceJob('y', { Namespace: 'team' }))).status, 200, "the job's own Namespace counts without ?namespace");
   assertPlainText(t, await call(d, 'GET', '/v1/job/x'), 404, 'job not found');
   t.is((await call(d, 'GET', '/v1/job/x?namespace=team')).json.Namespace, 'team');
   t.deepEqual((await call(d, 'GET', '/v1/jobs')).json, []);
-  t.deepEqual((await call(d, 'GET', '/v1/jobs?namespace=team')).json.map((j: J) => j.ID), ['x', 'y']);
+  t.deepEqual(
+    (await call(d, 'GET', '/v1/jobs?namespace=team')).json.map((j: J) => j.ID),
+    ['x', 'y'],
+  );
   t.deepEqual(await allocsOf(d, 'x'), []);
   assertPlainText(t, await call(d, 'GET', '/v1/jobs?region=mars'), 500, 'No path to region');
 });
@@ -258,7 +317,10 @@ test('register -> evaluation complete -> allocation pending -> running with host
   const state = alloc.TaskStates.instance;
   t.is(state.State, 'running');
   t.false(state.Failed);
-  t.deepEqual(state.Events.map((e: J) => e.Type), ['Received', 'Task Setup', 'Driver', 'Started']);
+  t.deepEqual(
+    state.Events.map((e: J) => e.Type),
+    ['Received', 'Task Setup', 'Driver', 'Started'],
+  );
   t.true(state.Events.every((e: J) => typeof e.Time === 'number' && e.DisplayMessage !== ''));
   t.regex(state.StartedAt, /^\d{4}-\d\d-\d\dT/);
   const [port] = alloc.AllocatedResources.Shared.Ports;
@@ -271,7 +333,15 @@ test('register -> evaluation complete -> allocation pending -> running with host
 
   const services = (await call(d, 'GET', '/v1/service/mxos-alice-gateway')).json;
   t.is(services.length, 1);
-  t.like(services[0], { ServiceName: 'mxos-alice-gateway', Address: '127.0.0.1', Port: port.Value, AllocID: alloc.ID, JobID: 'mxos-alice', Tags: ['mxos'], Namespace: 'default' });
+  t.like(services[0], {
+    ServiceName: 'mxos-alice-gateway',
+    Address: '127.0.0.1',
+    Port: port.Value,
+    AllocID: alloc.ID,
+    JobID: 'mxos-alice',
+    Tags: ['mxos'],
+    Namespace: 'default',
+  });
   const job = (await call(d, 'GET', '/v1/job/mxos-alice')).json;
   t.is(job.Status, 'running');
   t.is(job.Version, 0);
@@ -312,7 +382,11 @@ test('onAllocationRunning can serve real HTTP on the allocated port; onAllocatio
 });
 
 test('onAllocationRunning throwing fails the allocation with a Driver Failure event', async (t) => {
-  const d = await withDouble(t, { onAllocationRunning: () => { throw new Error('container exited: bad config'); } });
+  const d = await withDouble(t, {
+    onAllocationRunning: () => {
+      throw new Error('container exited: bad config');
+    },
+  });
   await register(d, instanceJob());
   await d.settled();
   const alloc = d.allocations('mxos-alice')[0] as J;
@@ -342,7 +416,10 @@ test('re-registering an unchanged job keeps JobModifyIndex and Version, creates 
   const job = (await call(d, 'GET', '/v1/job/mxos-alice')).json;
   t.is(job.Version, 0);
   t.is(job.JobModifyIndex, first.JobModifyIndex);
-  t.deepEqual((await allocsOf(d, 'mxos-alice')).map((a) => a.ID), [alloc.ID]);
+  t.deepEqual(
+    (await allocsOf(d, 'mxos-alice')).map((a) => a.ID),
+    [alloc.ID],
+  );
 });
 
 test('a job read back with GET and submitted again is unchanged', async (t) => {
@@ -372,12 +449,18 @@ test('re-registering a changed job bumps Version and replaces its allocations', 
   t.is((await call(d, 'GET', '/v1/job/mxos-alice')).json.Version, 1);
   const allocs = d.allocations('mxos-alice') as J[];
   t.is(allocs.length, 2);
-  t.like(allocs.find((a) => a.ID === old.ID), { DesiredStatus: 'stop', ClientStatus: 'complete', DesiredDescription: 'alloc is being updated due to job update' });
+  t.like(
+    allocs.find((a) => a.ID === old.ID),
+    { DesiredStatus: 'stop', ClientStatus: 'complete', DesiredDescription: 'alloc is being updated due to job update' },
+  );
   const fresh = allocs.find((a) => a.ID !== old.ID);
   t.like(fresh, { DesiredStatus: 'run', ClientStatus: 'running' });
   t.is(task(fresh.Job).Config.image, 'ghcr.io/matrix-os/instance:2');
   const services = (await call(d, 'GET', '/v1/service/mxos-alice-gateway')).json;
-  t.deepEqual(services.map((s: J) => s.AllocID), [fresh.ID]);
+  t.deepEqual(
+    services.map((s: J) => s.AllocID),
+    [fresh.ID],
+  );
 });
 
 test('MemoryMaxMB without memory oversubscription is ignored with a warning', async (t) => {
@@ -385,7 +468,10 @@ test('MemoryMaxMB without memory oversubscription is ignored with a warning', as
   const job = instanceJob();
   task(job).Resources.MemoryMaxMB = 1024;
   const reply = await register(d, job);
-  t.is(reply.json.Warnings, '1 warning:\n\n* Memory oversubscription is not enabled; Task "instance.instance" memory_max value will be ignored. Update the Scheduler Configuration to allow oversubscription.');
+  t.is(
+    reply.json.Warnings,
+    '1 warning:\n\n* Memory oversubscription is not enabled; Task "instance.instance" memory_max value will be ignored. Update the Scheduler Configuration to allow oversubscription.',
+  );
   await d.settled();
   const alloc = d.allocations('mxos-alice')[0] as J;
   t.is(alloc.AllocatedResources.Tasks.instance.Memory.MemoryMaxMB, 0);
@@ -438,7 +524,12 @@ test('EnforceIndex with a stale JobModifyIndex is a 500', async (t) => {
   const d = await withDouble(t);
   const first = (await register(d, instanceJob())).json;
   const stale = await call(d, 'PUT', '/v1/jobs', { Job: instanceJob(), EnforceIndex: true, JobModifyIndex: first.JobModifyIndex + 100 });
-  assertPlainText(t, stale, 500, `Enforcing job modify index ${first.JobModifyIndex + 100}: job exists with conflicting job modify index: ${first.JobModifyIndex}`);
+  assertPlainText(
+    t,
+    stale,
+    500,
+    `Enforcing job modify index ${first.JobModifyIndex + 100}: job exists with conflicting job modify index: ${first.JobModifyIndex}`,
+  );
   const ok = await call(d, 'PUT', '/v1/jobs', { Job: instanceJob(), EnforceIndex: true, JobModifyIndex: first.JobModifyIndex });
   t.is(ok.status, 200);
 });
@@ -450,7 +541,10 @@ test('job list stubs carry Meta only with meta=true and filter by prefix', async
   await register(d, instanceJob('other'));
   await d.settled();
   const plain = (await call(d, 'GET', '/v1/jobs?prefix=mxos-')).json;
-  t.deepEqual(plain.map((j: J) => j.ID), ['mxos-alice', 'mxos-bob']);
+  t.deepEqual(
+    plain.map((j: J) => j.ID),
+    ['mxos-alice', 'mxos-bob'],
+  );
   t.false('Meta' in plain[0]);
   t.like(plain[0], { Name: 'mxos-alice', Namespace: 'default', Type: 'service', Status: 'running', Stop: false });
   t.is(plain[0].JobSummary.Summary.instance.Running, 1);
@@ -469,7 +563,9 @@ test('a blocking query holds until the resource changes and then answers at once
   t.is(current.headers.get('x-nomad-lastcontact'), '0');
   const started = Date.now();
   const held = call(d, 'GET', `/v1/job/mxos-alice?index=${index}&wait=10s`);
-  setTimeout(() => { void call(d, 'DELETE', '/v1/job/mxos-alice'); }, 300);
+  setTimeout(() => {
+    void call(d, 'DELETE', '/v1/job/mxos-alice');
+  }, 300);
   const reply = await held;
   const elapsed = Date.now() - started;
   t.true(elapsed >= 250 && elapsed < 5000, `returned after ${elapsed}ms`);
@@ -498,11 +594,15 @@ test('blocking on a missing job or service wakes when it appears; bad wait/index
   t.deepEqual(missing.json, []);
   const index = Number(missing.headers.get('x-nomad-index'));
   const held = call(d, 'GET', `/v1/service/mxos-alice-gateway?index=${index}&wait=10s`);
-  setTimeout(() => { void register(d, instanceJob()); }, 100);
+  setTimeout(() => {
+    void register(d, instanceJob());
+  }, 100);
   t.is((await held).json.length, 1);
   const jobIndex = Number((await call(d, 'GET', '/v1/job/mxos-bob')).headers.get('x-nomad-index'));
   const jobHeld = call(d, 'GET', `/v1/job/mxos-bob?index=${jobIndex}&wait=10s`);
-  setTimeout(() => { void register(d, instanceJob('mxos-bob')); }, 100);
+  setTimeout(() => {
+    void register(d, instanceJob('mxos-bob'));
+  }, 100);
   t.is((await jobHeld).json.ID, 'mxos-bob');
   assertPlainText(t, await call(d, 'GET', '/v1/jobs?index=1&wait=30'), 400, 'Invalid wait time');
   assertPlainText(t, await call(d, 'GET', '/v1/jobs?index=abc'), 400, 'Invalid index');
@@ -514,13 +614,18 @@ test('docker config: an unknown key fails the task at start with Failed Validati
   task(job).Config.port = ['gateway'];
   const reply = await register(d, job);
   t.is(reply.status, 200, 'Nomad servers do not know driver schemas');
-  t.deepEqual(d.lastRegisterWarnings?.driverConfigErrors, ['instance/instance: Invalid label: No argument or block type is named "port". Did you mean "ports"?']);
+  t.deepEqual(d.lastRegisterWarnings?.driverConfigErrors, [
+    'instance/instance: Invalid label: No argument or block type is named "port". Did you mean "ports"?',
+  ]);
   await d.settled();
   const alloc = d.allocations('mxos-alice')[0] as J;
   t.is(alloc.ClientStatus, 'failed');
   const events = alloc.TaskStates.instance.Events;
   const validation = events.find((e: J) => e.Type === 'Failed Validation');
-  t.is(validation.ValidationError, '2 errors occurred:\n\t* failed to parse config: \n\t* Invalid label: No argument or block type is named "port". Did you mean "ports"?\n\n');
+  t.is(
+    validation.ValidationError,
+    '2 errors occurred:\n\t* failed to parse config: \n\t* Invalid label: No argument or block type is named "port". Did you mean "ports"?\n\n',
+  );
   t.like(events.at(-1), { Type: 'Not Restarting', DisplayMessage: 'Error was unrecoverable' });
 });
 
@@ -530,7 +635,12 @@ test('docker config: with driverConfigValidation "register", unknown keys and a 
   task(job).Config = { foo: 1, ports: 'gateway' };
   const reply = await register(d, job);
   t.is(reply.status, 500);
-  t.true(reply.text.startsWith('1 error occurred:\n\t* Task group instance validation failed: 1 error occurred:\n\t* Task instance validation failed: 1 error occurred:\n\t* 4 errors occurred:\n\t* failed to parse config: \n'), reply.text);
+  t.true(
+    reply.text.startsWith(
+      '1 error occurred:\n\t* Task group instance validation failed: 1 error occurred:\n\t* Task instance validation failed: 1 error occurred:\n\t* 4 errors occurred:\n\t* failed to parse config: \n',
+    ),
+    reply.text,
+  );
   t.true(reply.text.includes('\t* Invalid label: No argument or block type is named "foo".'));
   t.true(reply.text.includes('\t* Incorrect attribute value type: Inappropriate value for attribute "ports": list of string required.'));
   t.true(reply.text.includes('\t* Missing required argument: The argument "image" is required, but no definition was found.'));
@@ -618,7 +728,10 @@ test('fault: imagePullFailure fails allocations using that image with a Driver F
   t.is(alloc.ClientStatus, 'failed');
   const failures = alloc.TaskStates.instance.Events.filter((e: J) => e.Type === 'Driver Failure');
   t.is(failures.length, 3, 'the first pull and two restarts');
-  t.is(failures[0].DisplayMessage, 'Failed to pull `ghcr.io/matrix-os/instance:1`: Error response from daemon: manifest for ghcr.io/matrix-os/instance:1 not found: manifest unknown: manifest unknown');
+  t.is(
+    failures[0].DisplayMessage,
+    'Failed to pull `ghcr.io/matrix-os/instance:1`: Error response from daemon: manifest for ghcr.io/matrix-os/instance:1 not found: manifest unknown: manifest unknown',
+  );
   d.imagePullFailure('ghcr.io/matrix-os/instance', false);
   await register(d, instanceJob('mxos-bob'));
   await d.settled();
@@ -647,7 +760,7 @@ test('services with provider "consul" (Nomad\'s default) are not placed without 
   t.is((await call(d, 'GET', '/v1/job/mxos-alice')).json.TaskGroups[0].Services[0].Provider, 'consul');
 });
 
-test('allocations that do not fit the node\'s memory are not placed', async (t) => {
+test("allocations that do not fit the node's memory are not placed", async (t) => {
   const d = await withDouble(t, { nodeResources: { cpu: 10_000, memoryMB: 1024 } });
   const job = instanceJob();
   job.TaskGroups[0].Count = 3;
@@ -686,7 +799,12 @@ test('a docker port not in the group network fails the task at start', async (t)
 
 test('close() calls onAllocationStopped for allocations still running', async (t) => {
   let stopped = 0;
-  const d = await startNomadDouble({ onAllocationRunning: () => {}, onAllocationStopped: () => { stopped += 1; } });
+  const d = await startNomadDouble({
+    onAllocationRunning: () => {},
+    onAllocationStopped: () => {
+      stopped += 1;
+    },
+  });
   await register(d, instanceJob());
   await d.settled();
   await d.close();

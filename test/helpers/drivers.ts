@@ -7,15 +7,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { startInstance, type RunningInstance } from '../../instance/server.ts';
-import { startNomadDouble, type NomadDouble, type NomadDoubleOptions } from '../doubles/nomad/index.ts';
+import { type RunningInstance, startInstance } from '../../instance/server.ts';
+import { type NomadDouble, type NomadDoubleOptions, startNomadDouble } from '../doubles/nomad/index.ts';
 import { startTestPlatform, type TestPlatform } from './platform.ts';
 
 export type DriverName = 'local' | 'nomad';
 
 export interface DriverTarget {
   name: DriverName;
-  start(t: ExecutionContext, options?: { env?: Record<string, string>; nomad?: NomadDoubleOptions }): Promise<{ platform: TestPlatform; nomad: NomadDouble | null }>;
+  start(
+    t: ExecutionContext,
+    options?: { env?: Record<string, string>; nomad?: NomadDoubleOptions },
+  ): Promise<{ platform: TestPlatform; nomad: NomadDouble | null }>;
 }
 
 export const NOMAD_TEST_TOKEN = 'nomad-acl-token-for-tests';

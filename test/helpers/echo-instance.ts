@@ -55,7 +55,10 @@ export async function startEchoInstance(handle: string): Promise<EchoInstance> {
   const gateway = await make('gateway');
   const shell = await make('shell');
   return {
-    handle, gateway, shell, seen,
+    handle,
+    gateway,
+    shell,
+    seen,
     releaseEvent: () => waiting.shift()?.(),
     close: async () => {
       for (const s of servers) {
@@ -106,7 +109,13 @@ function respond(req: http.IncomingMessage, res: http.ServerResponse, entry: Ech
     return;
   }
   if (path === '/hop') {
-    res.writeHead(200, { connection: 'x-secret-hop, keep-alive', 'x-secret-hop': 'leak', 'keep-alive': 'timeout=5', 'x-kept': 'yes', 'content-type': 'text/plain' });
+    res.writeHead(200, {
+      connection: 'x-secret-hop, keep-alive',
+      'x-secret-hop': 'leak',
+      'keep-alive': 'timeout=5',
+      'x-kept': 'yes',
+      'content-type': 'text/plain',
+    });
     return void res.end('hop');
   }
   res.writeHead(200, { 'content-type': 'application/json' });

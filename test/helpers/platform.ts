@@ -8,11 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { loadConfig, type Config } from '../../control/config.ts';
+import { type Platform, startPlatform } from '../../control/compose.ts';
+import { type Config, loadConfig } from '../../control/config.ts';
 import { createLogger, type Logger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import type { Orchestrator } from '../../control/orchestrator/types.ts';
-import { startPlatform, type Platform } from '../../control/compose.ts';
 import type { Edge } from '../../control/router/edge.ts';
 
 export const TEST_SECRET = 'test-platform-secret-0123456789abcdef';
@@ -37,7 +37,8 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}): C
     {
       DATA_DIR: dataDir,
       API_PORT: '0',
-      PUBLIC_PORT: '0', DEV_IDP_PORT: '0',
+      PUBLIC_PORT: '0',
+      DEV_IDP_PORT: '0',
       PLATFORM_SECRET: TEST_SECRET,
       SECRET_KEY: TEST_KEY,
       WORKER_POLL_INTERVAL: '50ms',

@@ -236,15 +236,9 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3 && !started; attempt++) {
       const port = await freePort();
-      const serverOptions = [
-        '-F',
-        '-c fsync=off',
-        '-c full_page_writes=off',
-        '-c synchronous_commit=off',
-        `-p ${port}`,
-        "-h 127.0.0.1",
-        `-k '${dir}'`,
-      ].join(' ');
+      const serverOptions = ['-F', '-c fsync=off', '-c full_page_writes=off', '-c synchronous_commit=off', `-p ${port}`, '-h 127.0.0.1', `-k '${dir}'`].join(
+        ' ',
+      );
       try {
         started = true; // from here on, stop() must try pg_ctl stop
         await run(s, dir, 'pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', serverOptions, 'start']);

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { ExecutionContext } from 'ava';
 import { deriveCredential } from '../../control/access/credentials.ts';
 import { MemoryOrchestrator } from '../doubles/memory-orchestrator.ts';
-import { startEchoInstance, type EchoInstance } from './echo-instance.ts';
+import { type EchoInstance, startEchoInstance } from './echo-instance.ts';
 import { startTestPlatform, TEST_KEY, type TestPlatform } from './platform.ts';
 
 export interface RouterFixture {
@@ -61,7 +61,11 @@ export async function startRouterFixture(t: ExecutionContext, handles: string[],
 
   const send = (o: SendOptions) => sendRaw(port, o);
   return {
-    platform, orchestrator, echo, port, send,
+    platform,
+    orchestrator,
+    echo,
+    port,
+    send,
     token: (handle, generation = 1) => deriveCredential(TEST_KEY, 'instance-token', handle, generation),
     async signIn(handle, userId = `user-${handle}`) {
       const link = await platform.api(`/containers/${handle}/login-link`, { method: 'POST', json: { userId } });

@@ -2,8 +2,9 @@
  * Signing in to the site without a browser: the same redirects, cookies and form a
  * browser goes through, against the development provider.
  */
-import { sendRaw, type Sent } from './router.ts';
+
 import type { TestPlatform } from './platform.ts';
+import { type Sent, sendRaw } from './router.ts';
 
 export interface SiteClient {
   port: number;
@@ -45,7 +46,11 @@ export function siteClient(platform: TestPlatform): SiteClient {
 export async function providerDance(authorizationUrl: string, email: string): Promise<URL> {
   const jar = new Map<string, string>();
   const go = async (url: string, init: RequestInit = {}) => {
-    const response = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    const response = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
     for (const c of response.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const eq = pair!.indexOf('=');
@@ -62,7 +67,11 @@ export async function providerDance(authorizationUrl: string, email: string): Pr
   }
   const form = await response.text();
   const action = new URL(/action="([^"]+)"/.exec(form)![1]!, url).href;
-  response = await go(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email }).toString() });
+  response = await go(action, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ email }).toString(),
+  });
   while (response.status >= 300 && response.status < 400) {
     url = new URL(response.headers.get('location')!, url).href;
     if (url.includes('/auth/callback')) return new URL(url);

@@ -7,9 +7,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
-
-import { startInstance } from '../../instance/server.ts';
 import type { InstanceLogger, InstanceOptions, RequestLogEntry, RunningInstance } from '../../instance/server.ts';
+import { startInstance } from '../../instance/server.ts';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 

@@ -3,8 +3,8 @@ import test from 'ava';
 import { bearerToken, cookieValue, createAuthenticator } from '../../instance/auth.ts';
 import { ConfigError } from '../../instance/config.ts';
 import { startInstance } from '../../instance/server.ts';
-import { TOKEN, auth, capturingLogger, startTestInstance, tempDir } from './_instance.ts';
 import { waitUntil } from '../helpers/wait.ts';
+import { auth, capturingLogger, startTestInstance, TOKEN, tempDir } from './_instance.ts';
 
 test('GET and HEAD /health answer 200 without a token', async (t) => {
   const { gateway } = await startTestInstance(t, { handle: 'alice' });

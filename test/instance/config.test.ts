@@ -9,19 +9,22 @@ const SERVER = fileURLToPath(new URL('../../instance/server.ts', import.meta.url
 
 test('an empty environment yields the documented defaults', (t) => {
   const config = loadConfig({}, '/srv/app');
-  t.deepEqual({ ...config }, {
-    port: 4000,
-    shellPort: 3000,
-    host: '127.0.0.1',
-    handle: 'local',
-    authToken: undefined,
-    production: false,
-    dataDir: path.resolve('/srv/app', 'data'),
-    version: 'reference-0.1.0',
-    channels: [],
-    modules: [],
-    llm: { configured: false },
-  });
+  t.deepEqual(
+    { ...config },
+    {
+      port: 4000,
+      shellPort: 3000,
+      host: '127.0.0.1',
+      handle: 'local',
+      authToken: undefined,
+      production: false,
+      dataDir: path.resolve('/srv/app', 'data'),
+      version: 'reference-0.1.0',
+      channels: [],
+      modules: [],
+      llm: { configured: false },
+    },
+  );
 });
 
 test('every variable is read into the config, which is frozen', (t) => {

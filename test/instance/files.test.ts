@@ -1,8 +1,8 @@
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 
-import { FileError, MAX_FILE_BYTES, contentTypeFor, parseFilePath } from '../../instance/files.ts';
+import { contentTypeFor, FileError, MAX_FILE_BYTES, parseFilePath } from '../../instance/files.ts';
 import { auth, rawRequest, startTestInstance, tempDir } from './_instance.ts';
 
 interface ErrorBody {
@@ -46,15 +46,22 @@ test('binary content round-trips byte for byte, served as application/octet-stre
 test('GET /api/files lists every stored file with path, size and modified time, sorted by path', async (t) => {
   const { gateway } = await startTestInstance(t);
   t.deepEqual(await (await fetch(`${gateway}/api/files`, { headers: auth() })).json(), []);
-  for (const [name, body] of [['b.txt', 'bb'], ['a/deep/c.json', '{}'], ['a/x.txt', 'x']] as const) {
+  for (const [name, body] of [
+    ['b.txt', 'bb'],
+    ['a/deep/c.json', '{}'],
+    ['a/x.txt', 'x'],
+  ] as const) {
     await fetch(`${gateway}/api/files/${name}`, { method: 'PUT', headers: auth(), body });
   }
   const list = (await (await fetch(`${gateway}/api/files`, { headers: auth() })).json()) as { path: string; size: number; modified: string }[];
-  t.deepEqual(list.map(({ path: p, size }) => ({ path: p, size })), [
-    { path: 'a/deep/c.json', size: 2 },
-    { path: 'a/x.txt', size: 1 },
-    { path: 'b.txt', size: 2 },
-  ]);
+  t.deepEqual(
+    list.map(({ path: p, size }) => ({ path: p, size })),
+    [
+      { path: 'a/deep/c.json', size: 2 },
+      { path: 'a/x.txt', size: 1 },
+      { path: 'b.txt', size: 2 },
+    ],
+  );
   t.true(list.every((file) => !Number.isNaN(Date.parse(file.modified))));
 });
 
@@ -75,7 +82,10 @@ test('the /files/ alias reaches the same store as /api/files/', async (t) => {
   await fetch(`${gateway}/files/shared.txt`, { method: 'PUT', headers: auth(), body: 'via alias' });
   t.is(await (await fetch(`${gateway}/api/files/shared.txt`, { headers: auth() })).text(), 'via alias');
   const list = (await (await fetch(`${gateway}/files`, { headers: auth() })).json()) as { path: string }[];
-  t.deepEqual(list.map((file) => file.path), ['shared.txt']);
+  t.deepEqual(
+    list.map((file) => file.path),
+    ['shared.txt'],
+  );
 });
 
 test('HEAD on a file returns its headers and no body', async (t) => {
@@ -204,7 +214,6 @@ test('contentTypeFor uses the extension, case-insensitively, with an octet-strea
   t.is(contentTypeFor('photo.jpeg'), 'image/jpeg');
   t.is(contentTypeFor('Makefile'), 'application/octet-stream');
 });
-
 
 function ReadableStreamFrom(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
   const iterator = source[Symbol.asyncIterator]();

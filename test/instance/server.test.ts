@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
 import { startInstance } from '../../instance/server.ts';
-import { TOKEN, auth, capturingLogger, rawRequest, startTestInstance, tempDir } from './_instance.ts';
+import { auth, capturingLogger, rawRequest, startTestInstance, TOKEN, tempDir } from './_instance.ts';
 
 const SERVER = fileURLToPath(new URL('../../instance/server.ts', import.meta.url));
 

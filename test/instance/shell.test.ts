@@ -1,7 +1,7 @@
 import test from 'ava';
 
 import { escapeHtml } from '../../instance/home-page.ts';
-import { TOKEN, auth, rawRequest, startTestInstance } from './_instance.ts';
+import { auth, rawRequest, startTestInstance, TOKEN } from './_instance.ts';
 
 test('the shell answers /health without a token', async (t) => {
   const { shell } = await startTestInstance(t, { handle: 'bob' });

@@ -3,8 +3,8 @@ import path from 'node:path';
 import test from 'ava';
 
 import { loadConfig } from '../../instance/config.ts';
-import { collectSystemInfo, measureDataDir } from '../../instance/system-info.ts';
 import type { SystemInfo } from '../../instance/system-info.ts';
+import { collectSystemInfo, measureDataDir } from '../../instance/system-info.ts';
 import { auth, startTestInstance, tempDir } from './_instance.ts';
 
 test('system info reports identity, versions, uptime and configured channels and modules', async (t) => {

@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import test from 'ava';
-import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
-
-import { TOKEN, auth, startTestInstance } from './_instance.ts';
+import { WebSocket } from 'ws';
 import { waitUntil } from '../helpers/wait.ts';
+import { auth, startTestInstance, TOKEN } from './_instance.ts';
 
 function wsUrl(port: number, target: string): string {
   return `ws://127.0.0.1:${port}${target}`;
@@ -72,7 +71,11 @@ test('/ws accepts the token as a ?token= query parameter, for browsers', async (
 
 test('an upgrade without a valid token is answered with a 401 JSON response', async (t) => {
   const { instance } = await startTestInstance(t);
-  for (const [target, headers] of [['/ws', {}], ['/ws?token=wrong', {}], ['/ws', auth('wrong')]] as const) {
+  for (const [target, headers] of [
+    ['/ws', {}],
+    ['/ws?token=wrong', {}],
+    ['/ws', auth('wrong')],
+  ] as const) {
     const res = await rejection(wsUrl(instance.gatewayPort, target), headers);
     t.is(res.status, 401, target);
     t.is(res.headers['www-authenticate'], 'Bearer');

@@ -16,10 +16,15 @@ test('defaults: image, args, host network, token in Env only, /ready check on th
   t.deepEqual(task.Env, { TUNNEL_TOKEN: TOKEN, TUNNEL_METRICS: '${NOMAD_ADDR_metrics}' });
   t.deepEqual(task.Resources, { CPU: 100, MemoryMB: 128 });
   t.deepEqual(group.Networks, [{ Mode: 'host', ReservedPorts: [{ Label: 'metrics', Value: 2000, To: 2000 }] }]);
-  t.deepEqual(group.Services, [{
-    Name: 'platform-cloudflared-metrics', PortLabel: 'metrics', Provider: 'nomad', Tags: ['matrixos-platform', 'cloudflared'],
-    Checks: [{ Name: 'platform-cloudflared-metrics-ready', Type: 'http', Path: '/ready', Interval: 10 * S, Timeout: 2 * S }],
-  }]);
+  t.deepEqual(group.Services, [
+    {
+      Name: 'platform-cloudflared-metrics',
+      PortLabel: 'metrics',
+      Provider: 'nomad',
+      Tags: ['matrixos-platform', 'cloudflared'],
+      Checks: [{ Name: 'platform-cloudflared-metrics-ready', Type: 'http', Path: '/ready', Interval: 10 * S, Timeout: 2 * S }],
+    },
+  ]);
   t.deepEqual(pathsContaining(job, [TOKEN]), ['TaskGroups[0].Tasks[0].Env.TUNNEL_TOKEN']);
 });
 

@@ -13,20 +13,29 @@ test('defaults: platform-control in namespace default on every datacenter, stati
   t.like(job, { ID: CONTROL_JOB_ID, Name: 'platform-control', Type: 'service', Namespace: 'default', Datacenters: ['*'] });
   t.false(CONTROL_JOB_ID.startsWith('matrixos-'), 'instance job IDs own the matrixos- prefix');
   const group = job.TaskGroups[0]!;
-  t.deepEqual(group.Networks, [{
-    Mode: 'host',
-    ReservedPorts: [{ Label: 'api', Value: 9000, To: 9000 }, { Label: 'public', Value: 8000, To: 8000 }, { Label: 'meter', Value: 8080, To: 8080 }],
-  }]);
+  t.deepEqual(group.Networks, [
+    {
+      Mode: 'host',
+      ReservedPorts: [
+        { Label: 'api', Value: 9000, To: 9000 },
+        { Label: 'public', Value: 8000, To: 8000 },
+        { Label: 'meter', Value: 8080, To: 8080 },
+      ],
+    },
+  ]);
   const task = group.Tasks[0]!;
   t.deepEqual(task.Config, { image: 'ghcr.io/x/control:1.0', ports: ['api', 'public', 'meter'] });
   t.deepEqual(task.Resources, { CPU: 500, MemoryMB: 512 });
   t.is(task.KillTimeout, 10 * S);
   t.like(job.Update, { MaxParallel: 1, HealthCheck: 'checks', AutoRevert: true, MinHealthyTime: 10 * S, HealthyDeadline: 300 * S });
-  t.deepEqual(group.Services!.map((s) => [s.Name, s.PortLabel, s.Checks![0]!.Type, s.Checks![0]!.Path]), [
-    ['platform-control-api', 'api', 'http', '/health'],
-    ['platform-control-public', 'public', 'tcp', undefined],
-    ['platform-control-meter', 'meter', 'tcp', undefined],
-  ]);
+  t.deepEqual(
+    group.Services!.map((s) => [s.Name, s.PortLabel, s.Checks![0]!.Type, s.Checks![0]!.Path]),
+    [
+      ['platform-control-api', 'api', 'http', '/health'],
+      ['platform-control-public', 'public', 'tcp', undefined],
+      ['platform-control-meter', 'meter', 'tcp', undefined],
+    ],
+  );
   t.false('Volumes' in group);
 });
 
@@ -34,8 +43,14 @@ test('env: caller env and secrets plus the listener settings; secrets only in En
   const job = build({ apiPort: 9001, namespace: 'platform', region: 'eu', datacenters: ['dc1'] });
   t.like(job, { Namespace: 'platform', Region: 'eu', Datacenters: ['dc1'] });
   t.deepEqual(job.TaskGroups[0]!.Tasks[0]!.Env, {
-    PLATFORM_MODE: 'production', ...SECRETS,
-    API_HOST: '0.0.0.0', API_PORT: '9001', PUBLIC_HOST: '0.0.0.0', PUBLIC_PORT: '8000', METER_HOST: '0.0.0.0', METER_PORT: '8080',
+    PLATFORM_MODE: 'production',
+    ...SECRETS,
+    API_HOST: '0.0.0.0',
+    API_PORT: '9001',
+    PUBLIC_HOST: '0.0.0.0',
+    PUBLIC_PORT: '8000',
+    METER_HOST: '0.0.0.0',
+    METER_PORT: '8080',
   });
   t.is(job.Meta, undefined);
   t.deepEqual(pathsContaining(job, Object.values(SECRETS)).sort(), ['TaskGroups[0].Tasks[0].Env.PLATFORM_SECRET', 'TaskGroups[0].Tasks[0].Env.SECRET_KEY']);

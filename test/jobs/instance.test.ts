@@ -1,9 +1,7 @@
 import test from 'ava';
-import {
-  buildInstanceJob, DEFAULT_HOME_PATH, INSTANCE_META_KEYS, instanceJobId, specHashOf,
-} from '../../jobs/instance.ts';
+import { buildInstanceJob, DEFAULT_HOME_PATH, INSTANCE_META_KEYS, instanceJobId, specHashOf } from '../../jobs/instance.ts';
 import type { NomadJobRegisterRequest } from '../../jobs/types.ts';
-import { asJson, pathsContaining, sampleOptions, sampleSpec, SECRET_KEY, SECRET_TOKEN } from './_helpers.ts';
+import { asJson, pathsContaining, SECRET_KEY, SECRET_TOKEN, sampleOptions, sampleSpec } from './_helpers.ts';
 import { validateAgainstNomadSchema } from './nomad-schema.ts';
 
 const S = 1_000_000_000;
@@ -44,14 +42,26 @@ test('secrets appear only in the task Env, never in Meta or anywhere else', (t) 
 
 test('network: host mode, dynamic gateway and shell ports mapped to the spec ports', (t) => {
   t.deepEqual(group(build(sampleSpec({ ports: { gateway: 4100, shell: 3100 } }))).Networks, [
-    { Mode: 'host', DynamicPorts: [{ Label: 'gateway', To: 4100 }, { Label: 'shell', To: 3100 }] },
+    {
+      Mode: 'host',
+      DynamicPorts: [
+        { Label: 'gateway', To: 4100 },
+        { Label: 'shell', To: 3100 },
+      ],
+    },
   ]);
 });
 
 test('services: one Nomad-native service per port with an http /health check (durations in ns)', (t) => {
   const check = (name: string) => ({ Name: name, Type: 'http', Path: '/health', Interval: 10 * S, Timeout: 2 * S });
   t.deepEqual(group().Services, [
-    { Name: 'matrixos-alice-gateway', PortLabel: 'gateway', Provider: 'nomad', Tags: ['matrixos', 'handle-alice'], Checks: [check('matrixos-alice-gateway-health')] },
+    {
+      Name: 'matrixos-alice-gateway',
+      PortLabel: 'gateway',
+      Provider: 'nomad',
+      Tags: ['matrixos', 'handle-alice'],
+      Checks: [check('matrixos-alice-gateway-health')],
+    },
     { Name: 'matrixos-alice-shell', PortLabel: 'shell', Provider: 'nomad', Tags: ['matrixos', 'handle-alice'], Checks: [check('matrixos-alice-shell-health')] },
   ]);
 });
@@ -60,7 +70,12 @@ test('restart, reschedule, kill timeout and logs: exact nanoseconds', (t) => {
   const job = build();
   t.deepEqual(group(job).RestartPolicy, { Attempts: 3, Interval: 300 * S, Delay: 15 * S, Mode: 'fail' });
   t.deepEqual(group(job).ReschedulePolicy, {
-    Attempts: 3, Interval: 3600 * S, Delay: 30 * S, DelayFunction: 'exponential', MaxDelay: 600 * S, Unlimited: false,
+    Attempts: 3,
+    Interval: 3600 * S,
+    Delay: 30 * S,
+    DelayFunction: 'exponential',
+    MaxDelay: 600 * S,
+    Unlimited: false,
   });
   t.is(task(job).KillTimeout, 10 * S);
   t.deepEqual(task(job).LogConfig, { MaxFiles: 3, MaxFileSizeMB: 10 });

@@ -4,6 +4,7 @@ import { buildInstanceJob } from '../../jobs/instance.ts';
 import { asJson, sampleOptions, sampleSpec } from './_helpers.ts';
 import { loadNomadSchema, validateAgainstNomadSchema } from './nomad-schema.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: the job is mutated freely to build invalid variants
 const job = () => asJson(buildInstanceJob(sampleSpec(), sampleOptions())) as unknown as Record<string, any>;
 const problems = (value: unknown, root = 'Job') => validateAgainstNomadSchema(value, root);
 
@@ -14,10 +15,17 @@ test('the fixture is the extracted Nomad api field data', (t) => {
 });
 
 test('accepts a minimal hand-written job', (t) => {
-  t.deepEqual(problems({
-    ID: 'x', Name: 'x', Type: 'service', Datacenters: ['*'], Meta: null,
-    TaskGroups: [{ Name: 'g', Count: 1, Tasks: [{ Name: 't', Driver: 'docker', Config: { image: 'busybox', args: ['sh'] } }] }],
-  }), []);
+  t.deepEqual(
+    problems({
+      ID: 'x',
+      Name: 'x',
+      Type: 'service',
+      Datacenters: ['*'],
+      Meta: null,
+      TaskGroups: [{ Name: 'g', Count: 1, Tasks: [{ Name: 't', Driver: 'docker', Config: { image: 'busybox', args: ['sh'] } }] }],
+    }),
+    [],
+  );
 });
 
 test('catches HCL-style snake_case keys and a string duration', (t) => {

@@ -14,7 +14,11 @@
  */
 import { readFileSync } from 'node:fs';
 
-interface Field { name: string; type: string; hcl?: string }
+interface Field {
+  name: string;
+  type: string;
+  hcl?: string;
+}
 interface HclNode {
   kind: 'object' | 'attr' | 'block' | 'blockList' | 'blockAttrs';
   type?: string;
@@ -36,10 +40,17 @@ export function loadNomadSchema(): NomadSchema {
 }
 
 const INT_RANGES: Record<string, [number, number]> = {
-  int8: [-(2 ** 7), 2 ** 7 - 1], int16: [-(2 ** 15), 2 ** 15 - 1], int32: [-(2 ** 31), 2 ** 31 - 1],
-  uint8: [0, 2 ** 8 - 1], uint16: [0, 2 ** 16 - 1], uint32: [0, 2 ** 32 - 1],
-  int: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  uint: [0, Number.MAX_SAFE_INTEGER], uint64: [0, Number.MAX_SAFE_INTEGER], duration: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  int8: [-(2 ** 7), 2 ** 7 - 1],
+  int16: [-(2 ** 15), 2 ** 15 - 1],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  uint8: [0, 2 ** 8 - 1],
+  uint16: [0, 2 ** 16 - 1],
+  uint32: [0, 2 ** 32 - 1],
+  int: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint: [0, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+  duration: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -58,12 +69,14 @@ export function validateAgainstNomadSchema(value: unknown, rootStructName: strin
     if (type.startsWith('[]')) {
       if (v === null) return;
       if (!Array.isArray(v)) return fail(path, `expected a JSON array (${type}), got ${show(v)}`);
-      return v.forEach((item, i) => checkType(item, type.slice(2), `${path}[${i}]`));
+      for (const [i, item] of v.entries()) checkType(item, type.slice(2), `${path}[${i}]`);
+      return;
     }
     if (type.startsWith('map[string]')) {
       if (v === null) return;
       if (!isObject(v)) return fail(path, `expected a JSON object (${type}), got ${show(v)}`);
-      return Object.entries(v).forEach(([k, item]) => checkType(item, type.slice('map[string]'.length), `${path}.${k}`));
+      for (const [k, item] of Object.entries(v)) checkType(item, type.slice('map[string]'.length), `${path}.${k}`);
+      return;
     }
     const alias = schema.aliases[type];
     if (alias) return checkType(v, alias.underlying, path);
@@ -77,13 +90,26 @@ export function validateAgainstNomadSchema(value: unknown, rootStructName: strin
       return;
     }
     switch (type) {
-      case 'string': if (typeof v !== 'string') fail(path, `expected a string, got ${show(v)}`); return;
-      case 'bool': if (typeof v !== 'boolean') fail(path, `expected true/false, got ${show(v)}`); return;
-      case 'float32': case 'float64': if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, `expected a number, got ${show(v)}`); return;
-      case 'time': if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) fail(path, `expected an RFC 3339 time string, got ${show(v)}`); return;
-      case 'bytes': if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) fail(path, `expected a base64 string, got ${show(v)}`); return;
-      case 'any': return;
-      default: fail(path, `schema has no type ${JSON.stringify(type)}`);
+      case 'string':
+        if (typeof v !== 'string') fail(path, `expected a string, got ${show(v)}`);
+        return;
+      case 'bool':
+        if (typeof v !== 'boolean') fail(path, `expected true/false, got ${show(v)}`);
+        return;
+      case 'float32':
+      case 'float64':
+        if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, `expected a number, got ${show(v)}`);
+        return;
+      case 'time':
+        if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) fail(path, `expected an RFC 3339 time string, got ${show(v)}`);
+        return;
+      case 'bytes':
+        if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) fail(path, `expected a base64 string, got ${show(v)}`);
+        return;
+      case 'any':
+        return;
+      default:
+        fail(path, `schema has no type ${JSON.stringify(type)}`);
     }
   }
 
@@ -99,7 +125,7 @@ export function validateAgainstNomadSchema(value: unknown, rootStructName: strin
         const hint = sameName ? `: wrong case, the field is ${sameName.name}` : hclName ? `: that is the HCL name, the JSON field is ${hclName.name}` : '';
         fail(at, `unknown field of ${name}${hint}`);
       } else if (name === 'Task' && key === 'Config' && item !== null && item !== undefined) {
-        checkDriverConfig(item, v['Driver'], at);
+        checkDriverConfig(item, v.Driver, at);
       } else {
         checkType(item, field.type, at);
       }
@@ -126,15 +152,23 @@ export function validateAgainstNomadSchema(value: unknown, rootStructName: strin
   function checkHclNode(v: unknown, node: HclNode, path: string): void {
     if (v === null && !node.required) return;
     switch (node.kind) {
-      case 'attr': return checkHclType(v, node.type ?? 'any', path);
+      case 'attr':
+        return checkHclType(v, node.type ?? 'any', path);
       case 'block':
-        if (Array.isArray(v)) return v.length > 1 ? fail(path, 'a single block, not a list') : v.forEach((b, i) => checkHclObject(b, node.body!, `${path}[${i}]`));
+        if (Array.isArray(v)) {
+          if (v.length > 1) return fail(path, 'a single block, not a list');
+          for (const [i, b] of v.entries()) checkHclObject(b, node.body!, `${path}[${i}]`);
+          return;
+        }
         return checkHclObject(v, node.body!, path);
       case 'blockList':
         if (!Array.isArray(v)) return fail(path, `expected a list of blocks, got ${show(v)}`);
-        return v.forEach((b, i) => checkHclObject(b, node.body!, `${path}[${i}]`));
-      case 'blockAttrs': return checkHclType(v, `map(${node.elementType ?? 'any'})`, path);
-      case 'object': return checkHclObject(v, node, path);
+        for (const [i, b] of v.entries()) checkHclObject(b, node.body!, `${path}[${i}]`);
+        return;
+      case 'blockAttrs':
+        return checkHclType(v, `map(${node.elementType ?? 'any'})`, path);
+      case 'object':
+        return checkHclObject(v, node, path);
     }
   }
 
@@ -144,13 +178,18 @@ export function validateAgainstNomadSchema(value: unknown, rootStructName: strin
       const [, kind, element] = inner as unknown as [string, string, string];
       if (kind === 'map') {
         if (!isObject(v)) return fail(path, `expected an object (${type}), got ${show(v)}`);
-        return Object.entries(v).forEach(([k, item]) => checkHclType(item, element, `${path}.${k}`));
+        for (const [k, item] of Object.entries(v)) checkHclType(item, element, `${path}.${k}`);
+        return;
       }
       if (!Array.isArray(v)) return fail(path, `expected a list (${type}), got ${show(v)}`);
-      return v.forEach((item, i) => checkHclType(item, element, `${path}[${i}]`));
+      for (const [i, item] of v.entries()) checkHclType(item, element, `${path}[${i}]`);
+      return;
     }
-    const ok = type === 'any' || (type === 'string' && typeof v === 'string') || (type === 'bool' && typeof v === 'boolean')
-      || (type === 'number' && typeof v === 'number' && Number.isFinite(v));
+    const ok =
+      type === 'any' ||
+      (type === 'string' && typeof v === 'string') ||
+      (type === 'bool' && typeof v === 'boolean') ||
+      (type === 'number' && typeof v === 'number' && Number.isFinite(v));
     if (!ok) fail(path, `expected ${type}, got ${show(v)}`);
   }
 

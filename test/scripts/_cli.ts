@@ -2,17 +2,17 @@
  * Test support for the mxos CLI tests: a real control service in-process (local
  * driver, reference instance) in a temp dir, and the CLI run as a child process.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { type Platform, startPlatform } from '../../control/compose.ts';
 import { loadConfig } from '../../control/config.ts';
 import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
-import { startPlatform, type Platform } from '../../control/compose.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SECRET = 'x'.repeat(32);
@@ -27,7 +27,17 @@ export interface TestPlatform {
 export async function startTestPlatform(name: string, env: Record<string, string> = {}): Promise<TestPlatform> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `mxos-${name}-`));
   const config = loadConfig(
-    { DATA_DIR: dir, API_PORT: '0', PUBLIC_PORT: '0', DEV_IDP_PORT: '0', PLATFORM_SECRET: SECRET, SECRET_KEY: 'y'.repeat(32), WORKER_POLL_INTERVAL: '50ms', LOG_LEVEL: 'silent', ...env },
+    {
+      DATA_DIR: dir,
+      API_PORT: '0',
+      PUBLIC_PORT: '0',
+      DEV_IDP_PORT: '0',
+      PLATFORM_SECRET: SECRET,
+      SECRET_KEY: 'y'.repeat(32),
+      WORKER_POLL_INTERVAL: '50ms',
+      LOG_LEVEL: 'silent',
+      ...env,
+    },
     dir,
   );
   const orchestrator = createOrchestrator(config);
@@ -57,7 +67,11 @@ export interface CliOptions {
 }
 
 /** Starts `argv` (default: node --import tsx scripts/mxos.ts) with a clean platform environment. */
-export function spawnCli(args: readonly string[], env: Record<string, string | undefined>, opts: CliOptions = {}): ChildProcessByStdio<null, Readable, Readable> {
+export function spawnCli(
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+  opts: CliOptions = {},
+): ChildProcessByStdio<null, Readable, Readable> {
   const base = { ...process.env };
   for (const name of ['PLATFORM_URL', 'PLATFORM_SECRET', 'DATA_DIR']) delete base[name];
   const merged: Record<string, string> = {};

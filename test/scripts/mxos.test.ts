@@ -24,7 +24,7 @@ test('full lifecycle: provision, list, status, stop, start, destroy', async (t) 
   // Progress lines as events arrive, then the summary with the gateway address.
   t.regex(provisioned.stdout, /^ {2}\d\d:\d\d:\d\d {2}requested → provisioning +Provisioning started$/m);
   t.regex(provisioned.stdout, /starting → running/);
-  const instance = (await tp.platform.service.get(handle));
+  const instance = await tp.platform.service.get(handle);
   t.is(instance.status, 'running');
   t.truthy(instance.gateway_url);
   t.regex(provisioned.stdout, new RegExp(`is running\\.[\\s\\S]*gateway: +${instance.gateway_url!.replace(/[.]/g, '\\.')}`));
@@ -136,7 +136,14 @@ test('an unreachable platform exits 1 naming PLATFORM_URL and npm start', async 
 });
 
 test('usage errors exit 2', async (t) => {
-  for (const args of [['list', '--bogus'], ['status'], ['frobnicate'], ['status', 'a', 'b'], ['provision', 'abc', '--timeout', 'soon'], ['list', '--limit', '0']]) {
+  for (const args of [
+    ['list', '--bogus'],
+    ['status'],
+    ['frobnicate'],
+    ['status', 'a', 'b'],
+    ['provision', 'abc', '--timeout', 'soon'],
+    ['list', '--limit', '0'],
+  ]) {
     const result = await cli(...args);
     t.is(result.code, 2, args.join(' '));
     t.regex(result.stderr, /mxos help/, args.join(' '));

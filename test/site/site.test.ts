@@ -15,7 +15,13 @@ test('first sign-in creates the user (admin when listed in ADMIN_EMAILS) and lea
   const root = await site.signIn('root@example.com');
   t.is(root.landedOn, '/signup');
   const users = await platform.db.models.User.findAll({ order: [['email', 'ASC']] });
-  t.deepEqual(users.map((u) => [u.email, u.role]), [['alice@example.com', 'user'], ['root@example.com', 'admin']]);
+  t.deepEqual(
+    users.map((u) => [u.email, u.role]),
+    [
+      ['alice@example.com', 'user'],
+      ['root@example.com', 'admin'],
+    ],
+  );
 
   const start = await site.send('/login');
   const loginCookie = String(start.headers['set-cookie']![0]).split(';')[0]!;
@@ -64,7 +70,10 @@ test("a user cannot open someone else's instance; suspension ends every session"
   t.is((await site.send('/dashboard', { cookie })).status, 302);
   const start = await site.send('/login');
   const callback = await providerDance(start.headers.location!, 'dave@example.com');
-  const refused = await site.send(callback.pathname + callback.search, { cookie: String(start.headers['set-cookie']![0]).split(';')[0]!, headers: { accept: 'text/html' } });
+  const refused = await site.send(callback.pathname + callback.search, {
+    cookie: String(start.headers['set-cookie']![0]).split(';')[0]!,
+    headers: { accept: 'text/html' },
+  });
   t.is(refused.status, 403);
   t.regex(refused.text, /suspended/);
 });

@@ -156,7 +156,12 @@ export class NomadClient {
       this.requestCount++;
       try {
         const signals = [AbortSignal.timeout(timeout), ...(opts.blocking?.signal ? [opts.blocking.signal] : [])];
-        response = await fetch(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: AbortSignal.any(signals) });
+        response = await fetch(url, {
+          method,
+          headers,
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          signal: AbortSignal.any(signals),
+        });
       } catch (err) {
         opts.blocking?.signal?.throwIfAborted();
         lastProblem = describeFetchError(err, timeout);
@@ -187,9 +192,13 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
   });
 }

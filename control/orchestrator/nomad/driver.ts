@@ -4,11 +4,19 @@
  * stops without purge (volume and history kept), and watches allocations with
  * blocking queries instead of polling.
  */
-import { INSTANCE_META_KEYS, buildInstanceJob, instanceJobId, type InstanceJobOptions } from '../../../jobs/instance.ts';
+import { buildInstanceJob, INSTANCE_META_KEYS, type InstanceJobOptions, instanceJobId } from '../../../jobs/instance.ts';
 import { buildVolumePurgeJob } from '../../../jobs/purge.ts';
-import { OrchestratorError, type DestroyResult, type EnsureResult, type InstanceSpec, type Orchestrator, type OrchestratorHealth, type RuntimeStatus } from '../types.ts';
-import type { NomadClient } from './client.ts';
+import {
+  type DestroyResult,
+  type EnsureResult,
+  type InstanceSpec,
+  type Orchestrator,
+  OrchestratorError,
+  type OrchestratorHealth,
+  type RuntimeStatus,
+} from '../types.ts';
 import type { AllocationStub, Evaluation, JobRead } from './api-types.ts';
+import type { NomadClient } from './client.ts';
 import { deriveStatus, newestAllocation, placementFailureReason } from './status.ts';
 import { AllocationWatcher } from './watcher.ts';
 

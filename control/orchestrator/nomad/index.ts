@@ -3,7 +3,7 @@ import type { Config } from '../../config.ts';
 import { NomadClient } from './client.ts';
 import { NomadOrchestrator } from './driver.ts';
 
-export { NomadClient, NomadApiError, NomadUnavailableError } from './client.ts';
+export { NomadApiError, NomadClient, NomadUnavailableError } from './client.ts';
 export { NomadOrchestrator } from './driver.ts';
 
 export const INSTANCE_HOME = '/home/matrixos';

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { startTestPlatform, TEST_SECRET } from '../../helpers/platform.ts';
 import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
+import { startTestPlatform, TEST_SECRET } from '../../helpers/platform.ts';
 
 const memory = () => new MemoryOrchestrator();
 
@@ -122,10 +122,18 @@ test('list filters by status and validates the filter and paging', async (t) => 
 test('system info and metrics report instances by state', async (t) => {
   const platform = await startTestPlatform(t, { orchestrator: memory });
   await platform.api('/containers/provision', { method: 'POST', json: { handle: 'erin', userId: 'u-erin' } });
-  const info = (await (await platform.api('/api/system/info')).json()) as { driver: string; instances: Record<string, number>; version: string; uptimeSeconds: number };
+  const info = (await (await platform.api('/api/system/info')).json()) as {
+    driver: string;
+    instances: Record<string, number>;
+    version: string;
+    uptimeSeconds: number;
+  };
   t.is(info.driver, 'memory');
   t.is(typeof info.version, 'string');
-  t.is(Object.values(info.instances).reduce((a, b) => a + b, 0), 1);
+  t.is(
+    Object.values(info.instances).reduce((a, b) => a + b, 0),
+    1,
+  );
   const metrics = await (await platform.api('/metrics')).text();
   t.regex(metrics, /mxos_instances\{state="requested"\} \d/);
   t.regex(metrics, /mxos_api_requests_total\{method="POST",route="\/containers\/provision",status="201"\} 1/);

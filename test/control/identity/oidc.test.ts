@@ -1,11 +1,19 @@
 import test from 'ava';
-import { startDevIdp, type DevIdp } from '../../../control/identity/dev-idp.ts';
+import { type DevIdp, startDevIdp } from '../../../control/identity/dev-idp.ts';
 import { LoginError, OidcLogin, type PendingLogin } from '../../../control/identity/oidc.ts';
 
 const REDIRECT = 'http://localhost:8000/auth/callback';
 
 async function idp(t: import('ava').ExecutionContext): Promise<{ idp: DevIdp; login: OidcLogin }> {
-  const started = await startDevIdp({ host: '127.0.0.1', port: 0, clientId: 'platform', clientSecret: 's'.repeat(40), redirectUris: [REDIRECT], cookieKey: 'k'.repeat(40), platformUrl: 'http://localhost:8000' });
+  const started = await startDevIdp({
+    host: '127.0.0.1',
+    port: 0,
+    clientId: 'platform',
+    clientSecret: 's'.repeat(40),
+    redirectUris: [REDIRECT],
+    cookieKey: 'k'.repeat(40),
+    platformUrl: 'http://localhost:8000',
+  });
   t.teardown(() => started.close());
   const login = new OidcLogin({ issuer: started.issuer, clientId: 'platform', clientSecret: 's'.repeat(40), redirectUri: REDIRECT, allowInsecure: true });
   return { idp: started, login };
@@ -15,7 +23,11 @@ async function idp(t: import('ava').ExecutionContext): Promise<{ idp: DevIdp; lo
 async function signInAs(authorizationUrl: string, email: string): Promise<{ callback: URL; formStatus: number }> {
   const jar = new Map<string, string>();
   const go = async (url: string, init: RequestInit = {}) => {
-    const response = await fetch(url, { ...init, redirect: 'manual', headers: { ...init.headers as Record<string, string>, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    const response = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
     for (const c of response.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const eq = pair!.indexOf('=');
@@ -29,7 +41,11 @@ async function signInAs(authorizationUrl: string, email: string): Promise<{ call
   const form = await response.text();
   if (!/Development only/.test(form) || /googleapis|https?:\/\/(?!localhost|127\.0\.0\.1)/.test(form)) throw new Error('unexpected login form');
   const action = new URL(/action="([^"]+)"/.exec(form)![1]!, url).href;
-  response = await go(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email }).toString() });
+  response = await go(action, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ email }).toString(),
+  });
   const formStatus = response.status;
   while (response.status >= 300 && response.status < 400) {
     url = new URL(response.headers.get('location')!, url).href;
@@ -58,9 +74,18 @@ test('a tampered state, a wrong nonce, a wrong PKCE verifier or a reused code is
     const { callback } = await signInAs(url, 'bob@example.com');
     return login.complete(callback, tamper(pending));
   };
-  await t.throwsAsync(attempt((p) => ({ ...p, state: `${p.state}x` })), { instanceOf: LoginError });
-  await t.throwsAsync(attempt((p) => ({ ...p, nonce: 'other-nonce' })), { instanceOf: LoginError });
-  await t.throwsAsync(attempt((p) => ({ ...p, codeVerifier: `${p.codeVerifier.slice(0, -2)}AA` })), { instanceOf: LoginError });
+  await t.throwsAsync(
+    attempt((p) => ({ ...p, state: `${p.state}x` })),
+    { instanceOf: LoginError },
+  );
+  await t.throwsAsync(
+    attempt((p) => ({ ...p, nonce: 'other-nonce' })),
+    { instanceOf: LoginError },
+  );
+  await t.throwsAsync(
+    attempt((p) => ({ ...p, codeVerifier: `${p.codeVerifier.slice(0, -2)}AA` })),
+    { instanceOf: LoginError },
+  );
 
   const { url, pending } = await login.begin('/');
   const { callback } = await signInAs(url, 'carol@example.com');

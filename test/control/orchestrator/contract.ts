@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { hashSpec } from '../../../control/orchestrator/spec.ts';
-import { OrchestratorError, type InstanceAddress, type InstanceSpec, type Orchestrator, type RuntimeStatus } from '../../../control/orchestrator/types.ts';
+import { type InstanceAddress, type InstanceSpec, type Orchestrator, OrchestratorError, type RuntimeStatus } from '../../../control/orchestrator/types.ts';
 
 /**
  * Changes to a driver's default spec. `env` and `secrets` are merged over the
@@ -349,7 +349,10 @@ export function runOrchestratorContract(name: string, factory: () => Promise<Con
     const [runningA, runningB] = await Promise.all([c.run(a), c.run(b)]);
 
     const listed = await c.orchestrator.list();
-    for (const [spec, running] of [[a, runningA], [b, runningB]] as const) {
+    for (const [spec, running] of [
+      [a, runningA],
+      [b, runningB],
+    ] as const) {
       const entries = listed.filter((s) => s.handle === spec.handle);
       t.is(entries.length, 1, `${spec.handle}: ${JSON.stringify(entries)}`);
       t.is(entries[0]?.state, 'running');

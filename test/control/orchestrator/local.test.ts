@@ -7,7 +7,7 @@
  * Runs serially: every test boots real Node processes, and a 2-core machine
  * running other test files is slow enough already.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -16,8 +16,17 @@ import { createOrchestrator, localDriverId, referenceInstanceCommand } from '../
 import { LocalOrchestrator } from '../../../control/orchestrator/local.ts';
 import { buildInstanceSpec } from '../../../control/orchestrator/spec.ts';
 import type { InstanceSpec, Orchestrator, RuntimeStatus } from '../../../control/orchestrator/types.ts';
-import { TEST_KEY, TEST_SECRET, makeDataDir, testConfig } from '../../helpers/platform.ts';
-import { pollStatus, runOrchestratorContract, uniqueHandle, waitForSilence, waitUntilServing, withOverrides, type ServingStatus, type SpecOverrides } from './contract.ts';
+import { makeDataDir, TEST_KEY, TEST_SECRET, testConfig } from '../../helpers/platform.ts';
+import {
+  pollStatus,
+  runOrchestratorContract,
+  type ServingStatus,
+  type SpecOverrides,
+  uniqueHandle,
+  waitForSilence,
+  waitUntilServing,
+  withOverrides,
+} from './contract.ts';
 
 const MARKER = 'MATRIXOS_LOCAL_DRIVER';
 const HEALTH_TIMEOUT_MS = 60_000;
@@ -158,7 +167,10 @@ async function setUp(t: ExecutionContext): Promise<Env> {
 }
 
 function runInstance(t: ExecutionContext, orchestrator: Orchestrator, spec: InstanceSpec): Promise<ServingStatus> {
-  return orchestrator.ensure(spec).then(() => orchestrator.start(spec.handle)).then(() => serving(t, orchestrator, spec));
+  return orchestrator
+    .ensure(spec)
+    .then(() => orchestrator.start(spec.handle))
+    .then(() => serving(t, orchestrator, spec));
 }
 
 function serving(t: ExecutionContext, orchestrator: Orchestrator, spec: InstanceSpec): Promise<ServingStatus> {
@@ -296,7 +308,7 @@ test.serial('[local] a restarted control service re-adopts a running instance in
   t.is((await restarted.status(handle)).state, 'stopped');
 });
 
-test.serial('[local] a process killed behind the driver\'s back is failed, and start() runs a fresh one', async (t) => {
+test.serial("[local] a process killed behind the driver's back is failed, and start() runs a fresh one", async (t) => {
   const env = await setUp(t);
   const handle = uniqueHandle('killed');
   const spec = env.spec(handle);
@@ -355,7 +367,10 @@ test.serial('[local] start() after the record was lost leaves exactly one copy r
   const { pid } = env.readRecord(handle);
   t.true(await waitUntil(() => markedProcesses(env.driverId, handle).length === 1, 10_000));
   t.deepEqual(markedProcesses(env.driverId, handle), [pid], 'exactly one process runs the instance');
-  t.deepEqual((await restarted.list()).filter((s) => s.handle === handle).map((s) => s.address), [status.address]);
+  t.deepEqual(
+    (await restarted.list()).filter((s) => s.handle === handle).map((s) => s.address),
+    [status.address],
+  );
 });
 
 test.serial('[local] status() agrees with list() about an unrecorded running instance', async (t) => {
@@ -383,11 +398,14 @@ function groupSpec(env: Env, handle: string): InstanceSpec {
 async function groupPids(t: ExecutionContext, env: Env, handle: string): Promise<{ pid: number; sleeper: number }> {
   const { pid } = env.readRecord(handle);
   let sleeper: number | undefined;
-  await waitUntil(() => (sleeper = markedProcesses(env.driverId, handle).find((p) => parentOf(p) === pid)) !== undefined, 10_000);
+  await waitUntil(() => {
+    sleeper = markedProcesses(env.driverId, handle).find((p) => parentOf(p) === pid);
+    return sleeper !== undefined;
+  }, 10_000);
   if (sleeper === undefined) throw new Error(`no background child of ${pid} found`);
   t.teardown(() => killQuietly(sleeper!));
   t.regex(cmdline(sleeper), /^sleep 300/);
-  t.is(processGroupOf(sleeper), pid, 'the child is in the instance\'s process group');
+  t.is(processGroupOf(sleeper), pid, "the child is in the instance's process group");
   return { pid, sleeper };
 }
 
@@ -491,7 +509,7 @@ test.serial('[local] destroy archives the user directory under DATA_DIR/archive'
   t.false(fs.existsSync(env.recordPath(handle)));
 });
 
-test.serial('[local] destroy of a missing instance never returns another handle\'s archive', async (t) => {
+test.serial("[local] destroy of a missing instance never returns another handle's archive", async (t) => {
   const env = await setUp(t);
   const base = uniqueHandle('bob');
   const longer = `${base}-smith`;

@@ -10,9 +10,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
-import { NomadApiError, NomadClient, NomadUnavailableError, type NomadClientOptions } from '../../../control/orchestrator/nomad/client.ts';
+import { NomadApiError, NomadClient, type NomadClientOptions, NomadUnavailableError } from '../../../control/orchestrator/nomad/client.ts';
 import { OrchestratorError, OrchestratorUnavailableError } from '../../../control/orchestrator/types.ts';
-import { startNomadDouble, type NomadDouble, type NomadDoubleOptions } from '../../doubles/nomad/index.ts';
+import { type NomadDouble, type NomadDoubleOptions, startNomadDouble } from '../../doubles/nomad/index.ts';
 import { waitUntil } from '../../helpers/wait.ts';
 
 const TOKEN = 'client-test-acl-token';
@@ -59,7 +59,12 @@ test('every call carries X-Nomad-Token (not only a Bearer header)', async (t) =>
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-nomad-index': '7' });
-      const body = req.method === 'PUT' ? { EvalID: 'e', EvalCreateIndex: 7, JobModifyIndex: 7, Warnings: '' } : req.url!.startsWith('/v1/status/leader') ? '127.0.0.1:4647' : null;
+      const body =
+        req.method === 'PUT'
+          ? { EvalID: 'e', EvalCreateIndex: 7, JobModifyIndex: 7, Warnings: '' }
+          : req.url!.startsWith('/v1/status/leader')
+            ? '127.0.0.1:4647'
+            : null;
       res.end(JSON.stringify(body));
     });
   });
@@ -107,7 +112,10 @@ test('namespace and region go on every call, and the double honours them', async
     t.is(request.query.namespace, 'team', `${request.method} ${request.path}`);
     t.is(request.query.region, 'eu', `${request.method} ${request.path}`);
   }
-  t.deepEqual(nomad.jobs('team').map((j) => j.ID), ['web']);
+  t.deepEqual(
+    nomad.jobs('team').map((j) => j.ID),
+    ['web'],
+  );
   t.deepEqual(nomad.jobs('default'), [], 'nothing landed in the default namespace');
 });
 
@@ -147,7 +155,11 @@ test('unknown things: readJob → null, stopJob does not throw, allocations/serv
   t.deepEqual(await client.listJobs('never-'), []);
   t.is(await client.allocation('00000000-0000-0000-0000-000000000000'), null);
   t.is(await client.evaluation('00000000-0000-0000-0000-000000000000'), null);
-  t.deepEqual(logged(nomad).filter((r) => !/ (200|404)$/.test(r)), [], 'nothing retried or failed');
+  t.deepEqual(
+    logged(nomad).filter((r) => !/ (200|404)$/.test(r)),
+    [],
+    'nothing retried or failed',
+  );
 });
 
 test('stopJob keeps the job (Stop: true) unless purged', async (t) => {
@@ -202,7 +214,7 @@ test('a job Nomad rejects: 500 validation error surfaces verbatim and is not ret
   t.deepEqual(nomad.jobs(), []);
 });
 
-test('an unknown namespace is Nomad\'s 500 validation error, not an outage', async (t) => {
+test("an unknown namespace is Nomad's 500 validation error, not an outage", async (t) => {
   const nomad = await startDouble(t);
   const client = clientFor(nomad, { namespace: 'nowhere' });
   const error = await t.throwsAsync(client.register(minimalJob('web')), { instanceOf: NomadApiError });
@@ -243,7 +255,7 @@ for (const [status, body] of [
   });
 }
 
-test('after the retries: NomadUnavailableError (503 orchestrator_unavailable) naming Nomad\'s address and its answer', async (t) => {
+test("after the retries: NomadUnavailableError (503 orchestrator_unavailable) naming Nomad's address and its answer", async (t) => {
   const nomad = await startDouble(t);
   const client = clientFor(nomad, { retries: 3 });
   nomad.failNext(10, 500, 'rpc error: No cluster leader');
@@ -294,7 +306,10 @@ test('a slow Nomad: each request gives up after timeoutMs and the error says so'
   t.is(client.requestCount, 2);
   // On a loaded machine a 100 ms timeout can cut a request off before the double logs it.
   t.true(nomad.requests.length <= 2);
-  t.true(nomad.requests.every((r) => r.status === undefined), 'no request got an answer');
+  t.true(
+    nomad.requests.every((r) => r.status === undefined),
+    'no request got an answer',
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -356,7 +371,10 @@ test('blocking jobAllocations returns after about the wait when nothing changes'
   t.true(elapsed >= WAIT_MS * 0.9, `returned after ${elapsed} ms`);
   // A return does not mean a change: same index, same allocations.
   t.is(answer.index, now.index);
-  t.deepEqual(answer.value.map((a) => a.ID), now.value.map((a) => a.ID));
+  t.deepEqual(
+    answer.value.map((a) => a.ID),
+    now.value.map((a) => a.ID),
+  );
   t.is(client.requestCount, 3, 'one request for the wait, no retry');
 });
 
@@ -446,7 +464,13 @@ test('ping: ok with a good token; a bad token throws NomadApiError; never retrie
   const impostor = http.createServer((_req, res) => res.end('""'));
   await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => impostor.close(() => resolve())));
-  const fooled = new NomadClient({ address: `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`, token: TOKEN, namespace: 'default', region: null, retryBaseMs: 10 });
+  const fooled = new NomadClient({
+    address: `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`,
+    token: TOKEN,
+    namespace: 'default',
+    region: null,
+    retryBaseMs: 10,
+  });
   await t.throwsAsync(fooled.ping(), { instanceOf: NomadUnavailableError, message: /unreachable/ });
 
   nomad.failNext(5, 500, 'rpc error: No cluster leader');

@@ -11,15 +11,15 @@
  */
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { instanceJobId } from '../../../jobs/instance.ts';
 import type { Config } from '../../../control/config.ts';
 import { createNomadOrchestrator, type NomadOrchestrator } from '../../../control/orchestrator/nomad/index.ts';
 import { buildInstanceSpec } from '../../../control/orchestrator/spec.ts';
 import type { InstanceSpec } from '../../../control/orchestrator/types.ts';
-import { startNomadDouble, type NomadDouble, type NomadDoubleOptions } from '../../doubles/nomad/index.ts';
+import { instanceJobId } from '../../../jobs/instance.ts';
+import { type NomadDouble, type NomadDoubleOptions, startNomadDouble } from '../../doubles/nomad/index.ts';
 import { NOMAD_TEST_TOKEN, startNomadWithInstances } from '../../helpers/drivers.ts';
-import { TEST_KEY, makeDataDir, testConfig } from '../../helpers/platform.ts';
-import { runOrchestratorContract, uniqueHandle, waitForHealth, withOverrides, type SpecOverrides } from './contract.ts';
+import { makeDataDir, TEST_KEY, testConfig } from '../../helpers/platform.ts';
+import { runOrchestratorContract, type SpecOverrides, uniqueHandle, waitForHealth, withOverrides } from './contract.ts';
 
 const HEALTH_TIMEOUT_MS = 60_000;
 
@@ -102,7 +102,11 @@ test.serial('[nomad] destroy without purge names the docker volume that keeps th
   await env.orchestrator.ensure(env.spec(handle));
   const result = await env.orchestrator.destroy(handle, { purge: false });
   t.deepEqual(result, { archivePath: `docker-volume:matrixos-${handle}` });
-  t.deepEqual(env.nomad.jobs().filter((j) => j.ID === instanceJobId(handle)), [], 'the job is purged');
+  t.deepEqual(
+    env.nomad.jobs().filter((j) => j.ID === instanceJobId(handle)),
+    [],
+    'the job is purged',
+  );
 });
 
 test.serial('[nomad] a retried destroy reports the archive its first attempt made', async (t) => {

@@ -1,9 +1,9 @@
 /** The nomad driver inside the running platform, against the Nomad double, faults included. */
 import fs from 'node:fs';
 import test from 'ava';
-import { instanceJobId } from '../../../jobs/instance.ts';
 import { createNomadOrchestrator } from '../../../control/orchestrator/nomad/index.ts';
 import { buildInstanceSpec } from '../../../control/orchestrator/spec.ts';
+import { instanceJobId } from '../../../jobs/instance.ts';
 import { DRIVERS, NOMAD_TEST_TOKEN, startNomadWithInstances } from '../../helpers/drivers.ts';
 import { makeDataDir, startTestPlatform, testConfig } from '../../helpers/platform.ts';
 import { waitUntil } from '../../helpers/wait.ts';
@@ -49,7 +49,7 @@ test('the happy path costs at most 6 Nomad requests per provision', async (t) =>
   t.true(used.length <= 6, used.join('\n'));
 });
 
-test('a placement failure fails the instance with Nomad\'s reason', async (t) => {
+test("a placement failure fails the instance with Nomad's reason", async (t) => {
   const { platform, nomad } = await nomadDriver.start(t, { env: { PROVISION_MAX_ATTEMPTS: '2' } });
   nomad!.placementFailure(true, 'memory');
   await provision(platform, 'homeless');
@@ -57,7 +57,7 @@ test('a placement failure fails the instance with Nomad\'s reason', async (t) =>
   t.regex(String(failed.lastError), /Nomad could not place the instance \(group instance: memory exhausted on 1 node\(s\)\)/);
 });
 
-test('an image pull error fails the instance with the driver\'s message', async (t) => {
+test("an image pull error fails the instance with the driver's message", async (t) => {
   const { platform, nomad } = await nomadDriver.start(t, { env: { PROVISION_MAX_ATTEMPTS: '2', INSTANCE_IMAGE: 'ghcr.io/example/missing:1' } });
   nomad!.imagePullFailure('ghcr.io/example/missing:1', 'manifest unknown');
   await provision(platform, 'imageless');
@@ -72,7 +72,10 @@ test('a task that crashes at start is retried on a fresh allocation', async (t) 
   await provision(platform, 'flaky');
   await platform.waitFor('flaky', 'running');
   const events = (await (await platform.api('/containers/flaky/events')).json()) as { events: Array<{ message: string }> };
-  t.true(events.events.some((e) => /Attempt 1 failed while starting: .*segfault in init/.test(e.message)), JSON.stringify(events.events.map((e) => e.message)));
+  t.true(
+    events.events.some((e) => /Attempt 1 failed while starting: .*segfault in init/.test(e.message)),
+    JSON.stringify(events.events.map((e) => e.message)),
+  );
   t.true(nomad!.allocations('matrixos-flaky').length >= 2);
 });
 
@@ -87,10 +90,13 @@ test('Nomad down: health says so, provisioning waits and completes when it is ba
   t.regex(body.orchestrator.detail, /nomad orchestrator is unreachable/i);
   await provision(platform, 'patient');
   // Attempt 2 is where PROVISION_MAX_ATTEMPTS=2 fails any other error: wait until the worker has recorded it.
-  const during = await waitUntil(async () => {
-    const row = await platform.service.get('patient');
-    return row.attempts >= 2 && row;
-  }, { timeoutMs: 30_000, message: async () => `2 recorded attempts (attempts ${(await platform.service.get('patient')).attempts})` });
+  const during = await waitUntil(
+    async () => {
+      const row = await platform.service.get('patient');
+      return row.attempts >= 2 && row;
+    },
+    { timeoutMs: 30_000, message: async () => `2 recorded attempts (attempts ${(await platform.service.get('patient')).attempts})` },
+  );
   t.not(during.status, 'failed');
   t.regex(during.last_error ?? '', /nomad orchestrator is unreachable/i);
   await nomad!.up();
@@ -107,9 +113,11 @@ test('transient 5xx answers are retried by the client without the user noticing'
   t.is(running.lastError, null);
 });
 
-test('a token Nomad does not know fails with Nomad\'s own message', async (t) => {
+test("a token Nomad does not know fails with Nomad's own message", async (t) => {
   const nomad = await startNomadWithInstances(t);
-  const platform = await startTestPlatform(t, { env: { ORCHESTRATOR: 'nomad', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: 'wrong-token', PROVISION_MAX_ATTEMPTS: '1' } });
+  const platform = await startTestPlatform(t, {
+    env: { ORCHESTRATOR: 'nomad', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: 'wrong-token', PROVISION_MAX_ATTEMPTS: '1' },
+  });
   const health = (await (await fetch(`${platform.apiUrl}/health`)).json()) as { orchestrator: { ok: boolean; detail: string } };
   t.false(health.orchestrator.ok);
   t.regex(health.orchestrator.detail, /ACL token not found/);
@@ -118,7 +126,7 @@ test('a token Nomad does not know fails with Nomad\'s own message', async (t) =>
   t.regex(String(failed.lastError), /^Nomad rejected (GET|PUT) \/v1\/jobs?[^:]*: ACL token not found$/);
 });
 
-test('reconcile stops an orphan job (never purges it) and re-creates a ghost row\'s job', async (t) => {
+test("reconcile stops an orphan job (never purges it) and re-creates a ghost row's job", async (t) => {
   const { platform, nomad } = await nomadDriver.start(t);
   // Orphan: a matrixos job the database has no row for.
   const orphanSpec = buildInstanceSpec(platform.config, platform.secretKey, { handle: 'orphan', owner: 'nobody', tokenGeneration: 1 });
@@ -143,7 +151,7 @@ test('reconcile stops an orphan job (never purges it) and re-creates a ghost row
   t.truthy(nomad!.jobs().find((j) => j.ID === 'matrixos-ghost'));
 });
 
-test('the registered job passes the double\'s validation: no dropped keys, no driver config errors', async (t) => {
+test("the registered job passes the double's validation: no dropped keys, no driver config errors", async (t) => {
   const { platform, nomad } = await nomadDriver.start(t);
   await provision(platform, 'tidy');
   await platform.waitFor('tidy', 'running');
@@ -154,7 +162,7 @@ test('the registered job passes the double\'s validation: no dropped keys, no dr
   t.is(report.warnings, '');
 });
 
-test('destroy with purge empties the user\'s volume with a one-shot batch job', async (t) => {
+test("destroy with purge empties the user's volume with a one-shot batch job", async (t) => {
   const { platform, nomad } = await nomadDriver.start(t);
   await provision(platform, 'leaving');
   await platform.waitFor('leaving', 'running');
@@ -162,16 +170,25 @@ test('destroy with purge empties the user\'s volume with a one-shot batch job', 
   const destroyed = await platform.waitFor('leaving', 'destroyed');
   t.is(destroyed.archivePath, null);
   await nomad!.settled();
-  t.falsy(nomad!.jobs().find((j) => j.ID === 'matrixos-leaving'), 'the instance job is purged');
-  const purge = nomad!.jobs().find((j) => j.ID === 'platform-purge-leaving') as { Type: string; TaskGroups: Array<{ Tasks: Array<{ Config: { mount: Array<{ source: string; target: string }> } }> }> };
+  t.falsy(
+    nomad!.jobs().find((j) => j.ID === 'matrixos-leaving'),
+    'the instance job is purged',
+  );
+  const purge = nomad!.jobs().find((j) => j.ID === 'platform-purge-leaving') as {
+    Type: string;
+    TaskGroups: Array<{ Tasks: Array<{ Config: { mount: Array<{ source: string; target: string }> } }> }>;
+  };
   t.is(purge.Type, 'batch');
-  t.deepEqual(purge.TaskGroups[0]!.Tasks[0]!.Config.mount.map((m) => [m.source, m.target]), [['matrixos-leaving', '/data']]);
+  t.deepEqual(
+    purge.TaskGroups[0]!.Tasks[0]!.Config.mount.map((m) => [m.source, m.target]),
+    [['matrixos-leaving', '/data']],
+  );
   const report = nomad!.registrations.find((r) => r.jobId === 'platform-purge-leaving')!;
   t.deepEqual([report.status, report.unknownKeys, report.driverConfigErrors], [200, [], []]);
   t.deepEqual(await platform.orchestrator.list(), [], 'the purge job is not mistaken for an instance');
 });
 
-test('after a restart a placement failure still shows Nomad\'s reason', async (t) => {
+test("after a restart a placement failure still shows Nomad's reason", async (t) => {
   const nomad = await startNomadWithInstances(t);
   const env = { ORCHESTRATOR: 'nomad', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: NOMAD_TEST_TOKEN, PROVISION_MAX_ATTEMPTS: '2' };
   nomad.placementFailure(true, 'cpu');

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { loadConfig } from '../../../control/config.ts';
-import { SessionCookies } from '../../../control/router/session.ts';
 import type { Route } from '../../../control/router/route-table.ts';
+import { SessionCookies } from '../../../control/router/session.ts';
 import { startRouterFixture } from '../../helpers/router.ts';
 
 test('a login link works once, on its own host only, and sets a host-only HttpOnly SameSite=Lax cookie', async (t) => {
@@ -50,7 +50,10 @@ test('login links refuse other users, unknown instances and redirects off the in
 test('admins and the operator get admin access, which is audited when used', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
   await f.platform.db.models.User.create({ id: 'root-admin', handle: null, role: 'admin' });
-  for (const [json, actor] of [[{ userId: 'root-admin' }, 'root-admin'], [{}, 'operator']] as const) {
+  for (const [json, actor] of [
+    [{ userId: 'root-admin' }, 'root-admin'],
+    [{}, 'operator'],
+  ] as const) {
     const r = await f.platform.api('/containers/alice/login-link', { method: 'POST', json });
     const { url, access } = (await r.json()) as { url: string; access: string };
     t.is(access, 'admin');
@@ -106,7 +109,15 @@ test('session cookies: __Host- and Secure over https, and tampered, expired or f
   const otherKey = new SessionCookies('z'.repeat(32), { secure: true, ttlMs: 60_000 });
   t.is(otherKey.verify(cookie, route('alice'), 1_000_000), null, 'signed with another key');
 
-  const config = loadConfig({ PLATFORM_MODE: 'production', PLATFORM_SECRET: 's'.repeat(32), SECRET_KEY: 'k'.repeat(32), ORCHESTRATOR: 'nomad', DOMAIN: 'matrix-os.example', OIDC_ISSUER: 'https://id.example', OIDC_CLIENT_SECRET: 'c'.repeat(32) });
+  const config = loadConfig({
+    PLATFORM_MODE: 'production',
+    PLATFORM_SECRET: 's'.repeat(32),
+    SECRET_KEY: 'k'.repeat(32),
+    ORCHESTRATOR: 'nomad',
+    DOMAIN: 'matrix-os.example',
+    OIDC_ISSUER: 'https://id.example',
+    OIDC_CLIENT_SECRET: 'c'.repeat(32),
+  });
   t.is(config.public.url, 'https://matrix-os.example');
   t.true(config.public.secure);
 });

@@ -36,7 +36,9 @@ test('an open WebSocket keeps its instance awake past the idle limit; once close
   await waitUntil(() => Date.now() > silentSince + IDLE_MS, { message: 'the idle limit to pass' });
   const sweeps = async () => (await f.platform.metrics.sweepSeconds.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
   const sweepsAtLimit = await sweeps();
-  await waitUntil(async () => (await sweeps()) >= sweepsAtLimit + 2, { message: async () => `2 sweeps after the idle limit (${(await sweeps()) - sweepsAtLimit} so far)` });
+  await waitUntil(async () => (await sweeps()) >= sweepsAtLimit + 2, {
+    message: async () => `2 sweeps after the idle limit (${(await sweeps()) - sweepsAtLimit} so far)`,
+  });
   t.is((await f.platform.service.get('alice')).status, 'running', 'alice stayed awake with her socket open');
   t.is(f.platform.edge.routes.get('alice')?.status, 'running', 'alice stayed awake with her socket open');
   ws.close();

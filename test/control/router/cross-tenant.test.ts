@@ -1,6 +1,6 @@
 import net from 'node:net';
 import test from 'ava';
-import { startRouterFixture, type RouterFixture } from '../../helpers/router.ts';
+import { type RouterFixture, startRouterFixture } from '../../helpers/router.ts';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -16,7 +16,11 @@ function rawRequest(port: number, text: string): Promise<string> {
 }
 
 function nothingReached(t: import('ava').ExecutionContext, f: RouterFixture, handle: string): void {
-  t.deepEqual(f.echo.get(handle)!.seen.map((s) => s.url), [], `nothing may reach ${handle}`);
+  t.deepEqual(
+    f.echo.get(handle)!.seen.map((s) => s.url),
+    [],
+    `nothing may reach ${handle}`,
+  );
 }
 
 test("alice's token and alice's session cookie do not open bob's instance, by host or by path", async (t) => {
@@ -29,7 +33,14 @@ test("alice's token and alice's session cookie do not open bob's instance, by ho
   // A session cookie never counts on the apex, even alice's own for alice.
   t.is((await f.send({ host: `localhost:${f.port}`, path: '/proxy/alice/api/x', headers: { cookie: aliceCookie } })).status, 401);
   // Tokens of another generation, truncated or padded tokens, and other schemes.
-  for (const authorization of [`Bearer ${f.token('bob', 2)}`, `Bearer ${f.token('bob').slice(0, -1)}`, `Bearer ${f.token('bob')}x`, `Basic ${f.token('bob')}`, `bearer${f.token('bob')}`, `Bearer ${'é'.repeat(f.token('bob').length)}`]) {
+  for (const authorization of [
+    `Bearer ${f.token('bob', 2)}`,
+    `Bearer ${f.token('bob').slice(0, -1)}`,
+    `Bearer ${f.token('bob')}x`,
+    `Basic ${f.token('bob')}`,
+    `bearer${f.token('bob')}`,
+    `Bearer ${'é'.repeat(f.token('bob').length)}`,
+  ]) {
     t.is((await f.send({ host: bobHost, path: '/', headers: { authorization } })).status, 401, authorization);
   }
   nothingReached(t, f, 'bob');
@@ -51,17 +62,32 @@ test('an unauthenticated browser gets a sign-in page, an API client a 401 with W
 test('traversal, absolute-form targets, repeated Host headers and bad hosts are refused before routing', async (t) => {
   const f = await startRouterFixture(t, ['alice', 'bob']);
   const token = f.token('alice');
-  for (const path of ['/proxy/alice/../bob/api/x', '/proxy/alice/%2e%2e/bob/', '/proxy/alice/%2E%2E%2Fbob/x', '/proxy/alice/.%2e/bob', '/proxy/alice/a/..', '/proxy/al%69ce/x', '/proxy/../proxy/bob/', '/proxy/bob%2f..%2falice/']) {
+  for (const path of [
+    '/proxy/alice/../bob/api/x',
+    '/proxy/alice/%2e%2e/bob/',
+    '/proxy/alice/%2E%2E%2Fbob/x',
+    '/proxy/alice/.%2e/bob',
+    '/proxy/alice/a/..',
+    '/proxy/al%69ce/x',
+    '/proxy/../proxy/bob/',
+    '/proxy/bob%2f..%2falice/',
+  ]) {
     const r = await f.send({ host: `localhost:${f.port}`, path, headers: bearer(token) });
     t.is(r.status, 400, path);
   }
   for (const path of ['/../x', '/a/%2e%2e/b', '/a\\..\\b']) {
     t.is((await f.send({ host: `alice.localhost:${f.port}`, path, headers: bearer(token) })).status, 400, path);
   }
-  const absolute = await rawRequest(f.port, `GET http://bob.localhost:${f.port}/api/x HTTP/1.1\r\nHost: alice.localhost:${f.port}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+  const absolute = await rawRequest(
+    f.port,
+    `GET http://bob.localhost:${f.port}/api/x HTTP/1.1\r\nHost: alice.localhost:${f.port}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+  );
   t.regex(absolute, /^HTTP\/1\.1 400/);
   t.regex(absolute, /origin form/);
-  const twoHosts = await rawRequest(f.port, `GET /api/x HTTP/1.1\r\nHost: alice.localhost:${f.port}\r\nHost: bob.localhost:${f.port}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+  const twoHosts = await rawRequest(
+    f.port,
+    `GET /api/x HTTP/1.1\r\nHost: alice.localhost:${f.port}\r\nHost: bob.localhost:${f.port}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+  );
   t.regex(twoHosts, /^HTTP\/1\.1 400/);
   const noHost = await rawRequest(f.port, `GET /api/x HTTP/1.0\r\nAuthorization: Bearer ${token}\r\n\r\n`);
   t.regex(noHost, /^HTTP\/1\.1 400/);
@@ -73,7 +99,13 @@ test('traversal, absolute-form targets, repeated Host headers and bad hosts are 
 
 test('X-Forwarded-* from a client are replaced; a trusted proxy may extend them, but never name the host', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
-  const spoof = { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'bob.localhost', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6' };
+  const spoof = {
+    'x-forwarded-for': '6.6.6.6',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'bob.localhost',
+    forwarded: 'for=6.6.6.6',
+    'x-real-ip': '6.6.6.6',
+  };
   const r = await f.send({ host: `alice.localhost:${f.port}`, path: '/api/x', headers: { ...bearer(f.token('alice')), ...spoof } });
   const seen = r.json<{ headers: Record<string, string>; rawHeaders: string[] }>();
   t.is(seen.headers['x-forwarded-for'], '127.0.0.1');
@@ -127,7 +159,14 @@ test('hop-by-hop headers, including those named in Connection, are removed both 
   const r = await f.send({
     host: `alice.localhost:${f.port}`,
     path: '/hop',
-    headers: { ...bearer(f.token('alice')), connection: 'x-private, keep-alive', 'x-private': 'secret', 'keep-alive': 'timeout=1', te: 'trailers', 'x-normal': 'kept' },
+    headers: {
+      ...bearer(f.token('alice')),
+      connection: 'x-private, keep-alive',
+      'x-private': 'secret',
+      'keep-alive': 'timeout=1',
+      te: 'trailers',
+      'x-normal': 'kept',
+    },
   });
   t.is(r.status, 200);
   t.is(r.headers['x-secret-hop'], undefined);

@@ -1,12 +1,12 @@
 /** ROUTER_PROCESSES > 1: the router in worker processes sharing the public port. */
 import fs from 'node:fs';
 import test from 'ava';
-import { createLogger } from '../../../control/logger.ts';
+import { deriveCredential } from '../../../control/access/credentials.ts';
 import { startPlatform } from '../../../control/compose.ts';
+import { createLogger } from '../../../control/logger.ts';
 import { MemoryOrchestrator } from '../../doubles/memory-orchestrator.ts';
 import { startEchoInstance } from '../../helpers/echo-instance.ts';
-import { deriveCredential } from '../../../control/access/credentials.ts';
-import { makeDataDir, testConfig, TEST_KEY, TEST_SECRET } from '../../helpers/platform.ts';
+import { makeDataDir, TEST_KEY, TEST_SECRET, testConfig } from '../../helpers/platform.ts';
 import { sendRaw } from '../../helpers/router.ts';
 import { waitUntil } from '../../helpers/wait.ts';
 
@@ -27,7 +27,8 @@ test('router worker processes share the port, follow rotations and wakes at once
   t.is(platform.edge, null);
   const workers = platform.routerWorkers!;
   t.is(workers.pids.length, 2);
-  const api = (path: string, init: RequestInit = {}) => fetch(platform.apiUrl + path, { ...init, headers: { authorization: `Bearer ${TEST_SECRET}`, 'content-type': 'application/json' } });
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(platform.apiUrl + path, { ...init, headers: { authorization: `Bearer ${TEST_SECRET}`, 'content-type': 'application/json' } });
   await (await api('/containers/provision', { method: 'POST', body: JSON.stringify({ handle: 'alice', userId: 'u-alice' }) })).body?.cancel();
   const port = Number(new URL(platform.publicListenUrl).port);
   const host = `alice.localhost:${port}`;
@@ -63,8 +64,12 @@ test('router worker processes share the port, follow rotations and wakes at once
   const text = await (await fetch(`${platform.apiUrl}/metrics`, { headers: { authorization: `Bearer ${TEST_SECRET}` } })).text();
   const proxied = Number(/^mxos_router_requests_total\{outcome="proxied"\} (\d+)$/m.exec(text)?.[1]);
   t.true(proxied >= 31, `workers' proxied requests (20 fresh, 10 woken, 1+ while waiting) reach /metrics: ${proxied}`);
-  t.is(Number(/^mxos_router_requests_total\{outcome="unauthorized"\} (\d+)$/m.exec(text)?.[1]), 20 + refusedWhileWaiting, 'the stale tokens, and any fresh one a worker refused before the rotation reached it');
-  t.regex(text, /^mxos_instances\{state="running"\} 1$/m, 'next to the control process\'s own');
+  t.is(
+    Number(/^mxos_router_requests_total\{outcome="unauthorized"\} (\d+)$/m.exec(text)?.[1]),
+    20 + refusedWhileWaiting,
+    'the stale tokens, and any fresh one a worker refused before the rotation reached it',
+  );
+  t.regex(text, /^mxos_instances\{state="running"\} 1$/m, "next to the control process's own");
 
   const [victim] = workers.pids;
   process.kill(victim!, 'SIGKILL');

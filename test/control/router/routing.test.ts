@@ -72,7 +72,12 @@ test('the apex and www go to the site; unknown handles and hosts get a 404 that 
 test('the gateway path table is configurable', async (t) => {
   const f = await startRouterFixture(t, ['alice'], { ROUTER_GATEWAY_PATHS: '/custom/,/exact' });
   const host = `alice.localhost:${f.port}`;
-  for (const [path, port] of [['/custom/a', 'gateway'], ['/exact?q', 'gateway'], ['/exactly', 'shell'], ['/api/x', 'shell']] as const) {
+  for (const [path, port] of [
+    ['/custom/a', 'gateway'],
+    ['/exact?q', 'gateway'],
+    ['/exactly', 'shell'],
+    ['/api/x', 'shell'],
+  ] as const) {
     const r = await f.send({ host, path, headers: auth(f.token('alice')) });
     t.is(r.json().port, port, path);
   }
@@ -94,5 +99,5 @@ test('/health is answered without credentials, never wakes the instance and is n
   t.is(asleep.status, 503);
   t.is(asleep.json().status, 'stopped');
   t.deepEqual(starts, [], 'the probe asked for no start');
-  t.is((await (await f.platform.api('/containers/alice')).json() as { instance: { status: string } }).instance.status, 'stopped');
+  t.is(((await (await f.platform.api('/containers/alice')).json()) as { instance: { status: string } }).instance.status, 'stopped');
 });

@@ -10,7 +10,9 @@ test('server-sent events arrive one by one, before the instance has finished the
   const echo = f.echo.get('alice')!;
   const chunks: string[] = [];
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    http.get({ hostname: '127.0.0.1', port: f.port, path: '/sse', headers: { host: `alice.localhost:${f.port}`, ...bearer(f.token('alice')) } }, resolve).on('error', reject);
+    http
+      .get({ hostname: '127.0.0.1', port: f.port, path: '/sse', headers: { host: `alice.localhost:${f.port}`, ...bearer(f.token('alice')) } }, resolve)
+      .on('error', reject);
   });
   t.is(res.statusCode, 200);
   t.is(res.headers['content-type'], 'text/event-stream');
@@ -58,10 +60,19 @@ test('request bodies stream to the instance; bodies over the limit get 413, decl
   t.is(declared.status, 413);
   t.regex(declared.json<{ error: { message: string } }>().error.message, /larger than 100000 bytes/);
   const chunked = await new Promise<number>((resolve, reject) => {
-    const req = http.request({ hostname: '127.0.0.1', port: f.port, method: 'POST', path: '/api/upload', headers: { host, ...bearer(f.token('alice')), 'transfer-encoding': 'chunked' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-    });
+    const req = http.request(
+      {
+        hostname: '127.0.0.1',
+        port: f.port,
+        method: 'POST',
+        path: '/api/upload',
+        headers: { host, ...bearer(f.token('alice')), 'transfer-encoding': 'chunked' },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      },
+    );
     req.on('error', reject);
     for (let i = 0; i < 30; i++) req.write(Buffer.alloc(10_000, 2));
     req.end();

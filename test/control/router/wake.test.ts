@@ -1,6 +1,6 @@
 import test from 'ava';
 import { OrchestratorError } from '../../../control/orchestrator/types.ts';
-import { recordStartRequests, startRouterFixture, waitForRoute, type RouterFixture } from '../../helpers/router.ts';
+import { type RouterFixture, recordStartRequests, startRouterFixture, waitForRoute } from '../../helpers/router.ts';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -23,7 +23,10 @@ test('50 concurrent API requests to a stopped instance start it exactly once, an
   const host = `alice.localhost:${f.port}`;
   const results = await Promise.all(Array.from({ length: 50 }, (_, i) => f.send({ host, path: `/api/item/${i}`, headers: bearer(f.token('alice')) })));
   t.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
-  t.deepEqual(results.map((r) => r.json<{ url: string }>().url), Array.from({ length: 50 }, (_, i) => `/api/item/${i}`));
+  t.deepEqual(
+    results.map((r) => r.json<{ url: string }>().url),
+    Array.from({ length: 50 }, (_, i) => `/api/item/${i}`),
+  );
   t.is(f.orchestrator.calls.filter((c) => c.method === 'start').length - startsBefore, 1, 'one orchestrator start');
   t.is(await startTransitions(f, 'alice'), 1, 'one stopped -> starting transition');
   const audit = await f.platform.db.models.AuditEntry.findAll({ where: { action: 'start', target: 'alice' } });
@@ -49,7 +52,10 @@ test('a browser gets a waiting page at once; its status feed shows progress unti
     const body = s.json<{ status: string; ready: boolean; events: Array<{ message: string }> }>();
     statuses.add(body.status);
     if (body.ready) {
-      t.true(body.events.some((e) => /Start requested by router:user-alice/.test(e.message)), JSON.stringify(body.events));
+      t.true(
+        body.events.some((e) => /Start requested by router:user-alice/.test(e.message)),
+        JSON.stringify(body.events),
+      );
       break;
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -1,8 +1,8 @@
-import test from 'ava';
 import type { IncomingMessage } from 'node:http';
+import test from 'ava';
+import { TrustedProxies } from '../../../control/web/client-address.ts';
 import { constantTimeEqual } from '../../../control/web/compare.ts';
 import { hostCookie, isPlatformCookie, platformCookieName, readCookie, withoutPlatformCookies } from '../../../control/web/cookies.ts';
-import { TrustedProxies } from '../../../control/web/client-address.ts';
 import { escapeHtml } from '../../../control/web/html.ts';
 import { safeNextPath } from '../../../control/web/next-path.ts';
 import { assertFormFromSameOrigin, isSameOrigin } from '../../../control/web/origin.ts';
@@ -55,7 +55,11 @@ test('the client address behind trusted proxies is the first untrusted hop from 
   t.is(proxies.clientAddress(request('127.0.0.1', { 'x-forwarded-for': '198.51.100.7' })), '198.51.100.7');
   // A client behind cloudflared writes its own X-Forwarded-For; the proxy appends the real address.
   t.is(proxies.clientAddress(request('::ffff:127.0.0.1', { 'x-forwarded-for': '6.6.6.6, 198.51.100.7' })), '198.51.100.7');
-  t.is(proxies.clientAddress(request('127.0.0.1', { 'x-forwarded-for': 'spoofed, 198.51.100.7, 10.1.2.3' })), '198.51.100.7', 'inner trusted proxies are skipped');
+  t.is(
+    proxies.clientAddress(request('127.0.0.1', { 'x-forwarded-for': 'spoofed, 198.51.100.7, 10.1.2.3' })),
+    '198.51.100.7',
+    'inner trusted proxies are skipped',
+  );
   t.is(proxies.clientAddress(request('127.0.0.1', { 'x-forwarded-for': 'garbage' })), 'garbage', 'the proxy vouches for what it appended');
   t.is(proxies.clientAddress(request('127.0.0.1')), '127.0.0.1');
   t.is(new TrustedProxies([]).clientAddress(request('127.0.0.1', { 'x-forwarded-for': '1.2.3.4' })), '127.0.0.1');
@@ -63,7 +67,10 @@ test('the client address behind trusted proxies is the first untrusted hop from 
 
 test('same-origin means Sec-Fetch-Site same-origin, or else an Origin naming this host; forms also need the CSRF token', (t) => {
   t.true(isSameOrigin({ host: 'localhost:8000', 'sec-fetch-site': 'same-origin' }));
-  t.false(isSameOrigin({ host: 'localhost:8000', 'sec-fetch-site': 'same-site', origin: 'http://localhost:8000' }), 'a sibling subdomain is same-site, not same-origin');
+  t.false(
+    isSameOrigin({ host: 'localhost:8000', 'sec-fetch-site': 'same-site', origin: 'http://localhost:8000' }),
+    'a sibling subdomain is same-site, not same-origin',
+  );
   t.true(isSameOrigin({ host: 'localhost:8000', origin: 'http://localhost:8000' }));
   t.false(isSameOrigin({ host: 'localhost:8000', origin: 'http://bob.localhost:8000' }));
   t.false(isSameOrigin({ host: 'localhost:8000', origin: 'null' }));
@@ -79,5 +86,6 @@ test('escapeHtml and safeNextPath', (t) => {
   t.is(escapeHtml(`<a href="x">'&'</a>`), '&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;');
   t.is(safeNextPath('/files/a?b=1'), '/files/a?b=1');
   t.is(safeNextPath(undefined), '/');
-  for (const bad of ['//evil.example', 'https://evil.example', '/\\evil', '/a\nb', 'relative', 42]) t.throws(() => safeNextPath(bad), { message: /next must be a path/ });
+  for (const bad of ['//evil.example', 'https://evil.example', '/\\evil', '/a\nb', 'relative', 42])
+    t.throws(() => safeNextPath(bad), { message: /next must be a path/ });
 });

@@ -43,7 +43,7 @@ export class AllocRunner {
 
   private async run(id: string): Promise<void> {
     const alloc = this.rt.state.allocs.get(id);
-    if (!alloc || alloc.desiredStatus !== 'run' || alloc.clientStatus !== 'pending') return;
+    if (alloc?.desiredStatus !== 'run' || alloc.clientStatus !== 'pending') return;
     for (const task of objs(findGroup(alloc.job, alloc.group)?.Tasks)) {
       const failure = this.startupFailure(alloc, task);
       if (failure) return this.fail(alloc, str(task.Name), failure);
@@ -97,7 +97,9 @@ export class AllocRunner {
     if (!this.rt.options.dockerVolumesEnabled) {
       const binds = [
         ...(Array.isArray(config.volumes) ? config.volumes.map((v) => String(v).split(':')[0] ?? '') : []),
-        ...objs(config.mount).filter((m) => str(m.type) === 'bind').map((m) => str(m.source)),
+        ...objs(config.mount)
+          .filter((m) => str(m.type) === 'bind')
+          .map((m) => str(m.source)),
       ];
       const hostPath = binds.find((p) => p.startsWith('/'));
       if (hostPath !== undefined) return { kind: 'driver', message: `${prefix}volumes are not enabled; cannot mount host paths: ${JSON.stringify(hostPath)}` };
@@ -123,9 +125,14 @@ export class AllocRunner {
         if (docker) events.push(ev.downloading());
         events.push(ev.driverFailure(failure.message), ev.notRestarting('Error was unrecoverable'));
       } else {
-        const attempt = (first: boolean): TaskEvent[] => (failure.kind === 'pull'
-          ? [ev.downloading(), ev.driverFailure(failure.message)]
-          : [...(first && docker && !wasRunning ? [ev.downloading()] : []), ...(wasRunning && first ? [] : [ev.started()]), ev.terminated(1, failure.message)]);
+        const attempt = (first: boolean): TaskEvent[] =>
+          failure.kind === 'pull'
+            ? [ev.downloading(), ev.driverFailure(failure.message)]
+            : [
+                ...(first && docker && !wasRunning ? [ev.downloading()] : []),
+                ...(wasRunning && first ? [] : [ev.started()]),
+                ev.terminated(1, failure.message),
+              ];
         events.push(...attempt(true));
         if (failure.kind === 'crash' && state.StartedAt === '0001-01-01T00:00:00Z') state.StartedAt = nowRfc3339();
         for (let r = 0; r < attempts; r += 1) events.push(ev.restarting(num(policy.Delay)), ...attempt(false));
@@ -135,9 +142,13 @@ export class AllocRunner {
           stillTrying = true;
           events.push(ev.restarting(num(policy.Delay), `Exceeded allowed attempts, applying a delay - Interval of ${formatGoDuration(num(policy.Interval))}`));
         } else {
-          events.push(ev.notRestarting(attempts === 0
-            ? 'Policy allows no restarts'
-            : `Exceeded allowed attempts ${attempts} in interval ${formatGoDuration(num(policy.Interval))} and mode is "fail"`));
+          events.push(
+            ev.notRestarting(
+              attempts === 0
+                ? 'Policy allows no restarts'
+                : `Exceeded allowed attempts ${attempts} in interval ${formatGoDuration(num(policy.Interval))} and mode is "fail"`,
+            ),
+          );
         }
       }
       state.Events.push(...events);

@@ -10,11 +10,16 @@ export function findGroup(job: Obj, name: string): Obj | undefined {
 
 function clientDescription(alloc: AllocRecord): string {
   switch (alloc.clientStatus) {
-    case 'pending': return 'No tasks have started';
-    case 'running': return 'Tasks are running';
-    case 'complete': return 'All tasks have completed';
-    case 'failed': return 'Failed tasks';
-    default: return '';
+    case 'pending':
+      return 'No tasks have started';
+    case 'running':
+      return 'Tasks are running';
+    case 'complete':
+      return 'All tasks have completed';
+    case 'failed':
+      return 'Failed tasks';
+    default:
+      return '';
   }
 }
 
@@ -73,8 +78,7 @@ function allocatedResources(alloc: AllocRecord, options: ResolvedOptions): Obj {
   }
   const network = objs(group.Networks)[0];
   const port = (reserved: boolean) => {
-    const list = alloc.ports.filter((p) => p.reserved === reserved)
-      .map((p) => ({ Label: p.Label, Value: p.Value, To: p.To, HostNetwork: 'default' }));
+    const list = alloc.ports.filter((p) => p.reserved === reserved).map((p) => ({ Label: p.Label, Value: p.Value, To: p.To, HostNetwork: 'default' }));
     return list.length > 0 ? list : null;
   };
   const disk = isObj(group.EphemeralDisk) ? num(group.EphemeralDisk.SizeMB) : 300;
@@ -84,7 +88,19 @@ function allocatedResources(alloc: AllocRecord, options: ResolvedOptions): Obj {
     Shared: {
       DiskMB: disk,
       Networks: network
-        ? [{ Mode: str(network.Mode) || 'host', Device: '', CIDR: '', IP: options.hostIP, Hostname: '', MBits: 0, DNS: null, ReservedPorts: port(true), DynamicPorts: port(false) }]
+        ? [
+            {
+              Mode: str(network.Mode) || 'host',
+              Device: '',
+              CIDR: '',
+              IP: options.hostIP,
+              Hostname: '',
+              MBits: 0,
+              DNS: null,
+              ReservedPorts: port(true),
+              DynamicPorts: port(false),
+            },
+          ]
         : null,
       Ports: alloc.ports.length > 0 ? alloc.ports.map((p) => ({ Label: p.Label, Value: p.Value, To: p.To, HostIP: p.HostIP })) : null,
     },
@@ -149,9 +165,16 @@ export function allocChecksView(alloc: AllocRecord): Obj {
     for (const check of objs(s.Checks)) {
       const id = `${alloc.id.slice(0, 8)}${str(s.Name)}${str(check.Name)}`.replace(/[^a-zA-Z0-9]/g, '').slice(0, 32);
       out[id] = {
-        ID: id, Check: str(check.Name), Group: `${alloc.jobId}.${alloc.group}[${alloc.index}]`, Mode: 'healthiness',
-        Output: 'nomad: http ok', Service: str(s.Name), Status: 'success', StatusCode: str(check.Type) === 'http' ? 200 : 0,
-        Task: task, Timestamp: Math.floor(Date.now() / 1000),
+        ID: id,
+        Check: str(check.Name),
+        Group: `${alloc.jobId}.${alloc.group}[${alloc.index}]`,
+        Mode: 'healthiness',
+        Output: 'nomad: http ok',
+        Service: str(s.Name),
+        Status: 'success',
+        StatusCode: str(check.Type) === 'http' ? 200 : 0,
+        Task: task,
+        Timestamp: Math.floor(Date.now() / 1000),
       };
     }
   }

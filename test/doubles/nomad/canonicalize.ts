@@ -28,8 +28,15 @@ const emptyToNull = (v: unknown): unknown => {
 };
 
 const DEFAULT_UPDATE: Obj = {
-  Stagger: 30 * SECOND, MaxParallel: 1, HealthCheck: 'checks', MinHealthyTime: 10 * SECOND,
-  HealthyDeadline: 5 * MINUTE, ProgressDeadline: 10 * MINUTE, AutoRevert: false, AutoPromote: false, Canary: 0,
+  Stagger: 30 * SECOND,
+  MaxParallel: 1,
+  HealthCheck: 'checks',
+  MinHealthyTime: 10 * SECOND,
+  HealthyDeadline: 5 * MINUTE,
+  ProgressDeadline: 10 * MINUTE,
+  AutoRevert: false,
+  AutoPromote: false,
+  Canary: 0,
 };
 
 const DEFAULT_MIGRATE: Obj = { MaxParallel: 1, HealthCheck: 'checks', MinHealthyTime: 10 * SECOND, HealthyDeadline: 5 * MINUTE };
@@ -47,7 +54,18 @@ function defaultReschedule(type: string): Obj | null {
 }
 
 /** Fields the server owns; whatever the client sends for them is replaced. */
-const SERVER_FIELDS = ['Status', 'StatusDescription', 'Stable', 'Version', 'SubmitTime', 'CreateIndex', 'ModifyIndex', 'JobModifyIndex', 'NomadTokenID', 'VersionTag'];
+const SERVER_FIELDS = [
+  'Status',
+  'StatusDescription',
+  'Stable',
+  'Version',
+  'SubmitTime',
+  'CreateIndex',
+  'ModifyIndex',
+  'JobModifyIndex',
+  'NomadTokenID',
+  'VersionTag',
+];
 
 export interface CanonicalizeContext {
   namespace: string;
@@ -72,9 +90,7 @@ export function canonicalizeJob(input: Obj, ctx: CanonicalizeContext): Obj {
   if (!Array.isArray(job.Datacenters) || job.Datacenters.length === 0) job.Datacenters = ['*'];
   job.Meta = emptyToNull(job.Meta);
   const type = str(job.Type);
-  const update = isObj(job.Update)
-    ? { ...DEFAULT_UPDATE, ...defined(job.Update) }
-    : type === 'service' ? { ...DEFAULT_UPDATE } : null;
+  const update = isObj(job.Update) ? { ...DEFAULT_UPDATE, ...defined(job.Update) } : type === 'service' ? { ...DEFAULT_UPDATE } : null;
   job.Update = update ? { Stagger: update.Stagger, MaxParallel: update.MaxParallel } : null;
   job.TaskGroups = emptyToNull(job.TaskGroups);
   for (const group of objs(job.TaskGroups)) canonicalizeGroup(group, job, type, update);
@@ -87,9 +103,9 @@ function canonicalizeGroup(group: Obj, job: Obj, type: string, update: Obj | nul
   group.EphemeralDisk = { Sticky: false, Migrate: false, SizeMB: 300, ...defined(group.EphemeralDisk) };
   group.RestartPolicy = { ...defaultRestart(type), ...defined(group.RestartPolicy) };
   const reschedule = defaultReschedule(type);
-  group.ReschedulePolicy = reschedule ? { ...reschedule, ...defined(group.ReschedulePolicy) } : group.ReschedulePolicy ?? null;
-  group.Migrate = type === 'service' ? { ...DEFAULT_MIGRATE, ...defined(group.Migrate) } : group.Migrate ?? null;
-  group.Update = update ? { ...update, ...defined(group.Update) } : group.Update ?? null;
+  group.ReschedulePolicy = reschedule ? { ...reschedule, ...defined(group.ReschedulePolicy) } : (group.ReschedulePolicy ?? null);
+  group.Migrate = type === 'service' ? { ...DEFAULT_MIGRATE, ...defined(group.Migrate) } : (group.Migrate ?? null);
+  group.Update = update ? { ...update, ...defined(group.Update) } : (group.Update ?? null);
   group.Meta = emptyToNull(group.Meta);
   group.Networks = emptyToNull(group.Networks);
   for (const network of objs(group.Networks)) {
@@ -158,8 +174,11 @@ function canonicalizeService(service: Obj, defaultName: string): void {
 export function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   if (isObj(value)) {
-    return `{${Object.keys(value).sort().filter((k) => value[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => value[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value ?? null);
 }

@@ -70,9 +70,11 @@ function checkBody(body: HclObject, value: Record<string, unknown>, diags: Diag[
   for (const [name, spec] of Object.entries(body.attrs)) {
     const required = spec.kind === 'attr' || spec.kind === 'block' || spec.kind === 'blockAttrs' ? spec.required : false;
     if (!required || (value[name] !== undefined && value[name] !== null)) continue;
-    diags.push(spec.kind === 'attr'
-      ? `Missing required argument: The argument ${JSON.stringify(name)} is required, but no definition was found.`
-      : `Missing ${name} block: A block of type ${JSON.stringify(name)} is required here.`);
+    diags.push(
+      spec.kind === 'attr'
+        ? `Missing required argument: The argument ${JSON.stringify(name)} is required, but no definition was found.`
+        : `Missing ${name} block: A block of type ${JSON.stringify(name)} is required here.`,
+    );
   }
 }
 

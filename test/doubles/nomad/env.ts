@@ -5,7 +5,7 @@
 import { findGroup } from './alloc-views.ts';
 import { isObj, num, objs, str } from './canonicalize.ts';
 import type { Runtime } from './runtime.ts';
-import type { AllocRecord, AllocationInfo, Obj } from './types.ts';
+import type { AllocationInfo, AllocRecord, Obj } from './types.ts';
 import { allocJobView } from './views.ts';
 
 const clean = (key: string) => key.replace(/[^a-zA-Z0-9_]/g, '_');

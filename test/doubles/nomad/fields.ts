@@ -18,11 +18,29 @@ export interface StructSpec {
   fields: FieldSpec[];
 }
 
-export interface HclAttr { kind: 'attr'; name: string; type: string; required?: boolean }
-export interface HclBlock { kind: 'block' | 'blockList'; name: string; required?: boolean; body: HclObject }
-export interface HclBlockAttrs { kind: 'blockAttrs'; name: string; elementType: string; required?: boolean }
+export interface HclAttr {
+  kind: 'attr';
+  name: string;
+  type: string;
+  required?: boolean;
+}
+export interface HclBlock {
+  kind: 'block' | 'blockList';
+  name: string;
+  required?: boolean;
+  body: HclObject;
+}
+export interface HclBlockAttrs {
+  kind: 'blockAttrs';
+  name: string;
+  elementType: string;
+  required?: boolean;
+}
 export type HclNode = HclAttr | HclBlock | HclBlockAttrs;
-export interface HclObject { kind: 'object'; attrs: Record<string, HclNode> }
+export interface HclObject {
+  kind: 'object';
+  attrs: Record<string, HclNode>;
+}
 
 interface FieldsFile {
   structs: Record<string, StructSpec>;
@@ -30,18 +48,30 @@ interface FieldsFile {
   drivers: Record<string, { config: HclObject }>;
 }
 
-const data = JSON.parse(
-  readFileSync(new URL('./nomad-api-fields.json', import.meta.url), 'utf8'),
-) as FieldsFile;
+const data = JSON.parse(readFileSync(new URL('./nomad-api-fields.json', import.meta.url), 'utf8')) as FieldsFile;
 
 export const STRUCTS: Readonly<Record<string, StructSpec>> = data.structs;
-export const DRIVER_SCHEMAS: Readonly<Record<string, HclObject>> = Object.fromEntries(
-  Object.entries(data.drivers).map(([name, d]) => [name, d.config]),
-);
+export const DRIVER_SCHEMAS: Readonly<Record<string, HclObject>> = Object.fromEntries(Object.entries(data.drivers).map(([name, d]) => [name, d.config]));
 
 export type ScalarName =
-  | 'string' | 'bool' | 'float32' | 'float64' | 'duration' | 'time' | 'bytes' | 'any'
-  | 'int' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint' | 'uint8' | 'uint16' | 'uint32' | 'uint64';
+  | 'string'
+  | 'bool'
+  | 'float32'
+  | 'float64'
+  | 'duration'
+  | 'time'
+  | 'bytes'
+  | 'any'
+  | 'int'
+  | 'int8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'uint'
+  | 'uint8'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64';
 
 export type GoType =
   | { kind: 'ptr'; elem: GoType }
@@ -51,12 +81,31 @@ export type GoType =
   | { kind: 'struct'; name: string };
 
 const SCALARS = new Set<string>([
-  'string', 'bool', 'float32', 'float64', 'duration', 'time', 'bytes', 'any',
-  'int', 'int8', 'int16', 'int32', 'int64', 'uint', 'uint8', 'uint16', 'uint32', 'uint64',
+  'string',
+  'bool',
+  'float32',
+  'float64',
+  'duration',
+  'time',
+  'bytes',
+  'any',
+  'int',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'uint',
+  'uint8',
+  'uint16',
+  'uint32',
+  'uint64',
 ]);
 
 const SCALAR_DISPLAY: Partial<Record<ScalarName, string>> = {
-  duration: 'time.Duration', time: 'time.Time', bytes: '[]uint8', any: 'interface {}',
+  duration: 'time.Duration',
+  time: 'time.Time',
+  bytes: '[]uint8',
+  any: 'interface {}',
 };
 
 const cache = new Map<string, GoType>();
@@ -85,11 +134,16 @@ export function parseType(text: string): GoType {
 /** The Go spelling of a type as encoding/json prints it in errors ("[]*api.TaskGroup"). */
 export function displayType(type: GoType): string {
   switch (type.kind) {
-    case 'ptr': return `*${displayType(type.elem)}`;
-    case 'slice': return `[]${displayType(type.elem)}`;
-    case 'map': return `map[string]${displayType(type.elem)}`;
-    case 'scalar': return type.display;
-    case 'struct': return `api.${type.name}`;
+    case 'ptr':
+      return `*${displayType(type.elem)}`;
+    case 'slice':
+      return `[]${displayType(type.elem)}`;
+    case 'map':
+      return `map[string]${displayType(type.elem)}`;
+    case 'scalar':
+      return type.display;
+    case 'struct':
+      return `api.${type.name}`;
   }
 }
 

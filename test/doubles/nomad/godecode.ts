@@ -10,8 +10,8 @@
  * The result uses the JSON field names of the fields file; absent or null
  * fields are left out (nil).
  */
-import { displayType, parseType, structFields, type GoType } from './fields.ts';
-import { kindName, toPlain, type JNode } from './gojson.ts';
+import { displayType, type GoType, parseType, structFields } from './fields.ts';
+import { type JNode, kindName, toPlain } from './gojson.ts';
 
 export interface DecodeResult {
   value: Record<string, unknown> | null;
@@ -47,9 +47,10 @@ class Decoder {
   private typeError(value: string, type: GoType): undefined {
     if (this.error === null) {
       const target = displayType(type);
-      this.error = this.fieldStack.length > 0
-        ? `json: cannot unmarshal ${value} into Go struct field ${this.structName}.${this.fieldStack.join('.')} of type ${target}`
-        : `json: cannot unmarshal ${value} into Go value of type ${target}`;
+      this.error =
+        this.fieldStack.length > 0
+          ? `json: cannot unmarshal ${value} into Go struct field ${this.structName}.${this.fieldStack.join('.')} of type ${target}`
+          : `json: cannot unmarshal ${value} into Go value of type ${target}`;
     }
     return undefined;
   }
@@ -124,8 +125,7 @@ class Decoder {
     const fields = structFields(name);
     const out: Record<string, unknown> = {};
     for (const [key, child] of node.entries) {
-      const field = fields.find((f) => f.name === key)
-        ?? fields.find((f) => f.name.toLowerCase() === key.toLowerCase());
+      const field = fields.find((f) => f.name === key) ?? fields.find((f) => f.name.toLowerCase() === key.toLowerCase());
       const childPath = path ? `${path}.${key}` : key;
       if (!field) {
         this.unknownKeys.push(childPath);
@@ -140,9 +140,7 @@ class Decoder {
       this.structName = saved.structName;
       if (decoded === undefined) continue;
       const previous = out[field.name];
-      out[field.name] = isPlainObject(previous) && isPlainObject(decoded) && isStructLike(type)
-        ? { ...previous, ...decoded }
-        : decoded;
+      out[field.name] = isPlainObject(previous) && isPlainObject(decoded) && isStructLike(type) ? { ...previous, ...decoded } : decoded;
     }
     return out;
   }

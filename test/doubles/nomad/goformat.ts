@@ -21,7 +21,14 @@ export function formatWarnings(warnings: readonly string[]): string {
 }
 
 const UNIT_NS: Record<string, number> = {
-  ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9,
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  μs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
 };
 
 /** time.ParseDuration: nanoseconds, or null when Go would reject the text. */

@@ -77,8 +77,14 @@ class Reader {
       entries.push([key, this.value()]);
       this.skipSpace();
       const c = this.peek();
-      if (c === ',') { this.i += 1; continue; }
-      if (c === '}') { this.i += 1; return { t: 'obj', entries }; }
+      if (c === ',') {
+        this.i += 1;
+        continue;
+      }
+      if (c === '}') {
+        this.i += 1;
+        return { t: 'obj', entries };
+      }
       this.fail('after object key:value pair');
     }
   }
@@ -95,8 +101,14 @@ class Reader {
       items.push(this.value());
       this.skipSpace();
       const c = this.peek();
-      if (c === ',') { this.i += 1; continue; }
-      if (c === ']') { this.i += 1; return { t: 'arr', items }; }
+      if (c === ',') {
+        this.i += 1;
+        continue;
+      }
+      if (c === ']') {
+        this.i += 1;
+        return { t: 'arr', items };
+      }
       this.fail('after array element');
     }
   }
@@ -107,12 +119,19 @@ class Reader {
     for (;;) {
       const c = this.peek();
       if (c === undefined) this.fail('');
-      if (c === '"') { this.i += 1; return out; }
+      if (c === '"') {
+        this.i += 1;
+        return out;
+      }
       if (c === '\\') {
         this.i += 1;
         const e = this.peek();
         const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-        if (e !== undefined && simple[e] !== undefined) { out += simple[e]; this.i += 1; continue; }
+        if (e !== undefined && simple[e] !== undefined) {
+          out += simple[e];
+          this.i += 1;
+          continue;
+        }
         if (e === 'u') {
           this.i += 1;
           let hex = '';
@@ -147,7 +166,10 @@ class Reader {
 
   number(): JNode {
     const start = this.i;
-    const isDigit = () => { const c = this.peek(); return c !== undefined && c >= '0' && c <= '9'; };
+    const isDigit = () => {
+      const c = this.peek();
+      return c !== undefined && c >= '0' && c <= '9';
+    };
     if (this.peek() === '-') {
       this.i += 1;
       if (!isDigit()) this.fail('in numeric literal');
@@ -180,23 +202,34 @@ export function parseGoJson(text: string): JNode {
 /** The JSON kind name encoding/json uses in "cannot unmarshal X into ...". */
 export function kindName(node: JNode): string {
   switch (node.t) {
-    case 'null': return 'null';
-    case 'bool': return 'bool';
-    case 'num': return 'number';
-    case 'str': return 'string';
-    case 'arr': return 'array';
-    case 'obj': return 'object';
+    case 'null':
+      return 'null';
+    case 'bool':
+      return 'bool';
+    case 'num':
+      return 'number';
+    case 'str':
+      return 'string';
+    case 'arr':
+      return 'array';
+    case 'obj':
+      return 'object';
   }
 }
 
 /** Plain JavaScript value of a node (numbers as float64, duplicate keys: last wins). */
 export function toPlain(node: JNode): unknown {
   switch (node.t) {
-    case 'null': return null;
-    case 'bool': return node.v;
-    case 'num': return Number(node.raw);
-    case 'str': return node.v;
-    case 'arr': return node.items.map(toPlain);
+    case 'null':
+      return null;
+    case 'bool':
+      return node.v;
+    case 'num':
+      return Number(node.raw);
+    case 'str':
+      return node.v;
+    case 'arr':
+      return node.items.map(toPlain);
     case 'obj': {
       const out: Record<string, unknown> = {};
       for (const [k, v] of node.entries) out[k] = toPlain(v);

@@ -13,7 +13,10 @@ export class HttpFront {
   private readonly sockets = new Set<Socket>();
   port = 0;
 
-  constructor(private readonly handler: RequestHandler, private readonly host = '127.0.0.1') {}
+  constructor(
+    private readonly handler: RequestHandler,
+    private readonly host = '127.0.0.1',
+  ) {}
 
   get url(): string {
     return `http://${this.host}:${this.port}`;

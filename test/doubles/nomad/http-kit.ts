@@ -10,7 +10,10 @@ import type { Runtime } from './runtime.ts';
 import type { LoggedRequest, Obj } from './types.ts';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }

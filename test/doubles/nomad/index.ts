@@ -13,10 +13,10 @@
 import { AllocRunner } from './alloc-runner.ts';
 import { allocView } from './alloc-views.ts';
 import { HttpFront } from './http-front.ts';
+import { type NomadDoubleOptions, resolveOptions } from './options.ts';
 import { createHandler } from './router.ts';
 import { Runtime } from './runtime.ts';
 import { Scheduler } from './scheduler.ts';
-import { resolveOptions, type NomadDoubleOptions } from './options.ts';
 import type { LoggedRequest, Obj, RegistrationReport, ServiceRecord } from './types.ts';
 import { evalView, jobView } from './views.ts';
 
@@ -83,28 +83,40 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
   const inNamespace = (wanted: string | undefined, actual: string) => (wanted ?? 'default') === '*' || (wanted ?? 'default') === actual;
 
   return {
-    get url() { return front.url; },
-    get port() { return front.port; },
+    get url() {
+      return front.url;
+    },
+    get port() {
+      return front.port;
+    },
     requests,
     registrations: rt.registrations,
-    get lastRegisterWarnings() { return rt.registrations.at(-1); },
+    get lastRegisterWarnings() {
+      return rt.registrations.at(-1);
+    },
     errors: rt.errors,
-    get index() { return rt.state.index; },
+    get index() {
+      return rt.state.index;
+    },
     jobs: (namespace) => [...rt.state.jobs.values()].filter((j) => inNamespace(namespace, j.namespace)).map((j) => jobView(j)),
-    allocations: (jobId, namespace) => [...rt.state.allocs.values()]
-      .filter((a) => (jobId === undefined || a.jobId === jobId) && inNamespace(namespace, a.namespace))
-      .sort((a, b) => a.createIndex - b.createIndex)
-      .map((a) => allocView(rt.state, a, rt.options)),
-    evaluations: (jobId, namespace) => [...rt.state.evals.values()]
-      .filter((e) => (jobId === undefined || e.jobId === jobId) && inNamespace(namespace, e.namespace))
-      .sort((a, b) => a.createIndex - b.createIndex)
-      .map(evalView),
+    allocations: (jobId, namespace) =>
+      [...rt.state.allocs.values()]
+        .filter((a) => (jobId === undefined || a.jobId === jobId) && inNamespace(namespace, a.namespace))
+        .sort((a, b) => a.createIndex - b.createIndex)
+        .map((a) => allocView(rt.state, a, rt.options)),
+    evaluations: (jobId, namespace) =>
+      [...rt.state.evals.values()]
+        .filter((e) => (jobId === undefined || e.jobId === jobId) && inNamespace(namespace, e.namespace))
+        .sort((a, b) => a.createIndex - b.createIndex)
+        .map(evalView),
     services: (name) => [...rt.state.services.values()].filter((s) => name === undefined || s.ServiceName === name),
     settled: () => rt.idle(),
     down: () => front.down(),
     up: () => front.up(),
     failNext: (n, status = 500, body = 'rpc error: No cluster leader') => rt.faults.failNext(n, status, body),
-    slow: (ms) => { rt.faults.slowMs = ms; },
+    slow: (ms) => {
+      rt.faults.slowMs = ms;
+    },
     placementFailure: (on, reason = 'memory') => {
       rt.faults.placement = on ? { reason } : null;
       if (!on) scheduler.retryBlocked();

@@ -3,7 +3,18 @@ import { allocStubView } from './alloc-views.ts';
 import { objs, specChanged, str } from './canonicalize.ts';
 import { formatGoBoolError, formatMultiError, formatWarnings, parseGoBool } from './goformat.ts';
 import {
-  authorize, blockingRead, checkRegion, HttpError, methodIs, namespaceOf, queryMeta, sendJson, sendText, writeBody, writeMeta, type Ctx,
+  authorize,
+  blockingRead,
+  type Ctx,
+  checkRegion,
+  HttpError,
+  methodIs,
+  namespaceOf,
+  queryMeta,
+  sendJson,
+  sendText,
+  writeBody,
+  writeMeta,
 } from './http-kit.ts';
 import { infeasible } from './placement.ts';
 import { parseJobRequest, registerJob } from './register.ts';
@@ -34,7 +45,11 @@ export async function jobsEndpoint(ctx: Ctx, scheduler: Scheduler): Promise<void
   const jobs = [...state.jobs.values()]
     .filter((j) => (namespace === '*' || j.namespace === namespace) && j.id.startsWith(prefix))
     .sort((a, b) => (a.id === b.id ? (a.namespace < b.namespace ? -1 : 1) : a.id < b.id ? -1 : 1));
-  sendJson(ctx, jobs.map((j) => jobStubView(state, j, withMeta)), queryMeta(index));
+  sendJson(
+    ctx,
+    jobs.map((j) => jobStubView(state, j, withMeta)),
+    queryMeta(index),
+  );
 }
 
 /** GET|PUT|POST|DELETE /v1/job/:id */
@@ -129,21 +144,30 @@ export async function jobPlanEndpoint(ctx: Ctx, jobId: string): Promise<void> {
     const count = Number(group.Count ?? 0);
     const place = Math.max(0, count - (changed ? 0 : running));
     desired[name] = {
-      Ignore: changed ? 0 : Math.min(running, count), Place: job.Stop === true ? 0 : place, Migrate: 0,
-      Stop: job.Stop === true ? running : Math.max(0, running - count), InPlaceUpdate: 0,
-      DestructiveUpdate: changed && existing ? Math.min(running, count) : 0, Canary: 0, Preemptions: 0,
+      Ignore: changed ? 0 : Math.min(running, count),
+      Place: job.Stop === true ? 0 : place,
+      Migrate: 0,
+      Stop: job.Stop === true ? running : Math.max(0, running - count),
+      InPlaceUpdate: 0,
+      DestructiveUpdate: changed && existing ? Math.min(running, count) : 0,
+      Canary: 0,
+      Preemptions: 0,
     };
     const blocked = job.Stop === true ? null : infeasible(ctx.rt, job, group);
     if (blocked && place > 0) failed[name] = { ...blocked, CoalescedFailures: place - 1 };
   }
-  sendJson(ctx, {
-    JobModifyIndex: existing?.jobModifyIndex ?? 0,
-    CreatedEvals: null,
-    Diff: { Type: !existing ? 'Added' : changed ? 'Edited' : 'None', ID: str(job.ID), Fields: null, Objects: null, TaskGroups: null },
-    Annotations: { DesiredTGUpdates: desired, PreemptedAllocs: null },
-    FailedTGAllocs: Object.keys(failed).length > 0 ? failed : null,
-    NextPeriodicLaunch: ZERO_TIME,
-    Warnings: formatWarnings(validation.warnings),
-    Index: state.index,
-  }, writeMeta(state.index));
+  sendJson(
+    ctx,
+    {
+      JobModifyIndex: existing?.jobModifyIndex ?? 0,
+      CreatedEvals: null,
+      Diff: { Type: !existing ? 'Added' : changed ? 'Edited' : 'None', ID: str(job.ID), Fields: null, Objects: null, TaskGroups: null },
+      Annotations: { DesiredTGUpdates: desired, PreemptedAllocs: null },
+      FailedTGAllocs: Object.keys(failed).length > 0 ? failed : null,
+      NextPeriodicLaunch: ZERO_TIME,
+      Warnings: formatWarnings(validation.warnings),
+      Index: state.index,
+    },
+    writeMeta(state.index),
+  );
 }

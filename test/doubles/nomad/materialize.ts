@@ -2,7 +2,7 @@
  * Go's JSON encoding of an api struct: every field present, zero values for
  * the unset ones, empty slices and maps as null (omitempty fields left out).
  */
-import { parseType, structFields, type GoType } from './fields.ts';
+import { type GoType, parseType, structFields } from './fields.ts';
 import { ZERO_TIME } from './state.ts';
 import type { Obj } from './types.ts';
 

@@ -29,7 +29,13 @@ export function allocationMetric(rt: Runtime, over: Obj = {}): Obj {
   };
 }
 
-const glob = (pattern: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+const glob = (pattern: string) =>
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 
 const filtered = (rt: Runtime, constraint: string) => allocationMetric(rt, { NodesFiltered: 1, ConstraintFiltered: { [constraint]: 1 } });
 const exhausted = (rt: Runtime, dimension: string) => allocationMetric(rt, { NodesExhausted: 1, DimensionExhausted: { [dimension]: 1 } });

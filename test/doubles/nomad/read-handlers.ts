@@ -1,6 +1,6 @@
 /** Read endpoints: allocations, evaluations, Nomad-native services, status, namespaces. */
 import { allocChecksView, allocStubView, allocView } from './alloc-views.ts';
-import { blockingRead, namespaceOf, queryMeta, sendJson, sendText, type Ctx } from './http-kit.ts';
+import { blockingRead, type Ctx, namespaceOf, queryMeta, sendJson, sendText } from './http-kit.ts';
 import type { AllocRecord } from './types.ts';
 import { evalView } from './views.ts';
 
@@ -34,7 +34,7 @@ export async function allocationsEndpoint(ctx: Ctx): Promise<void> {
 /** GET /v1/evaluation/:id and /v1/evaluation/:id/allocations */
 export async function evaluationEndpoint(ctx: Ctx, evalId: string, sub: '' | 'allocations'): Promise<void> {
   const { state } = ctx.rt;
-  const index = await blockingRead(ctx, () => (sub === 'allocations' ? state.tables.allocs : state.evals.get(evalId)?.modifyIndex ?? state.tables.evals));
+  const index = await blockingRead(ctx, () => (sub === 'allocations' ? state.tables.allocs : (state.evals.get(evalId)?.modifyIndex ?? state.tables.evals)));
   if (index === null) return;
   if (sub === 'allocations') {
     return sendJson(ctx, [...state.allocs.values()].filter((a) => a.evalId === evalId).map(allocStubView), queryMeta(index));
@@ -87,10 +87,20 @@ export async function servicesEndpoint(ctx: Ctx): Promise<void> {
 export async function namespacesEndpoint(ctx: Ctx): Promise<void> {
   const index = await blockingRead(ctx, () => 1);
   if (index === null) return;
-  sendJson(ctx, ctx.rt.options.namespaces.map((name) => ({
-    Name: name, Description: name === 'default' ? 'Default shared namespace' : '', Quota: '', Meta: null,
-    Capabilities: null, NodePoolConfiguration: null, CreateIndex: 1, ModifyIndex: 1,
-  })), queryMeta(index));
+  sendJson(
+    ctx,
+    ctx.rt.options.namespaces.map((name) => ({
+      Name: name,
+      Description: name === 'default' ? 'Default shared namespace' : '',
+      Quota: '',
+      Meta: null,
+      Capabilities: null,
+      NodePoolConfiguration: null,
+      CreateIndex: 1,
+      ModifyIndex: 1,
+    })),
+    queryMeta(index),
+  );
 }
 
 /** GET /v1/status/leader */

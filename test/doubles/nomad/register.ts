@@ -8,9 +8,7 @@ import { canonicalizeJob, isObj, specChanged, str } from './canonicalize.ts';
 import { decodeStruct } from './godecode.ts';
 import { formatMultiError, formatWarnings } from './goformat.ts';
 import { GoJsonSyntaxError, parseGoJson } from './gojson.ts';
-import {
-  authorize, checkRegion, HttpError, methodIs, readBody, sendJson, writeBody, writeMeta, type Ctx,
-} from './http-kit.ts';
+import { authorize, type Ctx, checkRegion, HttpError, methodIs, readBody, sendJson, writeBody, writeMeta } from './http-kit.ts';
 import type { Scheduler } from './scheduler.ts';
 import { jobKey, nowNs } from './state.ts';
 import type { JobRecord, Obj, RegistrationReport } from './types.ts';
@@ -28,7 +26,7 @@ export async function parseJobRequest(ctx: Ctx, pathId: string | null, kind: 're
   methodIs(ctx, 'PUT', 'POST');
   const text = await readBody(ctx);
   if (text === null) throw new HttpError(400, 'Request body is empty');
-  let node;
+  let node: ReturnType<typeof parseGoJson>;
   try {
     node = parseGoJson(text);
   } catch (err) {
@@ -88,8 +86,17 @@ function storeJob(ctx: Ctx, job: Obj): number {
       return;
     }
     const record: JobRecord = {
-      namespace, id, spec: job, version: 0, status: 'pending', stable: false, submitTime: nowNs(),
-      createIndex: index, modifyIndex: index, jobModifyIndex: index, versions: new Map([[0, job]]),
+      namespace,
+      id,
+      spec: job,
+      version: 0,
+      status: 'pending',
+      stable: false,
+      submitTime: nowNs(),
+      createIndex: index,
+      modifyIndex: index,
+      jobModifyIndex: index,
+      versions: new Map([[0, job]]),
     };
     state.jobs.set(jobKey(namespace, id), record);
   });
@@ -98,7 +105,13 @@ function storeJob(ctx: Ctx, job: Obj): number {
 
 export async function registerJob(ctx: Ctx, scheduler: Scheduler, pathId: string | null): Promise<void> {
   const report: RegistrationReport = {
-    jobId: null, namespace: ctx.query.get('namespace') || 'default', unknownKeys: [], driverConfigErrors: [], warnings: '', status: 0, error: '',
+    jobId: null,
+    namespace: ctx.query.get('namespace') || 'default',
+    unknownKeys: [],
+    driverConfigErrors: [],
+    warnings: '',
+    status: 0,
+    error: '',
   };
   ctx.rt.registrations.push(report);
   try {

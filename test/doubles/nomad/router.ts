@@ -4,18 +4,36 @@
  * plain text. Unknown paths get Go's "404 page not found".
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { jobAllocationsEndpoint, jobEndpoint, jobEvaluationsEndpoint, jobPlanEndpoint, jobsEndpoint, jobSummaryEndpoint } from './job-handlers.ts';
-import { blockingRead, HttpError, namespaceOf, queryMeta, sendJson, sendText, type Ctx } from './http-kit.ts';
+import { blockingRead, type Ctx, HttpError, namespaceOf, queryMeta, sendJson, sendText } from './http-kit.ts';
+import { jobAllocationsEndpoint, jobEndpoint, jobEvaluationsEndpoint, jobPlanEndpoint, jobSummaryEndpoint, jobsEndpoint } from './job-handlers.ts';
 import {
-  allocationEndpoint, allocationsEndpoint, evaluationEndpoint, evaluationsEndpoint, leaderEndpoint, namespacesEndpoint,
-  serviceEndpoint, servicesEndpoint,
+  allocationEndpoint,
+  allocationsEndpoint,
+  evaluationEndpoint,
+  evaluationsEndpoint,
+  leaderEndpoint,
+  namespacesEndpoint,
+  serviceEndpoint,
+  servicesEndpoint,
 } from './read-handlers.ts';
 import type { Runtime } from './runtime.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { LoggedRequest } from './types.ts';
 import { jobView } from './views.ts';
 
-const NOT_IMPLEMENTED = new Set(['/evaluate', '/deployments', '/deployment', '/scale', '/stable', '/revert', '/dispatch', '/periodic/force', '/submission', '/actions', '/action']);
+const NOT_IMPLEMENTED = new Set([
+  '/evaluate',
+  '/deployments',
+  '/deployment',
+  '/scale',
+  '/stable',
+  '/revert',
+  '/dispatch',
+  '/periodic/force',
+  '/submission',
+  '/actions',
+  '/action',
+]);
 
 function notImplemented(ctx: Ctx): void {
   sendText(ctx, 501, `nomad double: ${ctx.method} ${ctx.path} is not implemented`);

@@ -28,14 +28,17 @@ export class Runtime {
   later(ms: number, fn: () => unknown): void {
     if (this.closed) return;
     this.busy += 1;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.closed) return this.done();
-      Promise.resolve()
-        .then(fn)
-        .catch((err: unknown) => this.errors.push(err instanceof Error ? err : new Error(String(err))))
-        .finally(() => this.done());
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (this.closed) return this.done();
+        Promise.resolve()
+          .then(fn)
+          .catch((err: unknown) => this.errors.push(err instanceof Error ? err : new Error(String(err))))
+          .finally(() => this.done());
+      },
+      Math.max(0, ms),
+    );
     this.timers.add(timer);
   }
 

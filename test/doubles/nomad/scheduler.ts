@@ -28,7 +28,10 @@ function destructiveSpec(job: Obj, group: Obj | undefined): string {
 export class Scheduler {
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly rt: Runtime, private readonly runner: AllocRunner) {
+  constructor(
+    private readonly rt: Runtime,
+    private readonly runner: AllocRunner,
+  ) {
     runner.onCapacityFreed = () => this.retryBlocked();
   }
 
@@ -36,9 +39,23 @@ export class Scheduler {
   createEval(namespace: string, jobId: string, spec: Obj, triggeredBy: string, jobModifyIndex: number): EvalRecord {
     const now = nowNs();
     const evaluation: EvalRecord = {
-      id: randomUUID(), namespace, jobId, type: str(spec.Type) || 'service', priority: num(spec.Priority) || 50,
-      triggeredBy, jobModifyIndex, status: 'pending', statusDescription: '', previousEval: '', blockedEval: '',
-      failedTGAllocs: null, queuedAllocations: null, createIndex: 0, modifyIndex: 0, createTime: now, modifyTime: now,
+      id: randomUUID(),
+      namespace,
+      jobId,
+      type: str(spec.Type) || 'service',
+      priority: num(spec.Priority) || 50,
+      triggeredBy,
+      jobModifyIndex,
+      status: 'pending',
+      statusDescription: '',
+      previousEval: '',
+      blockedEval: '',
+      failedTGAllocs: null,
+      queuedAllocations: null,
+      createIndex: 0,
+      modifyIndex: 0,
+      createTime: now,
+      modifyTime: now,
     };
     this.rt.state.write(['evals'], (index) => {
       evaluation.createIndex = index;
@@ -91,7 +108,8 @@ export class Scheduler {
 
   private async reconcileGroup(evaluation: EvalRecord, job: JobRecord, group: Obj): Promise<{ queued: number; metric?: Obj }> {
     const name = str(group.Name);
-    let live = this.rt.state.allocsOfJob(job.namespace, job.id)
+    let live = this.rt.state
+      .allocsOfJob(job.namespace, job.id)
       .filter((a) => a.desiredStatus === 'run' && a.group === name && a.jobCreateIndex === job.createIndex);
     for (const alloc of live) {
       if (alloc.jobVersion === job.version) continue;
@@ -128,12 +146,30 @@ export class Scheduler {
   private place(evaluation: EvalRecord, job: JobRecord, group: Obj, index: number, ports: AllocRecord['ports']): void {
     const now = nowNs();
     const alloc: AllocRecord = {
-      id: randomUUID(), namespace: job.namespace, evalId: evaluation.id, name: `${job.id}.${str(group.Name)}[${index}]`, index,
-      jobId: job.id, jobVersion: job.version, jobCreateIndex: job.createIndex, job: job.spec, group: str(group.Name),
-      nodeId: this.rt.nodeId, nodeName: this.rt.nodeName, desiredStatus: 'run', desiredDescription: '',
-      clientStatus: 'pending', clientDescription: '',
+      id: randomUUID(),
+      namespace: job.namespace,
+      evalId: evaluation.id,
+      name: `${job.id}.${str(group.Name)}[${index}]`,
+      index,
+      jobId: job.id,
+      jobVersion: job.version,
+      jobCreateIndex: job.createIndex,
+      job: job.spec,
+      group: str(group.Name),
+      nodeId: this.rt.nodeId,
+      nodeName: this.rt.nodeName,
+      desiredStatus: 'run',
+      desiredDescription: '',
+      clientStatus: 'pending',
+      clientDescription: '',
       taskStates: Object.fromEntries(objs(group.Tasks).map((t) => [str(t.Name), pendingTaskState()])),
-      ports, metrics: allocationMetric(this.rt), createIndex: 0, modifyIndex: 0, allocModifyIndex: 0, createTime: now, modifyTime: now,
+      ports,
+      metrics: allocationMetric(this.rt),
+      createIndex: 0,
+      modifyIndex: 0,
+      allocModifyIndex: 0,
+      createTime: now,
+      modifyTime: now,
     };
     this.rt.state.write(['allocs'], (i) => {
       alloc.createIndex = i;
@@ -183,8 +219,14 @@ export class Scheduler {
     let blocked: EvalRecord | null = null;
     if (failures) {
       blocked = {
-        ...evaluation, id: randomUUID(), status: 'blocked', statusDescription: 'created to place remaining allocations',
-        previousEval: evaluation.id, triggeredBy: 'queued-allocs', failedTGAllocs: failures, queuedAllocations: queued,
+        ...evaluation,
+        id: randomUUID(),
+        status: 'blocked',
+        statusDescription: 'created to place remaining allocations',
+        previousEval: evaluation.id,
+        triggeredBy: 'queued-allocs',
+        failedTGAllocs: failures,
+        queuedAllocations: queued,
       };
     }
     state.write(['evals'], (index) => {

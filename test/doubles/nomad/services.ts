@@ -19,7 +19,7 @@ export function registerServices(rt: Runtime, alloc: AllocRecord, index: number)
   for (const { s, owner } of entries) {
     if (str(s.Provider) !== 'nomad') continue;
     const label = str(s.PortLabel);
-    const port = /^\d+$/.test(label) ? Number(label) : alloc.ports.find((p) => p.Label === label)?.Value ?? 0;
+    const port = /^\d+$/.test(label) ? Number(label) : (alloc.ports.find((p) => p.Label === label)?.Value ?? 0);
     const record: ServiceRecord = {
       ID: `_nomad-task-${alloc.id}-${owner}-${str(s.Name)}-${label}`,
       ServiceName: str(s.Name),

@@ -62,21 +62,15 @@ export class NomadState {
 
   /** Allocations of a job by (namespace, job ID), sorted by allocation ID like Nomad's memdb iterator. */
   allocsOfJob(namespace: string, jobId: string): AllocRecord[] {
-    return [...this.allocs.values()]
-      .filter((a) => a.namespace === namespace && a.jobId === jobId)
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    return [...this.allocs.values()].filter((a) => a.namespace === namespace && a.jobId === jobId).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   evalsOfJob(namespace: string, jobId: string): EvalRecord[] {
-    return [...this.evals.values()]
-      .filter((e) => e.namespace === namespace && e.jobId === jobId)
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    return [...this.evals.values()].filter((e) => e.namespace === namespace && e.jobId === jobId).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   servicesNamed(namespace: string, name: string): ServiceRecord[] {
-    return [...this.services.values()]
-      .filter((s) => s.Namespace === namespace && s.ServiceName === name)
-      .sort((a, b) => a.CreateIndex - b.CreateIndex);
+    return [...this.services.values()].filter((s) => s.Namespace === namespace && s.ServiceName === name).sort((a, b) => a.CreateIndex - b.CreateIndex);
   }
 
   /** Index for blocking on one service name: its last change, else the services table. */

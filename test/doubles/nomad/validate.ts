@@ -27,7 +27,9 @@ function restartPolicyErrors(policy: Obj): string[] {
   const delay = num(policy.Delay);
   if (interval < 5 * SECOND) errors.push(`Interval can not be less than 5s (got ${formatGoDuration(interval)})`);
   if (attempts * delay > interval) {
-    errors.push(`Nomad can't restart the TaskGroup ${attempts} times in an interval of ${formatGoDuration(interval)} with a delay of ${formatGoDuration(delay)}`);
+    errors.push(
+      `Nomad can't restart the TaskGroup ${attempts} times in an interval of ${formatGoDuration(interval)} with a delay of ${formatGoDuration(delay)}`,
+    );
   }
   return errors;
 }
@@ -40,8 +42,10 @@ function checkErrors(service: Obj, check: Obj): string[] {
     return [`Check ${name} invalid: check requires a port but neither check nor service ${JSON.stringify(str(service.Name))} have a port`];
   }
   let problem = '';
-  if (nomadProvider && type !== 'http' && type !== 'tcp') problem = `invalid type (${JSON.stringify(str(check.Type))}), must be one of "http" or "tcp" type for the nomad provider`;
-  else if (!['http', 'tcp', 'grpc', 'script'].includes(type)) problem = `invalid type (${JSON.stringify(str(check.Type))}), must be one of "http", "tcp", or "script" type`;
+  if (nomadProvider && type !== 'http' && type !== 'tcp')
+    problem = `invalid type (${JSON.stringify(str(check.Type))}), must be one of "http" or "tcp" type for the nomad provider`;
+  else if (!['http', 'tcp', 'grpc', 'script'].includes(type))
+    problem = `invalid type (${JSON.stringify(str(check.Type))}), must be one of "http", "tcp", or "script" type`;
   else if (type === 'http' && !str(check.Path)) problem = 'http type must have http path';
   else if (num(check.Interval) === 0) problem = 'missing required value interval. Interval cannot be less than 1s';
   else if (num(check.Interval) < SECOND) problem = `interval (${formatGoDuration(num(check.Interval))}) cannot be lower than 1s`;
@@ -53,11 +57,13 @@ function checkErrors(service: Obj, check: Obj): string[] {
 function serviceErrors(service: Obj): string[] {
   const errors: string[] = [];
   const name = str(service.Name);
-  if (!SERVICE_NAME.test(name)) errors.push(`Service name must be valid per RFC 1123 and can contain only alphanumeric characters or dashes: ${JSON.stringify(name)}`);
+  if (!SERVICE_NAME.test(name))
+    errors.push(`Service name must be valid per RFC 1123 and can contain only alphanumeric characters or dashes: ${JSON.stringify(name)}`);
   const provider = str(service.Provider);
   if (provider !== 'consul' && provider !== 'nomad') errors.push(`Service provider must be one of "consul" or "nomad"; got ${JSON.stringify(provider)}`);
   const mode = str(service.AddressMode);
-  if (!['', 'alloc', 'auto', 'driver', 'host'].includes(mode)) errors.push(`Service address_mode must be "alloc", "auto", "driver", or "host"; not ${JSON.stringify(mode)}`);
+  if (!['', 'alloc', 'auto', 'driver', 'host'].includes(mode))
+    errors.push(`Service address_mode must be "alloc", "auto", "driver", or "host"; not ${JSON.stringify(mode)}`);
   for (const check of objs(service.Checks)) errors.push(...checkErrors(service, check));
   return errors;
 }
@@ -227,7 +233,9 @@ export function validateJob(job: Obj, options: ResolvedOptions): ValidationResul
     for (const group of objs(job.TaskGroups)) {
       for (const task of objs(group.Tasks)) {
         if (isObj(task.Resources) && num(task.Resources.MemoryMaxMB) !== 0) {
-          warnings.push(`Memory oversubscription is not enabled; Task "${str(group.Name)}.${str(task.Name)}" memory_max value will be ignored. Update the Scheduler Configuration to allow oversubscription.`);
+          warnings.push(
+            `Memory oversubscription is not enabled; Task "${str(group.Name)}.${str(task.Name)}" memory_max value will be ignored. Update the Scheduler Configuration to allow oversubscription.`,
+          );
         }
       }
     }
@@ -237,6 +245,7 @@ export function validateJob(job: Obj, options: ResolvedOptions): ValidationResul
 
 /** Driver config diagnostics per task, "group/task: ..." (for the registration report). */
 export function driverConfigReport(job: Obj): string[] {
-  return objs(job.TaskGroups).flatMap((group) => objs(group.Tasks).flatMap((task) =>
-    driverConfigDiagnostics(str(task.Driver), task.Config).map((d) => `${str(group.Name)}/${str(task.Name)}: ${d}`)));
+  return objs(job.TaskGroups).flatMap((group) =>
+    objs(group.Tasks).flatMap((task) => driverConfigDiagnostics(str(task.Driver), task.Config).map((d) => `${str(group.Name)}/${str(task.Name)}: ${d}`)),
+  );
 }

@@ -130,8 +130,17 @@ export function evalView(e: EvalRecord): Obj {
 export function allocJobView(state: NomadState, alloc: AllocRecord): Obj {
   const record = state.getJob(alloc.namespace, alloc.jobId);
   const base: JobRecord = record ?? {
-    namespace: alloc.namespace, id: alloc.jobId, spec: alloc.job, version: alloc.jobVersion, status: 'dead', stable: false,
-    submitTime: 0, createIndex: alloc.jobCreateIndex, modifyIndex: alloc.jobCreateIndex, jobModifyIndex: alloc.jobCreateIndex, versions: new Map(),
+    namespace: alloc.namespace,
+    id: alloc.jobId,
+    spec: alloc.job,
+    version: alloc.jobVersion,
+    status: 'dead',
+    stable: false,
+    submitTime: 0,
+    createIndex: alloc.jobCreateIndex,
+    modifyIndex: alloc.jobCreateIndex,
+    jobModifyIndex: alloc.jobCreateIndex,
+    versions: new Map(),
   };
   return jobView(base, alloc.job, alloc.jobVersion);
 }
