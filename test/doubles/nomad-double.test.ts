@@ -290,7 +290,12 @@ test('ACLs: missing token is "Permission denied", unknown token "ACL token not f
 });
 
 test('register -> evaluation complete -> allocation pending -> running with host ports -> service registration', async (t) => {
-  const d = await withDouble(t, { startLatencyMs: 1500, hostIP: '127.0.0.1' });
+  // The task starts only when the test says so: the pending state is observed, not raced.
+  let release!: () => void;
+  const started = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const d = await withDouble(t, { hostIP: '127.0.0.1', onAllocationRunning: () => started });
   const reply = await register(d, instanceJob());
   t.is(reply.status, 200, reply.text);
   t.is(reply.json.Warnings, '');
@@ -309,6 +314,7 @@ test('register -> evaluation complete -> allocation pending -> running with host
   t.is(pending.DesiredStatus, 'run');
   t.is(pending.Name, 'mxos-alice.instance[0]');
   t.deepEqual((await call(d, 'GET', '/v1/service/mxos-alice-gateway')).json, [], 'no service before the task runs');
+  release();
 
   const blocked = await call(d, 'GET', `/v1/allocation/${pending.ID}?index=${pending.ModifyIndex}&wait=5s`);
   const alloc = blocked.json;
