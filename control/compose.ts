@@ -67,7 +67,11 @@ export interface Platform extends Services {
   apiUrl: string;
   platformSecret: string;
   secretKey: string;
-  close(): Promise<void>;
+  /**
+   * Stops serving and releases everything. Instances keep running (they are
+   * re-adopted on the next start) unless `stopInstances`; returns how many were stopped.
+   */
+  close(options?: { stopInstances?: boolean }): Promise<{ stoppedInstances: number }>;
 }
 
 export interface RouterWorkerProcess extends Services {
@@ -184,7 +188,7 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
   const { port } = server.address() as AddressInfo;
   const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
 
-  let closing: Promise<void> | null = null;
+  let closing: Promise<{ stoppedInstances: number }> | null = null;
   return {
     ...services,
     config,
@@ -198,7 +202,7 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
     secretKey,
     publicListenUrl: edge?.listenUrl ?? routerWorkers!.listenUrl,
     apiUrl: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
-    close() {
+    close(options = {}) {
       closing ??= (async () => {
         await edge?.close();
         await routerWorkers?.close();
@@ -209,9 +213,11 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
         await worker.stop();
         await lifecycle.stop();
         await activity.stop();
+        const stopped = options.stopInstances ? await lifecycle.stopAll('Stopping: the control service was shut down; the next visit wakes it') : [];
         await serverClosed;
         await orchestrator.close();
         await db.close();
+        return { stoppedInstances: stopped.length };
       })();
       return closing;
     },

@@ -161,6 +161,32 @@ export class Lifecycle {
     return store.transitionWhere(idle, 'running', 'stopping', `Stopping: idle for more than ${limit}; the next visit wakes it`, 'transition', { attempts: 0 });
   }
 
+  /**
+   * Stops every instance that runs or is starting, and records why (a development
+   * Ctrl-C: nothing keeps running unseen, and the next visit wakes them). Call once
+   * the provisioning worker has stopped taking work. Returns the handles stopped; one
+   * whose stop failed stays `stopping`, which the worker finishes at the next start.
+   */
+  async stopAll(reason: string): Promise<string[]> {
+    const { store, orchestrator, logger } = this.deps;
+    const handles: string[] = [];
+    for (const from of ['running', 'starting'] as const)
+      handles.push(...(await store.transitionWhere({}, from, 'stopping', reason, 'transition', { attempts: 0 })));
+    await Promise.all(
+      handles.map(async (handle) => {
+        try {
+          await orchestrator.stop(handle);
+          await store.transition(handle, ['stopping'], 'stopped', 'Stopped; data kept', {
+            patch: { stopped_at: new Date(), gateway_url: null, shell_url: null },
+          });
+        } catch (err) {
+          logger.warn({ handle, err: describeError(err) }, 'could not stop an instance at shutdown; the next start finishes the stop');
+        }
+      }),
+    );
+    return handles;
+  }
+
   /** Compares the database with the orchestrator and fixes drift; returns one line per fix. */
   async reconcile(): Promise<string[]> {
     const { db, store, orchestrator, logger } = this.deps;

@@ -47,7 +47,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger: Logger = createLogger(config.logLevel);
+  // Readable lines for a person at a terminal in development; JSON for everything else.
+  const logger: Logger = createLogger(config.logLevel, undefined, { readable: config.mode === 'development' && process.stdout.isTTY === true });
   for (const warning of config.devWarnings) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
   const platform = await startPlatform(config, createOrchestrator(config), logger);
   logger.info(
@@ -73,14 +74,30 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down; instances keep running and are re-adopted on the next start');
-    platform.close().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err: describeError(err) }, 'unclean shutdown');
-        process.exit(1);
-      },
-    );
+    // Ctrl-C in development: stop the instances too (the next visit wakes them), so nothing keeps
+    // running unseen. Otherwise (production, or SIGTERM from a service manager restarting us):
+    // users' instances outlive a control restart, and the next start re-adopts them.
+    const stopInstances = config.mode === 'development' && signal === 'SIGINT';
+    const keptRunning = stopInstances
+      ? Promise.resolve(0)
+      : platform.store.countByState().then(
+          (c) => c.running + c.starting,
+          () => 0,
+        );
+    logger.info({ signal }, stopInstances ? 'shutting down; stopping instances (development, Ctrl-C)' : 'shutting down; instances keep running');
+    keptRunning
+      .then(async (running) => {
+        const { stoppedInstances } = await platform.close({ stopInstances });
+        if (stopInstances) logger.info({ stopped: stoppedInstances }, `stopped ${stoppedInstances} instance(s); the next visit wakes them`);
+        else logger.info({ running }, `${running} instance(s) keep running: they outlive a control restart and the next start re-adopts them`);
+      })
+      .then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err: describeError(err) }, 'unclean shutdown');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

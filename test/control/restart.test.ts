@@ -166,3 +166,26 @@ test('after a restart the control service re-adopts running instances instead of
   const pids = (await scanProcesses(localDriverId(dataDir))).map((p) => p.pid);
   t.deepEqual(pids, [before]);
 });
+
+test('Ctrl-C in development stops every instance and records it; the next start wakes it again', async (t) => {
+  const { dataDir, port } = await controlFixture(t);
+  let control = await startControl(dataDir, port);
+  t.teardown(() => control.child.kill('SIGKILL'));
+  for (const handle of ['ctrl-a', 'ctrl-b'])
+    await api(control, '/containers/provision', { method: 'POST', body: JSON.stringify({ handle, userId: `u-${handle}` }) });
+  await waitForStatus(control, ['ctrl-a', 'ctrl-b'], 'running');
+  t.is((await scanProcesses(localDriverId(dataDir))).length, 2);
+  const code = await new Promise<number | null>((resolve) => {
+    control.child.once('exit', (exitCode) => resolve(exitCode));
+    control.child.kill('SIGINT');
+  });
+  t.is(code, 0);
+  t.deepEqual(await scanProcesses(localDriverId(dataDir)), [], 'no instance process is left running');
+
+  control = await startControl(dataDir, port);
+  t.is(await statusOf(control, 'ctrl-a'), 'stopped');
+  const events = (await (await api(control, '/containers/ctrl-a/events')).json()) as { events: Array<{ message: string }> };
+  t.true(events.events.some((e) => /the control service was shut down; the next visit wakes it/.test(e.message)));
+  await api(control, '/containers/ctrl-a/start', { method: 'POST' });
+  await waitForStatus(control, ['ctrl-a'], 'running');
+});
