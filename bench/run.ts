@@ -6,11 +6,14 @@
  *   npm run bench                   # all of them
  *   npm run bench -- control-scale  # a subset, by name
  *
- * Exits 1 when a benchmark crashed or timed out, or (with --strict) missed a target.
+ * Then one line per benchmark compares the run with the committed result (HEAD), so a
+ * regression is seen when it happens. Exits 1 when a benchmark crashed or timed out,
+ * or (with --strict) missed a target.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { committedResult, comparisonLine } from './compare.ts';
 import { BENCH_DIR, type BenchResult, REPO_ROOT, RESULTS_DIR, round } from './lib.ts';
 
 interface BenchDef {
@@ -99,6 +102,7 @@ async function main(): Promise<number> {
   }
   for (const o of outcomes)
     console.log(`${o.name}: ${o.status}, ${round(o.wallMs / 1000, 0)} s${o.result ? `, ${o.result.pass ? 'all targets met' : 'targets missed'}` : ''}`);
+  for (const o of outcomes) if (o.result) console.log(comparisonLine(o.result, committedResult(o.name)));
   const crashed = outcomes.some((o) => o.status !== 'ok');
   const missed = outcomes.some((o) => o.result && !o.result.pass);
   return crashed || (strict && missed) ? 1 : 0;

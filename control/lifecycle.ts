@@ -189,7 +189,7 @@ export class Lifecycle {
 
   /** Compares the database with the orchestrator and fixes drift; returns one line per fix. */
   async reconcile(): Promise<string[]> {
-    const { db, store, orchestrator, logger } = this.deps;
+    const { store, orchestrator, logger } = this.deps;
     let runtime: RuntimeStatus[];
     const listedAt = new Date();
     try {
@@ -198,14 +198,7 @@ export class Lifecycle {
       logger.warn({ err: describeError(err) }, 'reconcile skipped: orchestrator unavailable');
       return [];
     }
-    // Only what can drift: rows the database thinks are running, and rows for what the orchestrator runs.
-    const attributes = ['handle', 'status', 'gateway_url', 'shell_url', 'updated_at'] as const;
-    const rows = await db.models.Instance.findAll({ where: { status: 'running' }, attributes: [...attributes] });
-    const liveHandles = runtime.map((r) => r.handle);
-    for (let i = 0; i < liveHandles.length; i += 1000) {
-      const chunk = liveHandles.slice(i, i + 1000);
-      rows.push(...(await db.models.Instance.findAll({ where: { handle: chunk, status: { [Op.ne]: 'running' } }, attributes: [...attributes] })));
-    }
+    const rows = await store.driftCandidates(runtime.map((r) => r.handle));
     const byHandle = new Map(rows.map((r) => [r.handle, r]));
     const live = new Map(runtime.filter((r) => r.state === 'running' || r.state === 'starting').map((r) => [r.handle, r]));
     const fixes: string[] = [];

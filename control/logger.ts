@@ -4,7 +4,6 @@
  * JSON lines by default; readable lines (pino-pretty) for a person at a terminal.
  */
 import { type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -23,13 +22,17 @@ export const REDACTED_PATHS = [
   'env.ANTHROPIC_API_KEY',
 ];
 
-/**
- * `destination`: where JSON lines go (stdout by default). `readable`: pretty,
- * colourised lines on stdout instead; for development at a terminal only, since
- * log collectors want JSON.
- */
-export function createLogger(level: string, destination?: NodeJS.WritableStream, options: { readable?: boolean } = {}): Logger {
+/** `destination`: where the lines go (JSON on stdout by default). */
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   const settings = { level, base: { service: 'control' }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
-  if (options.readable) return pino(settings, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service', sync: true }));
   return destination ? pino(settings, destination as pino.DestinationStream) : pino(settings);
+}
+
+/**
+ * Pretty, colourised lines on stdout, for a person at a terminal in development only
+ * (log collectors want JSON). Loaded on demand: nothing else needs pino-pretty.
+ */
+export async function readableDestination(): Promise<NodeJS.WritableStream> {
+  const { default: pretty } = await import('pino-pretty');
+  return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service', sync: true });
 }

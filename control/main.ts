@@ -8,7 +8,7 @@ import { instanceUrl } from './access/urls.ts';
 import { startPlatform } from './compose.ts';
 import { type Config, loadConfig } from './config.ts';
 import { ConfigError, describeError } from './errors.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger, readableDestination } from './logger.ts';
 import { LocalOrchestrator } from './orchestrator/local.ts';
 import { createNomadOrchestrator } from './orchestrator/nomad/index.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     throw err;
   }
   // Readable lines for a person at a terminal in development; JSON for everything else.
-  const logger: Logger = createLogger(config.logLevel, undefined, { readable: config.mode === 'development' && process.stdout.isTTY === true });
+  const logger: Logger = createLogger(config.logLevel, config.mode === 'development' && process.stdout.isTTY ? await readableDestination() : undefined);
   for (const warning of config.devWarnings) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
   const platform = await startPlatform(config, createOrchestrator(config), logger);
   logger.info(

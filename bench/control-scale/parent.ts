@@ -76,6 +76,10 @@ async function runDialect(dialect: 'sqlite' | 'postgres', plan: SeedPlan): Promi
       BENCH_IDLE_PERCENT: String(params.idlePercent),
       BENCH_SWEEP_RUNS: String(params.sweepRuns),
       REPLICA_ID: 'bench-scale',
+      // Sign-in as in production: a real issuer (discovered lazily, so never contacted here),
+      // not the development provider, which production never loads.
+      OIDC_ISSUER: 'https://id.bench.invalid',
+      OIDC_CLIENT_SECRET: benchSecret('oidc-client'),
     };
     const measured = await runChild(env, path.join(dataDir, 'result.json'));
     return { dialect, seed: seeded, measured };

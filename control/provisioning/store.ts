@@ -73,6 +73,20 @@ export class InstanceStore {
     return this.Instance.findOne({ where: { handle } });
   }
 
+  /**
+   * What reconcile compares with the orchestrator: every row the database thinks is
+   * running, and the rows of `liveHandles` (what the orchestrator runs). Plain objects.
+   */
+  async driftCandidates(liveHandles: readonly string[]): Promise<Array<Pick<Instance, 'handle' | 'status' | 'gateway_url' | 'updated_at'>>> {
+    const attributes = ['handle', 'status', 'gateway_url', 'updated_at'];
+    const rows = (await this.Instance.findAll({ where: { status: 'running' }, attributes, raw: true })) as Instance[];
+    for (let i = 0; i < liveHandles.length; i += 1000) {
+      const chunk = liveHandles.slice(i, i + 1000);
+      rows.push(...((await this.Instance.findAll({ where: { handle: chunk, status: { [Op.ne]: 'running' } }, attributes, raw: true })) as Instance[]));
+    }
+    return rows;
+  }
+
   /** The instances of these handles, by handle (absent handles are left out). */
   async findByHandles(handles: readonly string[]): Promise<Map<string, Instance>> {
     const found = new Map<string, Instance>();
@@ -138,7 +152,7 @@ export class InstanceStore {
       if (this.db.dialect === 'postgres') {
         [, rows] = await this.Instance.update(values, { where: guard, transaction, returning: true });
       } else {
-        rows = await this.Instance.findAll({ where: guard, attributes: ['id', 'handle'], transaction });
+        rows = (await this.Instance.findAll({ where: guard, attributes: ['id', 'handle'], transaction, raw: true })) as Instance[];
         if (rows.length) await this.Instance.update(values, { where: { id: rows.map((r) => r.id), status: from }, transaction });
       }
       if (rows.length) {

@@ -18,7 +18,26 @@ import type { InstanceBus } from '../provisioning/store.ts';
 import type { Route, RouteListener, RouteTable } from './route-table.ts';
 
 const LOOKBACK_IDS = 200;
+/** Handles per query when reading many routes at once. */
+const READ_CHUNK = 1000;
 const ROUTE_ATTRIBUTES = ['handle', 'owner_id', 'status', 'gateway_url', 'shell_url', 'last_error', 'access_generation', 'token_generation'] as const;
+type RouteRow = Pick<Instance, (typeof ROUTE_ATTRIBUTES)[number]>;
+
+interface Waiter {
+  promise: Promise<Route | undefined>;
+  resolve(route: Route | undefined): void;
+  reject(err: unknown): void;
+}
+
+function waiter(): Waiter {
+  let resolve!: Waiter['resolve'];
+  let reject!: Waiter['reject'];
+  const promise = new Promise<Route | undefined>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
 
 export interface RouteCacheOptions {
   db: Database;
@@ -32,8 +51,10 @@ export class RouteCache implements RouteTable {
   private routes = new Map<string, Route>();
   private watchers = new Map<string, Set<RouteListener>>();
   private changeListeners: Array<(handle: string, before: Route | undefined, after: Route | undefined) => void> = [];
-  private refreshing = new Map<string, Promise<Route | undefined>>();
-  private dirty = new Set<string>();
+  /** Handles to read in the next batch, each with the callers waiting for it. */
+  private pending = new Map<string, Waiter>();
+  private batchScheduled = false;
+  private batch: Promise<void> | null = null;
   private cursor = 0;
   private seen = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
@@ -47,7 +68,11 @@ export class RouteCache implements RouteTable {
     const { db, bus, syncIntervalMs } = this.options;
     // The cursor is taken first: anything committed while the rows are read is tailed again.
     this.cursor = Number((await db.models.InstanceEvent.max('id')) ?? 0);
-    const rows = await db.models.Instance.findAll({ where: { status: { [Op.ne]: 'destroyed' } }, attributes: [...ROUTE_ATTRIBUTES] });
+    const rows = (await db.models.Instance.findAll({
+      where: { status: { [Op.ne]: 'destroyed' } },
+      attributes: [...ROUTE_ATTRIBUTES],
+      raw: true,
+    })) as RouteRow[];
     for (const row of rows) this.routes.set(row.handle, this.toRoute(row));
     bus.on('transition', this.onBus);
     bus.on('event', this.onBus);
@@ -63,19 +88,44 @@ export class RouteCache implements RouteTable {
     return this.routes.size;
   }
 
+  /**
+   * Joins the next batch read: every handle asked for until the current turn of the
+   * event loop ends is read in one query (a sweep stopping 200 instances is one read,
+   * not 200), and a batch starts only after the call, so it sees the change the caller
+   * was told about. Callers for the same handle share the read.
+   */
   refresh(handle: string): Promise<Route | undefined> {
-    const running = this.refreshing.get(handle);
-    if (running !== undefined) {
-      // A read already under way may predate the change we were told about: read again after it.
-      this.dirty.add(handle);
-      return running;
+    let waiting = this.pending.get(handle);
+    if (!waiting) {
+      waiting = waiter();
+      this.pending.set(handle, waiting);
     }
-    const read = this.read(handle).finally(() => {
-      this.refreshing.delete(handle);
-      if (this.dirty.delete(handle)) void this.refresh(handle).catch(() => undefined);
+    this.scheduleBatch();
+    return waiting.promise;
+  }
+
+  private scheduleBatch(): void {
+    // One batch at a time; the next one is scheduled when it ends.
+    if (this.batchScheduled || this.batch !== null) return;
+    this.batchScheduled = true;
+    setImmediate(() => {
+      this.batchScheduled = false;
+      const waiters = this.pending;
+      this.pending = new Map();
+      this.batch = this.readMany([...waiters.keys()])
+        .then(
+          () => {
+            for (const [handle, w] of waiters) w.resolve(this.routes.get(handle));
+          },
+          (err) => {
+            for (const w of waiters.values()) w.reject(err);
+          },
+        )
+        .finally(() => {
+          this.batch = null;
+          if (this.pending.size > 0) this.scheduleBatch();
+        });
     });
-    this.refreshing.set(handle, read);
-    return read;
   }
 
   watch(handle: string, listener: RouteListener): () => void {
@@ -130,18 +180,16 @@ export class RouteCache implements RouteTable {
     if (handles.size > 0) await this.readMany([...handles]);
   }
 
-  private async read(handle: string): Promise<Route | undefined> {
-    const row = await this.options.db.models.Instance.findOne({ where: { handle }, attributes: [...ROUTE_ATTRIBUTES] });
-    return this.apply(handle, row);
-  }
-
   private async readMany(handles: string[]): Promise<void> {
-    const rows = await this.options.db.models.Instance.findAll({ where: { handle: handles }, attributes: [...ROUTE_ATTRIBUTES] });
-    const byHandle = new Map(rows.map((r) => [r.handle, r]));
-    for (const handle of handles) this.apply(handle, byHandle.get(handle) ?? null);
+    for (let i = 0; i < handles.length; i += READ_CHUNK) {
+      const chunk = handles.slice(i, i + READ_CHUNK);
+      const rows = (await this.options.db.models.Instance.findAll({ where: { handle: chunk }, attributes: [...ROUTE_ATTRIBUTES], raw: true })) as RouteRow[];
+      const byHandle = new Map(rows.map((r) => [r.handle, r]));
+      for (const handle of chunk) this.apply(handle, byHandle.get(handle) ?? null);
+    }
   }
 
-  private apply(handle: string, row: Instance | null): Route | undefined {
+  private apply(handle: string, row: RouteRow | null): Route | undefined {
     const before = this.routes.get(handle);
     const after = row && row.status !== 'destroyed' ? this.toRoute(row, before) : undefined;
     if (sameRoute(before, after)) return before;
@@ -152,7 +200,7 @@ export class RouteCache implements RouteTable {
     return after;
   }
 
-  private toRoute(row: Instance, previous?: Route): Route {
+  private toRoute(row: RouteRow, previous?: Route): Route {
     const { secretKey } = this.options;
     const sameAccess = previous?.accessGeneration === row.access_generation;
     return {
