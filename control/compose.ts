@@ -35,7 +35,7 @@ import { type RouterWorkers, startRouterWorkers, type WorkerMessage } from './ro
 import { SiteSessions } from './users/sessions.ts';
 import { UserStore } from './users/store.ts';
 
-export const PLATFORM_VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
+const PLATFORM_VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
 
 export type Role =
   | { kind: 'all-in-one'; orchestrator: Orchestrator }
@@ -74,7 +74,7 @@ export interface Platform extends Services {
   close(options?: { stopInstances?: boolean }): Promise<{ stoppedInstances: number }>;
 }
 
-export interface RouterWorkerProcess extends Services {
+interface RouterWorkerProcess extends Services {
   edge: Edge;
   close(): Promise<void>;
 }

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { deepFreeze, type Env, EnvReader } from './config-parse.ts';
 import { ConfigError } from './errors.ts';
 
-export type PlatformMode = 'development' | 'production';
-export type OrchestratorKind = 'local' | 'nomad';
-export type NomadVolumeMode = 'docker-volume' | 'host';
+type PlatformMode = 'development' | 'production';
+type OrchestratorKind = 'local' | 'nomad';
+type NomadVolumeMode = 'docker-volume' | 'host';
 
 export interface Config {
   mode: PlatformMode;
@@ -110,7 +110,7 @@ export interface Config {
   devWarnings: string[];
 }
 
-export const DEFAULT_INSTANCE_IMAGE = 'ghcr.io/hamedmp/matrix-os:latest';
+const DEFAULT_INSTANCE_IMAGE = 'ghcr.io/hamedmp/matrix-os:latest';
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const read = new EnvReader(env);

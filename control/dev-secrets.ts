@@ -7,12 +7,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export interface DevSecrets {
+interface DevSecrets {
   platformSecret: string;
   secretKey: string;
 }
 
-export function devSecretsPath(dataDir: string): string {
+function devSecretsPath(dataDir: string): string {
   return path.join(dataDir, 'dev-secrets.json');
 }
 

@@ -3,7 +3,7 @@
  * `message` is safe to show and says what to do next; `detail` is for the log only.
  * Anything else that escapes a handler is rendered as a plain 500.
  */
-export interface PlatformErrorOptions {
+interface PlatformErrorOptions {
   status?: number;
   /** Log-only detail: never sent to the client. */
   detail?: string;

@@ -94,7 +94,7 @@ export const RESERVED_HANDLES: ReadonlySet<string> = new Set([
   'bot',
 ]);
 
-export type HandleProblem = { rule: string; message: string };
+type HandleProblem = { rule: string; message: string };
 
 /** Returns the first rule the handle breaks, or null when it is valid. */
 export function checkHandle(handle: unknown): HandleProblem | null {

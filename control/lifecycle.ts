@@ -95,7 +95,7 @@ export class ActivityRecorder {
   }
 }
 
-export interface SweepReport {
+interface SweepReport {
   stopped: string[];
   fixes: string[];
   durationMs: number;

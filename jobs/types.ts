@@ -1,7 +1,7 @@
 /**
  * The subset of Nomad's API job JSON that jobs/ produces. Field names are the JSON
  * names of the Go `api` structs (api/jobs.go, tasks.go, services.go, resources.go),
- * exact case: see test/jobs/fixtures/nomad-api-fields.json, which the schema test
+ * exact case: see test/doubles/nomad/nomad-api-fields.json (its origin: test/doubles/nomad/README.md), which the schema test
  * checks every builder against. Nomad ignores unknown keys silently, so a typo here
  * would be a setting that quietly never applies.
  *

@@ -23,14 +23,14 @@
 // So the summary and the counted lines are combined, taking the larger
 // failure count.
 
-export interface TapCounts {
+interface TapCounts {
   passed: number;
   failed: number;
   skipped: number;
   todo: number;
 }
 
-export interface TapSummary extends TapCounts {
+interface TapSummary extends TapCounts {
   /** Counted from `ok` / `not ok` lines alone. */
   lines: TapCounts;
   /** ava's own `# pass` / `# fail` / ... comments after the plan, if printed. */

@@ -21,7 +21,7 @@ import { PAGE_SECURITY_HEADERS } from '../control/web/security-headers.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { PageUser } from './views.ts';
 
-export interface SiteSettings {
+interface SiteSettings {
   domain: string;
   publicUrl: string;
   /** https: cookies get Secure and the __Host- prefix. */

@@ -12,7 +12,7 @@ import { TrustedProxies } from '../control/web/client-address.ts';
 import { createSiteApp } from './app.ts';
 import { RateLimiter } from './rate-limit.ts';
 
-export interface SiteParts {
+interface SiteParts {
   config: Config;
   db: Database;
   service: InstanceService;

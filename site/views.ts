@@ -42,7 +42,7 @@ ${action}`,
   );
 }
 
-export interface SignupForm {
+interface SignupForm {
   handle: string;
   problem: string | null;
 }
@@ -119,7 +119,7 @@ export function errorPage(status: number, message: string, user: PageUser | null
   );
 }
 
-export interface CommunityRow {
+interface CommunityRow {
   handle: string;
   displayName: string | null;
   online: boolean;

@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
  * router-token: what the router presents to the instance; only the platform knows it.
  * meter-key: what the instance presents to the metering route.
  */
-export type CredentialPurpose = 'instance-token' | 'router-token' | 'meter-key';
+type CredentialPurpose = 'instance-token' | 'router-token' | 'meter-key';
 
 const PREFIX: Record<CredentialPurpose, string> = { 'instance-token': 'mxi_', 'router-token': 'mxr_', 'meter-key': 'mxm_' };
 

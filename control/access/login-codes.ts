@@ -12,9 +12,9 @@ import type { AccessKind } from '../db/models.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { safeNextPath } from '../web/next-path.ts';
 
-export const CODE_TTL_MS = 60_000;
+const CODE_TTL_MS = 60_000;
 
-export interface RedeemedCode {
+interface RedeemedCode {
   handle: string;
   userId: string;
   access: AccessKind;

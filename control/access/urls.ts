@@ -2,7 +2,7 @@
 import type { Config } from '../config.ts';
 
 /** Served by the router on every instance host. */
-export const LOGIN_PATH = '/_mxos/login';
+const LOGIN_PATH = '/_mxos/login';
 
 /** https://{handle}.DOMAIN[:port] as users reach it, from PUBLIC_URL. */
 export function instanceUrl(config: Config, handle: string): string {

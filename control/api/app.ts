@@ -8,7 +8,7 @@ import { type ContainerRoutesDeps, containerRoutes } from './containers.ts';
 import { requestLog } from './request-log.ts';
 import { type SystemRoutesDeps, systemRoutes } from './system.ts';
 
-export interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps {
+interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps {
   logger: Logger;
   metrics: Metrics;
   platformSecret: string;

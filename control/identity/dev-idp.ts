@@ -12,7 +12,7 @@ import { toClientError } from '../web/errors.ts';
 import { escapeHtml, page } from '../web/html.ts';
 import { PAGE_SECURITY_HEADERS } from '../web/security-headers.ts';
 
-export interface DevIdpOptions {
+interface DevIdpOptions {
   host: string;
   port: number;
   clientId: string;

@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { OidcSettings } from './oidc.ts';
 
-export interface IdentityProvider {
+interface IdentityProvider {
   settings: OidcSettings;
   close(): Promise<void>;
 }

@@ -13,7 +13,7 @@ export class LoginError extends PlatformError {
   }
 }
 
-export class IdentityUnavailableError extends PlatformError {
+class IdentityUnavailableError extends PlatformError {
   constructor(issuer: string, cause: unknown) {
     super('identity_unavailable', `The sign-in provider (${issuer}) is not answering. Try again in a minute.`, {
       status: 503,

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { DRIVER_MARKER, type FoundProcess, freePort, isOurProcess, scanProcesses, terminateGroup } from './local-processes.ts';
 import { type DestroyResult, type EnsureResult, type InstanceSpec, type Orchestrator, OrchestratorError, type RuntimeStatus } from './types.ts';
 
-export interface LocalDriverOptions {
+interface LocalDriverOptions {
   dataDir: string;
   /** Identifies this platform's processes; defaults to one derived from dataDir. */
   driverId: string;

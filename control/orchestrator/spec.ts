@@ -9,16 +9,16 @@ import { deriveCredential } from '../access/credentials.ts';
 import type { Config } from '../config.ts';
 import type { InstanceSpec } from './types.ts';
 
-export const GATEWAY_PORT = 4000;
+const GATEWAY_PORT = 4000;
 export const SHELL_PORT = 3000;
 
-export interface SpecInput {
+interface SpecInput {
   handle: string;
   owner: string;
   tokenGeneration: number;
 }
 
-export function userDataPath(dataDir: string, handle: string): string {
+function userDataPath(dataDir: string, handle: string): string {
   return path.join(dataDir, 'users', handle, 'matrixos');
 }
 

@@ -32,7 +32,7 @@ export interface InstanceSpec {
   hash: string;
 }
 
-export type RuntimeState = 'running' | 'starting' | 'stopped' | 'failed' | 'missing';
+type RuntimeState = 'running' | 'starting' | 'stopped' | 'failed' | 'missing';
 
 export interface InstanceAddress {
   /** Base URL of the gateway (port 4000 inside), e.g. http://127.0.0.1:41234 */

@@ -17,7 +17,7 @@ export class StartTimeoutError extends PlatformError {
   }
 }
 
-export class InstanceCrashedError extends PlatformError {
+class InstanceCrashedError extends PlatformError {
   constructor(handle: string, detail: string) {
     super('instance_crashed', `Instance "${handle}" stopped while starting: ${detail}`, { status: 502 });
   }

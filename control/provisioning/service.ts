@@ -1,5 +1,5 @@
 /**
- * What callers (the platform API, later the site and the router) may ask of an
+ * What callers (the platform API, the site and the router) may ask of an
  * instance. Requests only move persisted state; the worker does the work.
  */
 import { Op, UniqueConstraintError } from 'sequelize';
@@ -13,13 +13,13 @@ import type { InstanceStore } from './store.ts';
 
 const USER_ID_PATTERN = /^[A-Za-z0-9._:@+-]{1,64}$/;
 
-export interface ProvisionResult {
+interface ProvisionResult {
   instance: Instance;
   /** true when this call created (or re-provisioned) the instance. */
   created: boolean;
 }
 
-export interface RequestResult {
+interface RequestResult {
   instance: Instance;
   /** false when the instance was already where the request leads. */
   changed: boolean;

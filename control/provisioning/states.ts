@@ -22,7 +22,7 @@ export function isInstanceStatus(value: unknown): value is InstanceStatus {
 }
 
 /** Requests a user or operator can make, and the states each one may start from. */
-export const REQUEST_SOURCES = {
+const REQUEST_SOURCES = {
   start: ['stopped', 'failed'],
   stop: ['requested', 'provisioning', 'starting', 'running', 'failed'],
   destroy: ['requested', 'provisioning', 'starting', 'running', 'stopping', 'stopped', 'failed'],
@@ -40,7 +40,7 @@ export const REQUEST_TARGETS = {
 export type InstanceRequest = keyof typeof REQUEST_SOURCES;
 
 /** States in which a request is already done (or on its way): asking again changes nothing. */
-export const REQUEST_SETTLED = {
+const REQUEST_SETTLED = {
   start: ['requested', 'provisioning', 'starting', 'running'],
   stop: ['stopping', 'stopped'],
   destroy: ['destroying', 'destroyed'],
@@ -58,7 +58,7 @@ export function isSettled(status: InstanceStatus, request: InstanceRequest): boo
 }
 
 /** States in which no instance process should run: one found running is drift. */
-export const NOT_RUNNING_STATUSES = ['stopped', 'destroyed', 'failed'] as const satisfies readonly InstanceStatus[];
+const NOT_RUNNING_STATUSES = ['stopped', 'destroyed', 'failed'] as const satisfies readonly InstanceStatus[];
 
 export function shouldNotRun(status: InstanceStatus): boolean {
   return (NOT_RUNNING_STATUSES as readonly InstanceStatus[]).includes(status);

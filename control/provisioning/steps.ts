@@ -8,7 +8,7 @@ import { waitUntilHealthy } from './health.ts';
 import type { InstanceStatus, TransientStatus } from './states.ts';
 import type { InstancePatch } from './store.ts';
 
-export interface StepContext {
+interface StepContext {
   row: Instance;
   spec: InstanceSpec;
   orchestrator: Orchestrator;
@@ -17,7 +17,7 @@ export interface StepContext {
   progress(message: string): Promise<void>;
 }
 
-export interface StepOutcome {
+interface StepOutcome {
   to: InstanceStatus;
   message: string;
   patch?: InstancePatch;

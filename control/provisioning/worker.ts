@@ -17,7 +17,7 @@ import { isTransient, type TransientStatus } from './states.ts';
 import { STEPS } from './steps.ts';
 import type { InstanceStore, TransitionChange } from './store.ts';
 
-export interface WorkerDeps {
+interface WorkerDeps {
   store: InstanceStore;
   orchestrator: Orchestrator;
   config: Config;

@@ -35,7 +35,7 @@ export interface Edge {
   close(): Promise<void>;
 }
 
-export interface EdgeDeps {
+interface EdgeDeps {
   config: Config;
   db: Database;
   store: InstanceStore;

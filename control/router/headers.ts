@@ -31,7 +31,7 @@ const DROP_UPSTREAM = new Set([
 ]);
 const DROP_DOWNSTREAM = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate']);
 
-export interface ForwardContext {
+interface ForwardContext {
   /** The client address as the router believes it (see clientChain). */
   forwardedFor: string;
   proto: 'http' | 'https';
@@ -107,7 +107,7 @@ function namedHopHeaders(connection: string): Set<string> | null {
 }
 
 /** Host-only and not a platform name: a Domain attribute would reach sibling tenants. */
-export function isAcceptableSetCookie(value: string): boolean {
+function isAcceptableSetCookie(value: string): boolean {
   const parts = value.split(';');
   const first = parts[0] ?? '';
   const eq = first.indexOf('=');

@@ -20,7 +20,7 @@ import type { SessionCookies } from './session.ts';
 import { waitingPageHtml } from './waiting-page.ts';
 import { isReady } from './wake.ts';
 
-export interface PlatformEndpointsDeps {
+interface PlatformEndpointsDeps {
   sessions: SessionCookies;
   codes: AccessCodes;
   service: InstanceService;

@@ -39,7 +39,7 @@ function waiter(): Waiter {
   return { promise, resolve, reject };
 }
 
-export interface RouteCacheOptions {
+interface RouteCacheOptions {
   db: Database;
   bus: InstanceBus;
   secretKey: string;

@@ -23,7 +23,7 @@ import { type ForwardSettings, forward, type UpstreamFailure, type UpstreamPools
 import { isReady, type Waker } from './wake.ts';
 import { type OpenSockets, proxyUpgrade } from './websocket.ts';
 
-export interface RouterSettings {
+interface RouterSettings {
   domain: string;
   publicUrl: string;
   gatewayPaths: readonly string[];
@@ -33,7 +33,7 @@ export interface RouterSettings {
   trustedProxies: readonly string[];
 }
 
-export interface RouterDeps {
+interface RouterDeps {
   settings: RouterSettings;
   routes: RouteTable;
   sessions: SessionCookies;

@@ -12,7 +12,7 @@ import type { Route } from './route-table.ts';
 
 const PURPOSE = 'instance-session';
 
-export interface SessionClaims {
+interface SessionClaims {
   handle: string;
   generation: number;
   userId: string;

@@ -57,7 +57,7 @@ export function classifyRequest(req: IncomingMessage, domain: string): Target {
 }
 
 /** The lowercase host name (no port) from the one and only Host header. */
-export function hostOf(req: IncomingMessage): string {
+function hostOf(req: IncomingMessage): string {
   const raw = req.rawHeaders;
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -84,7 +84,7 @@ function assertHandle(handle: string): void {
  * traversal attempt (or a broken client), and an upstream might resolve it
  * differently than we did.
  */
-export function assertNoDotSegments(target: string): void {
+function assertNoDotSegments(target: string): void {
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
   if (path.indexOf('.') === -1 && path.indexOf('%') === -1 && path.indexOf('\\') === -1) return;

@@ -8,7 +8,7 @@ import { Transform } from 'node:stream';
 import { Pool } from 'undici';
 import { downstreamHeaders } from './headers.ts';
 
-export interface UpstreamOptions {
+interface UpstreamOptions {
   connections: number;
   connectTimeoutMs: number;
   /** Longest wait for response headers; bodies (streams) have no limit. */
@@ -70,7 +70,7 @@ export interface ForwardSettings {
   onFailure(req: IncomingMessage, res: ServerResponse, handle: string, failure: UpstreamFailure, cause: Error): void;
 }
 
-export interface ForwardTarget {
+interface ForwardTarget {
   handle: string;
   origin: string;
   path: string;

@@ -10,7 +10,7 @@ import type { Route, RouteTable } from './route-table.ts';
 
 const WAKE_WATCH_LIMIT_MS = 10 * 60_000;
 
-export type WakeOutcome = { ready: true; route: Route } | { ready: false; route: Route | undefined; reason: 'failed' | 'timeout' | 'gone' };
+type WakeOutcome = { ready: true; route: Route } | { ready: false; route: Route | undefined; reason: 'failed' | 'timeout' | 'gone' };
 
 export class Waker {
   private inflight = new Map<string, Promise<void>>();

@@ -54,7 +54,7 @@ export class OpenSockets {
   }
 }
 
-export interface UpgradeTarget {
+interface UpgradeTarget {
   origin: string;
   path: string;
   headers: string[];

@@ -6,7 +6,7 @@
  */
 
 /** Every cookie whose name starts with one of these belongs to the platform. */
-export const PLATFORM_COOKIE_PREFIXES = ['mxos_', '__Host-mxos_', '__Secure-mxos_'] as const;
+const PLATFORM_COOKIE_PREFIXES = ['mxos_', '__Host-mxos_', '__Secure-mxos_'] as const;
 
 /** `mxos_{base}`, or `__Host-mxos_{base}` over https. */
 export function platformCookieName(base: string, secure: boolean): string {

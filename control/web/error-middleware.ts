@@ -10,7 +10,7 @@ import { type ClientError, errorBody, toClientError } from './errors.ts';
 import { acceptsHtml } from './negotiate.ts';
 import { PAGE_SECURITY_HEADERS } from './security-headers.ts';
 
-export interface ErrorMiddlewareOptions {
+interface ErrorMiddlewareOptions {
   logger: Logger;
   /** Renders the error page for browsers; without it every error is JSON. */
   page?: (ctx: Context, error: ClientError) => string | Promise<string>;

@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
 
-export interface EventFeed<T extends { id: number }> {
+interface EventFeed<T extends { id: number }> {
   /** Events with an id above `afterId`, oldest first, at most `limit`. */
   after(afterId: number, limit: number): Promise<T[]>;
   /** Calls `listener` for each new event; returns the unsubscribe function. */

@@ -8,8 +8,8 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'open', 'token', 'health', 'info', 'help'] as const;
-export type CommandName = (typeof COMMANDS)[number];
+const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'open', 'token', 'health', 'info', 'help'] as const;
+type CommandName = (typeof COMMANDS)[number];
 
 export interface CliArgs {
   command: CommandName;
@@ -46,10 +46,10 @@ const SPECS: Record<CommandName, { handle: boolean; options: Options }> = {
   help: { handle: false, options: {} },
 };
 
-export const DEFAULT_TIMEOUT_MS = 120_000;
+const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** "120s", "2m", "500ms", "1h" or a bare number of seconds. */
-export function parseDuration(raw: string): number {
+function parseDuration(raw: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
   const ms = match ? Number(match[1]) * unit[(match[2] ?? 's') as keyof typeof unit] : NaN;

@@ -10,7 +10,7 @@ import type { InstanceView } from '../../control/provisioning/views.ts';
 
 export type { InstanceView, StoredEvent };
 
-export const DEFAULT_PLATFORM_URL = 'http://127.0.0.1:9000';
+const DEFAULT_PLATFORM_URL = 'http://127.0.0.1:9000';
 
 export class ApiError extends Error {
   constructor(
@@ -30,7 +30,7 @@ export class ConnectionError extends Error {
   }
 }
 
-export interface ClientOptions {
+interface ClientOptions {
   baseUrl: string;
   /** null: send no Authorization header (PLATFORM_DEV=1 platforms accept that). */
   secret: string | null;
@@ -55,20 +55,20 @@ export interface SystemInfo {
   instances: Record<string, number>;
 }
 
-export interface InstanceResponse {
+interface InstanceResponse {
   instance: InstanceView;
 }
-export interface ChangeResponse extends InstanceResponse {
+interface ChangeResponse extends InstanceResponse {
   changed: boolean;
 }
-export interface ProvisionResponse extends InstanceResponse {
+interface ProvisionResponse extends InstanceResponse {
   created: boolean;
 }
-export interface ListResponse {
+interface ListResponse {
   instances: InstanceView[];
   total: number;
 }
-export interface EventsResponse {
+interface EventsResponse {
   events: StoredEvent[];
 }
 

@@ -4,7 +4,7 @@
  */
 import { ApiError, type InstanceView, isAbort, type PlatformClient, type StoredEvent } from './client.ts';
 
-export interface SseMessage {
+interface SseMessage {
   id: string | null;
   event: string;
   data: string;
@@ -85,9 +85,9 @@ export async function lastEventId(client: PlatformClient, handle: string): Promi
 
 const STABLE = new Set(['running', 'stopped', 'destroyed', 'failed']);
 
-export type WaitOutcome = 'reached' | 'failed' | 'diverted' | 'timeout';
+type WaitOutcome = 'reached' | 'failed' | 'diverted' | 'timeout';
 
-export interface WaitResult {
+interface WaitResult {
   outcome: WaitOutcome;
   instance: InstanceView;
 }

@@ -1,7 +1,7 @@
 /**
- * Checks a value against Nomad's API field data (test/doubles/nomad/nomad-api-fields.json, the Nomad double's copy
- * of shared/reference/nomad-api-fields.json extracted from the Go `api` package and the
- * built-in drivers' hclspecs). Real Nomad silently drops unknown keys and decodes keys
+ * Checks a value against Nomad's API field data (test/doubles/nomad/nomad-api-fields.json,
+ * extracted from the Go `api` package and the built-in drivers' hclspecs; its origin is
+ * in test/doubles/nomad/README.md). Real Nomad silently drops unknown keys and decodes keys
  * case-insensitively, so a typo there is a setting that never applies; this validator
  * is stricter on purpose:
  * - every key must be a JSON field name of its struct, in exact case

@@ -60,7 +60,7 @@ export interface AllocationStub {
   ModifyIndex: number;
 }
 
-export interface AllocatedPort {
+interface AllocatedPort {
   Label: string;
   Value: number;
   To: number;

@@ -38,7 +38,7 @@ export class NomadUnavailableError extends OrchestratorUnavailableError {
   }
 }
 
-export interface BlockingOptions {
+interface BlockingOptions {
   /** Answer only once the index moved past this (or the wait elapsed). */
   index?: number;
   /** Longest wait in ms (Nomad's default is 5 min, its maximum 10 min). */

@@ -6,7 +6,7 @@ import { NomadOrchestrator } from './driver.ts';
 export { NomadApiError, NomadClient, NomadUnavailableError } from './client.ts';
 export { NomadOrchestrator } from './driver.ts';
 
-export const INSTANCE_HOME = '/home/matrixos';
+const INSTANCE_HOME = '/home/matrixos';
 
 export function createNomadOrchestrator(config: Config): NomadOrchestrator {
   const n = config.nomad;

@@ -12,7 +12,7 @@ export function newestAllocation(allocs: AllocationStub[]): AllocationStub | nul
 }
 
 /** The most telling task event of a failed allocation: a driver error (e.g. an image pull), else the exit. */
-export function taskFailureReason(states: Record<string, TaskState> | null): string {
+function taskFailureReason(states: Record<string, TaskState> | null): string {
   for (const [task, state] of Object.entries(states ?? {})) {
     const events = [...(state.Events ?? [])].reverse();
     const telling =
@@ -46,7 +46,7 @@ export function placementFailureReason(evaluation: Evaluation): string | null {
   return `Nomad could not place the instance (${parts.join('; ')}); the cluster needs more capacity`;
 }
 
-export function addressOf(allocation: Allocation): InstanceAddress | null {
+function addressOf(allocation: Allocation): InstanceAddress | null {
   const ports = allocation.AllocatedResources?.Shared.Ports ?? [];
   const gateway = ports.find((p) => p.Label === 'gateway');
   const shell = ports.find((p) => p.Label === 'shell');
@@ -55,7 +55,7 @@ export function addressOf(allocation: Allocation): InstanceAddress | null {
   return { gateway: `http://${host(gateway.HostIP)}:${gateway.Value}`, shell: `http://${host(shell.HostIP)}:${shell.Value}` };
 }
 
-export interface StatusSources {
+interface StatusSources {
   handle: string;
   job: JobRead | null;
   specHash?: string;

@@ -1,7 +1,7 @@
 /**
  * The field data of Nomad's Go `api` package and the built-in drivers'
- * task-config schemas (nomad-api-fields.json, a copy of
- * /work/shared/reference/nomad-api-fields.json), plus a parser for its type
+ * task-config schemas (nomad-api-fields.json; where it comes from and how to
+ * refresh it: README.md beside this file), plus a parser for its type
  * strings ("*int", "[]*TaskGroup", "map[string][]string", ...).
  */
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * A Nomad HTTP API double: a real HTTP server on 127.0.0.1 (port 0) speaking
- * Nomad's /v1 API as /work/shared/reference/nomad-api.md describes it: Go-style
+ * Nomad's /v1 API as README.md beside this file describes it: Go-style
  * JSON decoding checked against the api structs, server-side validation with
  * go-multierror texts, evaluations, allocations that start and stop with task
  * events, Nomad-native service registrations, blocking queries, ACLs,
