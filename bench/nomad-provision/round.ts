@@ -59,7 +59,8 @@ export async function runRound(opts: RoundOptions) {
       schedulingLatencyMs: opts.schedulingLatencyMs,
       dockerVolumesEnabled: true,
       nodeResources: NODE_RESOURCES,
-      onAllocationRunning: (info) => servers.start(info),
+      // Only instances get stand-ins: destroy --purge also runs a one-shot batch job (jobs/purge.ts) without ports.
+      onAllocationRunning: (info) => (info.jobId.startsWith('matrixos-') ? servers.start(info) : undefined),
       onAllocationStopped: (info) => servers.stop(info),
     });
     double = nomad;
@@ -148,7 +149,8 @@ export async function runRound(opts: RoundOptions) {
     await nomad.settled();
     const destroyMs = Date.now() - destroy.startedAt;
     const destroyRequests = nomad.requests.slice(destroyFrom);
-    const jobsLeft = nomad.jobs('*').length;
+    // Instance jobs must be gone; the purge batch jobs finish (dead) and stay until Nomad's GC, as in real Nomad.
+    const jobsLeft = nomad.jobs('*').filter((j) => String(j.ID).startsWith('matrixos-') || j.Status !== 'dead').length;
     const allocsNotTerminal = nomad.allocations(undefined, '*').filter((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending').length;
     const serversOpenAfterDestroy = servers.open;
     const doubleErrors = nomad.errors.map((e) => e.message);

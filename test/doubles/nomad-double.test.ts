@@ -1,6 +1,6 @@
 /**
  * The Nomad double behaves like Nomad's HTTP API as
- * /work/shared/reference/nomad-api.md describes it: real HTTP, plain-text
+ * test/doubles/nomad/README.md describes it: real HTTP, plain-text
  * errors with Nomad's statuses and texts, Go-style decoding, server-side
  * validation, scheduling, blocking queries, ACLs, namespaces and faults.
  */
@@ -825,4 +825,19 @@ test('the request log records method, path and query', async (t) => {
   const d = await withDouble(t);
   await call(d, 'GET', '/v1/jobs?prefix=a&namespace=default');
   t.like(d.requests.at(-1), { method: 'GET', path: '/v1/jobs', query: { prefix: 'a', namespace: 'default' }, status: 200 });
+});
+
+test('a batch job runs to its end: its allocation completes and the job is dead', async (t) => {
+  const d = await withDouble(t);
+  const job = instanceJob('mxos-once', { Type: 'batch' });
+  t.is((await register(d, job)).status, 200);
+  const [alloc] = await until('the batch allocation to complete', async () => {
+    const allocs = await allocsOf(d, 'mxos-once');
+    return allocs.length === 1 && allocs[0].ClientStatus === 'complete' ? allocs : undefined;
+  });
+  t.is(alloc.DesiredStatus, 'run', 'nobody stopped it: it finished');
+  const read = (await call(d, 'GET', '/v1/job/mxos-once')).json;
+  t.is(read.Status, 'dead');
+  const events = (await call(d, 'GET', `/v1/allocation/${alloc.ID}`)).json.TaskStates.instance.Events.map((e: J) => e.Type);
+  t.deepEqual(events.slice(-1), ['Terminated']);
 });

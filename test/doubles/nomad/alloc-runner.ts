@@ -77,6 +77,27 @@ export class AllocRunner {
       touch(alloc, index);
     });
     this.rt.refreshJobStatus(alloc.namespace, alloc.jobId);
+    // A batch task runs to its end (the double runs no command: it exits 0 at once), then
+    // the allocation is complete and, once all are, the job is dead, as in Nomad.
+    const type = str(alloc.job.Type);
+    if (type === 'batch' || type === 'sysbatch') this.rt.later(0, () => this.finishBatch(alloc.id));
+  }
+
+  private async finishBatch(id: string): Promise<void> {
+    const alloc = this.rt.state.allocs.get(id);
+    if (!alloc || alloc.clientStatus !== 'running' || alloc.desiredStatus !== 'run') return;
+    this.rt.state.write(['allocs'], (index) => {
+      for (const state of Object.values(alloc.taskStates)) {
+        if (state.State === 'dead') continue;
+        state.Events.push(ev.terminated(0, ''));
+        state.State = 'dead';
+        state.FinishedAt = nowRfc3339();
+      }
+      alloc.clientStatus = 'complete';
+      touch(alloc, index);
+    });
+    this.rt.refreshJobStatus(alloc.namespace, alloc.jobId);
+    await this.afterStop(alloc);
   }
 
   /** Why a task cannot start, checked the way the client and the docker driver do. */
