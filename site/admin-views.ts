@@ -1,12 +1,13 @@
 /** Admin pages: plain tables that work without JavaScript. */
-import type { AuditEntry, Instance, User } from '../control/db/models.ts';
+import type { AuditEntry, User } from '../control/db/models.ts';
+import type { InstanceSummary } from '../control/provisioning/store.ts';
 import { canRequest } from '../control/provisioning/states.ts';
 import { escapeHtml as e } from '../control/web/html.ts';
 import { layout, type PageUser } from './views.ts';
 
 export interface AdminRow {
   user: User;
-  instance: Instance | null;
+  instance: InstanceSummary | null;
 }
 
 interface Paging {

@@ -51,6 +51,8 @@ export interface StoredEvent {
   at: string;
 }
 
+export type InstanceSummary = Pick<Instance, 'handle' | 'status' | 'last_active_at'>;
+
 /**
  * In-process notifications: 'transition' (TransitionChange) after a commit, 'event'
  * (StoredEvent) for every event row. Other replicas learn the same from the database.
@@ -87,11 +89,12 @@ export class InstanceStore {
     return rows;
   }
 
-  /** The instances of these handles, by handle (absent handles are left out). */
-  async findByHandles(handles: readonly string[]): Promise<Map<string, Instance>> {
-    const found = new Map<string, Instance>();
+  /** State and last activity of these handles' instances, by handle (absent handles are left out). Plain objects. */
+  async summaries(handles: readonly string[]): Promise<Map<string, InstanceSummary>> {
+    const found = new Map<string, InstanceSummary>();
     for (let i = 0; i < handles.length; i += 1000) {
-      for (const row of await this.Instance.findAll({ where: { handle: handles.slice(i, i + 1000) } })) found.set(row.handle, row);
+      const rows = (await this.Instance.findAll({ where: { handle: handles.slice(i, i + 1000) }, attributes: ['handle', 'status', 'last_active_at'], raw: true })) as InstanceSummary[];
+      for (const row of rows) found.set(row.handle, row);
     }
     return found;
   }
@@ -324,7 +327,7 @@ export class InstanceStore {
   }
 }
 
-export function toStoredEvent(row: InstanceEvent): StoredEvent {
+function toStoredEvent(row: InstanceEvent): StoredEvent {
   return {
     id: row.id,
     handle: row.handle,

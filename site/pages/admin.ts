@@ -10,7 +10,7 @@ import { ValidationError } from '../../control/errors.ts';
 import { type AdminRow, adminAuditPage, adminUsersPage } from '../admin-views.ts';
 import { checkForm, html, pageUser, requireAdmin, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther } from '../context.ts';
 
-export const PAGE_SIZE = 50;
+const PAGE_SIZE = 50;
 
 export function adminPages(router: SiteRouter, deps: SiteDeps): void {
   const admin = [requireSession(deps), requireAdmin] as const;
@@ -21,7 +21,7 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
     const q = typeof ctx.query.q === 'string' ? ctx.query.q.trim().toLowerCase().slice(0, 100) : '';
     const page = pageParam(ctx);
     const { users, total } = await deps.users.page({ q, offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
-    const instances = await deps.store.findByHandles(users.map((u) => u.handle).filter((h): h is string => h !== null));
+    const instances = await deps.store.summaries(users.map((u) => u.handle).filter((h): h is string => h !== null));
     const rows: AdminRow[] = users.map((user) => ({ user, instance: user.handle ? (instances.get(user.handle) ?? null) : null }));
     const flash = typeof ctx.query.flash === 'string' ? ctx.query.flash.slice(0, 300) : null;
     html(ctx, 200, adminUsersPage(pageUser(ctx.state.session)!, rows, { q, page, total, pageSize: PAGE_SIZE }, flash, deps.settings.instanceLimits));

@@ -13,7 +13,7 @@ export function communityPages(router: SiteRouter, deps: SiteDeps): void {
 
   router.get<SignedIn>('/community', signedIn, async (ctx) => {
     const people = await deps.users.community(PAGE);
-    const instances = await deps.store.findByHandles(people.map((u) => u.handle!));
+    const instances = await deps.store.summaries(people.map((u) => u.handle!));
     const rows = people.map((u) => ({
       handle: u.handle!,
       displayName: u.display_name ?? null,
