@@ -162,14 +162,15 @@ export class Lifecycle {
   }
 
   /**
-   * Stops every instance that runs or is starting, and records why (a development
-   * Ctrl-C: nothing keeps running unseen, and the next visit wakes them). Call once
-   * the provisioning worker has stopped taking work. Returns the handles stopped; one
-   * whose stop failed stays `stopping`, which the worker finishes at the next start.
+   * Stops every instance that runs, is starting or is being stopped, and records why (a
+   * development Ctrl-C: nothing keeps running unseen, and the next visit wakes them).
+   * Call once the provisioning worker and the sweep have stopped: a stop they left
+   * half done (`stopping`) is finished here. Returns the handles stopped; one whose
+   * stop failed stays `stopping`, which the worker finishes at the next start.
    */
   async stopAll(reason: string): Promise<string[]> {
     const { store, orchestrator, logger } = this.deps;
-    const handles: string[] = [];
+    const handles = await store.handlesIn('stopping');
     for (const from of ['running', 'starting'] as const)
       handles.push(...(await store.transitionWhere({}, from, 'stopping', reason, 'transition', { attempts: 0 })));
     await Promise.all(

@@ -72,7 +72,8 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    // A second Ctrl-C while shutting down (say an instance that will not stop): leave now.
+    if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143);
     stopping = true;
     // Ctrl-C in development: stop the instances too (the next visit wakes them), so nothing keeps
     // running unseen. Otherwise (production, or SIGTERM from a service manager restarting us):

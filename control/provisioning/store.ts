@@ -89,11 +89,21 @@ export class InstanceStore {
     return rows;
   }
 
+  /** Every handle in `status`. */
+  async handlesIn(status: InstanceStatus): Promise<string[]> {
+    const rows = (await this.Instance.findAll({ where: { status }, attributes: ['handle'], raw: true })) as Array<Pick<Instance, 'handle'>>;
+    return rows.map((r) => r.handle);
+  }
+
   /** State and last activity of these handles' instances, by handle (absent handles are left out). Plain objects. */
   async summaries(handles: readonly string[]): Promise<Map<string, InstanceSummary>> {
     const found = new Map<string, InstanceSummary>();
     for (let i = 0; i < handles.length; i += 1000) {
-      const rows = (await this.Instance.findAll({ where: { handle: handles.slice(i, i + 1000) }, attributes: ['handle', 'status', 'last_active_at'], raw: true })) as InstanceSummary[];
+      const rows = (await this.Instance.findAll({
+        where: { handle: handles.slice(i, i + 1000) },
+        attributes: ['handle', 'status', 'last_active_at'],
+        raw: true,
+      })) as InstanceSummary[];
       for (const row of rows) found.set(row.handle, row);
     }
     return found;

@@ -148,3 +148,17 @@ test('reconcile is skipped, not fatal, while the orchestrator is down', async (t
   t.deepEqual(report.fixes, []);
   t.is((await platform.service.get('steady')).status, 'running');
 });
+
+test('a shutdown that stops instances also finishes stops the sweep or the worker left half done', async (t) => {
+  const { platform, orchestrator } = await memoryPlatform(t);
+  await runningInstance(platform, 'steady', 60_000);
+  await runningInstance(platform, 'halfway', 60_000);
+  // The sweep moved "halfway" to stopping, and the worker stopped before it stopped the process.
+  await platform.worker.stop();
+  t.true(await platform.store.transition('halfway', ['running'], 'stopping', 'Stopping: idle'));
+  t.true(orchestrator.running.has('halfway'));
+
+  const { stoppedInstances } = await platform.close({ stopInstances: true });
+  t.is(stoppedInstances, 2);
+  t.deepEqual([...orchestrator.running.keys()], [], 'no instance is left running');
+});
