@@ -28,7 +28,7 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
 import { InstanceService } from './provisioning/service.ts';
-import { InstanceStore } from './provisioning/store.ts';
+import { InstanceStore, type StoredEvent, type TransitionChange } from './provisioning/store.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
 import { type Edge, startEdge } from './router/edge.ts';
 import { type RouterWorkers, startRouterWorkers, type WorkerMessage } from './router/workers.ts';
@@ -119,15 +119,19 @@ function startPublicListener(
 
 async function composeRouterWorker(config: Config, logger: Logger, role: Extract<Role, { kind: 'router-worker' }>): Promise<RouterWorkerProcess> {
   const services = await openServices(config, logger);
-  // A request this process made (a wake, a start from the site) is work for the primary's worker.
-  const wakePrimary = () => role.toPrimary({ type: 'kick' });
-  services.store.bus.on('transition', wakePrimary);
+  // What this process changed (a wake, a start or a token from the site) goes to the primary as
+  // if it had happened there: its provisioning worker acts at once, and every other worker hears.
+  const forwardTransition = (change: TransitionChange) => role.toPrimary({ type: 'transition', change });
+  const forwardEvent = (event: StoredEvent) => role.toPrimary({ type: 'event', event });
+  services.store.bus.on('transition', forwardTransition);
+  services.store.bus.on('event', forwardEvent);
   const edge = await startPublicListener(config, services, { secretKey: role.secretKey, identity: role.identity, registry: role.registry, logger });
   return {
     ...services,
     edge,
     async close() {
-      services.store.bus.off('transition', wakePrimary);
+      services.store.bus.off('transition', forwardTransition);
+      services.store.bus.off('event', forwardEvent);
       await edge.close();
       await services.activity.stop();
       await services.db.close();
@@ -157,9 +161,7 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
   const identity = await startIdentity(config, secretKey, logger);
   const inProcess = config.router.processes === 1;
   const edge = inProcess ? await startPublicListener(config, services, { secretKey, identity: identity.settings, registry: metrics.registry, logger }) : null;
-  const routerWorkers = inProcess
-    ? null
-    : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, onKick: () => worker.kick(), logger });
+  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, logger });
 
   const app = createApiApp({
     logger,

@@ -12,13 +12,18 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { OidcSettings } from '../identity/oidc.ts';
 import type { Logger } from '../logger.ts';
-import type { InstanceStore } from '../provisioning/store.ts';
+import type { InstanceStore, StoredEvent, TransitionChange } from '../provisioning/store.ts';
 
 export type PrimaryMessage =
   | { type: 'start'; config: Config; secretKey: string; identity: OidcSettings }
   | { type: 'refresh'; handle: string }
   | { type: 'stop' };
-export type WorkerMessage = { type: 'listening-for-start' } | { type: 'ready'; listenUrl: string; routes: number } | { type: 'kick' };
+/** A worker's own transitions and events go to the primary, which re-emits them on its bus. */
+export type WorkerMessage =
+  | { type: 'listening-for-start' }
+  | { type: 'ready'; listenUrl: string; routes: number }
+  | { type: 'transition'; change: TransitionChange }
+  | { type: 'event'; event: StoredEvent };
 
 export interface RouterWorkers {
   listenUrl: string;
@@ -37,10 +42,9 @@ export async function startRouterWorkers(options: {
   secretKey: string;
   identity: OidcSettings;
   store: InstanceStore;
-  onKick: () => void;
   logger: Logger;
 }): Promise<RouterWorkers> {
-  const { config, secretKey, identity, store, onKick, logger } = options;
+  const { config, secretKey, identity, store, logger } = options;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)), execArgv: process.execArgv });
   const workers = new Set<Worker>();
   const aggregator = new AggregatorRegistry();
@@ -59,7 +63,10 @@ export async function startRouterWorkers(options: {
       worker.on('message', (message: WorkerMessage) => {
         // Sent only once the worker listens: an IPC message with no listener is lost.
         if (message.type === 'listening-for-start') worker.send({ type: 'start', config, secretKey, identity } satisfies PrimaryMessage);
-        if (message.type === 'kick') onKick();
+        // As if it had happened here: the provisioning worker acts (and aborts a step the request
+        // overrides), this process's route table follows, and the relay tells every worker.
+        if (message.type === 'transition') store.bus.emit('transition', message.change);
+        if (message.type === 'event') store.bus.emit('event', message.event);
         if (message.type === 'ready') {
           ready = true;
           workers.add(worker);

@@ -17,8 +17,9 @@ test('router worker processes share the port, follow rotations and wakes at once
   orchestrator.address = () => ({ gateway: echo.gateway, shell: echo.shell });
   const dataDir = await makeDataDir();
   t.teardown(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
-  // No event-table poll during the test: only the primary's relay can bring the workers news.
-  const config = testConfig(dataDir, { ROUTER_PROCESSES: '2', ROUTE_SYNC_INTERVAL: '1h' });
+  // No event-table poll and no worker poll during the test: only the primary's relay can bring
+  // the workers news, and only a worker's forwarded transitions can wake the provisioning worker.
+  const config = testConfig(dataDir, { ROUTER_PROCESSES: '2', ROUTE_SYNC_INTERVAL: '1h', WORKER_POLL_INTERVAL: '1h' });
   const platform = await startPlatform(config, orchestrator, createLogger('silent'));
   let closed = false;
   t.teardown(async () => {
@@ -49,7 +50,8 @@ test('router worker processes share the port, follow rotations and wakes at once
   const stale = await Promise.all(Array.from({ length: 20 }, () => get(deriveCredential(TEST_KEY, 'instance-token', 'alice', 1))));
   t.deepEqual(new Set(stale.map((r) => r.status)), new Set([401]));
 
-  // Wake through a worker: requests held until the primary's worker has started it, one start.
+  // Wake through a worker: its transition reaches the primary's provisioning worker at once (no poll);
+  // requests are held until the instance runs, and it is started once.
   await (await api('/containers/alice/stop', { method: 'POST' })).body?.cancel();
   await until(
     async () => (await Promise.all(Array.from({ length: 10 }, () => sendRaw(port, { host, path: '/health' })))).every((r) => r.status === 503),
