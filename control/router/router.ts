@@ -10,6 +10,7 @@ import type { Counter } from 'prom-client';
 import type { ActivityRecorder } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { TrustedProxies } from '../web/client-address.ts';
+import { toClientError } from '../web/errors.ts';
 import { escapeHtml } from '../web/html.ts';
 import { authenticate, type Principal } from './auth.ts';
 import { downstreamHeaders, upstreamHeaders } from './headers.ts';
@@ -121,7 +122,7 @@ export class Router {
       return rawReply(socket, { status: 404, code: 'not_found', title: 'Not found', message: 'WebSockets are served on instance hosts only.' });
     void this.upgradeInstance(req, socket, head, target).catch((err) => {
       this.deps.logger.error({ err, handle: target.handle }, 'router failed on an upgrade');
-      rawReply(socket, { status: 502, code: 'router_error', title: 'Bad gateway', message: 'The router could not pass this connection on.' });
+      rawReply(socket, routerFailure(err, 'The router could not pass this connection on.'));
     });
   };
 
@@ -143,12 +144,7 @@ export class Router {
   private settle(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, work: Promise<void>): void {
     work.catch((err) => {
       this.deps.logger.error({ err, handle: target.handle }, 'router failed on a request');
-      this.refuse(req, res, {
-        status: 502,
-        code: 'router_error',
-        title: 'Something went wrong',
-        message: 'The router could not pass this request on. Try again.',
-      });
+      this.refuse(req, res, routerFailure(err, 'The router could not pass this request on. Try again.'));
     });
   }
 
@@ -260,6 +256,13 @@ export class Router {
 
 export function actorOf(principal: Principal): string {
   return `router:${principal.access === 'admin' ? `admin ${principal.userId}` : principal.userId}`;
+}
+
+/** The platform's error policy: a dependency that is down (the database) is a 503 saying so; anything else a 502. */
+function routerFailure(err: unknown, message: string): RouterReply {
+  const error = toClientError(err);
+  if (error.status === 503) return { status: 503, code: error.code, title: 'Try again shortly', message: error.message, headers: error.headers };
+  return { status: 502, code: 'router_error', title: 'Something went wrong', message };
 }
 
 function isHealthPath(path: string): boolean {

@@ -28,7 +28,7 @@ export function renderErrors(options: ErrorMiddlewareOptions) {
     } catch (err) {
       const error = toClientError(err);
       if (error.log)
-        logger.error(
+        logger[error.log](
           { err, code: error.code, detail: err instanceof PlatformError ? err.detail : undefined, path: ctx.path, requestId: ctx.state.requestId },
           'request failed',
         );

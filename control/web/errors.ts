@@ -18,8 +18,12 @@ export interface ClientError {
   code: string;
   message: string;
   headers: Record<string, string>;
-  /** true when the operator should see this in the log (5xx other than a known outage). */
-  log: boolean;
+  /**
+   * How loudly to log it: 'error' for a 5xx that is our fault, 'warn' for a dependency
+   * outage (every request says the same during one; the health check tells the
+   * operator), null for client errors.
+   */
+  log: 'error' | 'warn' | null;
 }
 
 export const INTERNAL_ERROR_MESSAGE = 'Something went wrong on our side. Try again in a moment; the operator can find the details in the logs.';
@@ -28,13 +32,19 @@ export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
-function isDatabaseConnectionFailure(err: unknown): boolean {
-  return err instanceof Error && /Sequelize(Connection|ConnectionRefused|HostNotFound|ConnectionTimedOut|ConnectionAcquireTimeout)Error/.test(err.name);
+/** The database did not answer: a lost or refused connection, a pool or lock timeout (SQLite busy). */
+function isDatabaseOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (/^Sequelize(Connection|ConnectionRefused|HostNotFound|ConnectionTimedOut|ConnectionAcquireTimeout|Timeout)Error$/.test(err.name)) return true;
+  return (
+    err.name === 'SequelizeDatabaseError' &&
+    /Connection terminated|terminating connection|server closed the connection|ECONNRESET|ECONNREFUSED/.test(err.message)
+  );
 }
 
 /** What the client sees for `err`. */
 export function toClientError(caught: unknown): ClientError {
-  const err = isDatabaseConnectionFailure(caught)
+  const err = isDatabaseOutage(caught)
     ? new UnavailableError('database_unavailable', 'The database is not answering; try again shortly.', { cause: caught })
     : caught;
   if (err instanceof PlatformError) {
@@ -44,13 +54,13 @@ export function toClientError(caught: unknown): ClientError {
       code: shown ? err.code : 'internal_error',
       message: shown ? err.message : INTERNAL_ERROR_MESSAGE,
       headers: err.headers,
-      log: !err.expose,
+      log: err.expose ? null : err.status === 503 ? 'warn' : 'error',
     };
   }
   // Koa's own client errors (ctx.throw(400, …), a malformed URL): exposed by Koa's rules.
   const status = (err as { status?: unknown }).status;
   if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: boolean }).expose) {
-    return { status, code: 'invalid_request', message: (err as Error).message, headers: {}, log: false };
+    return { status, code: 'invalid_request', message: (err as Error).message, headers: {}, log: null };
   }
-  return { status: 500, code: 'internal_error', message: INTERNAL_ERROR_MESSAGE, headers: {}, log: true };
+  return { status: 500, code: 'internal_error', message: INTERNAL_ERROR_MESSAGE, headers: {}, log: 'error' };
 }

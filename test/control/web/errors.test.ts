@@ -2,31 +2,40 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import Koa from 'koa';
-import { ConnectionRefusedError } from 'sequelize';
+import { ConnectionRefusedError, DatabaseError, TimeoutError } from 'sequelize';
 import { PlatformError, UnavailableError, ValidationError } from '../../../control/errors.ts';
 import { createLogger } from '../../../control/logger.ts';
 import { renderErrors } from '../../../control/web/error-middleware.ts';
 import { INTERNAL_ERROR_MESSAGE, toClientError } from '../../../control/web/errors.ts';
 
 test('the error policy: 4xx and 503 messages are shown, a database outage is a 503, anything else a generic 500', (t) => {
-  t.like(toClientError(new ValidationError('handle is too short')), { status: 400, code: 'invalid_request', message: 'handle is too short', log: false });
+  t.like(toClientError(new ValidationError('handle is too short')), { status: 400, code: 'invalid_request', message: 'handle is too short', log: null });
   t.like(toClientError(new UnavailableError('orchestrator_unavailable', 'Nomad is down; retry.')), {
     status: 503,
     code: 'orchestrator_unavailable',
     message: 'Nomad is down; retry.',
-    log: true,
+    log: 'warn',
   });
   const db = toClientError(new ConnectionRefusedError(new Error('connect ECONNREFUSED 127.0.0.1:5432')));
-  t.like(db, { status: 503, code: 'database_unavailable', log: true });
+  t.like(db, { status: 503, code: 'database_unavailable', log: 'warn' });
+  t.like(toClientError(new TimeoutError(Object.assign(new Error('SQLITE_BUSY: database is locked'), { sql: 'UPDATE instances' }))), {
+    status: 503,
+    code: 'database_unavailable',
+  });
+  t.like(toClientError(new DatabaseError(Object.assign(new Error('Connection terminated unexpectedly'), { sql: 'SELECT 1' }))), {
+    status: 503,
+    code: 'database_unavailable',
+  });
+  t.like(toClientError(new DatabaseError(Object.assign(new Error('syntax error at or near "x"'), { sql: 'x' }))), { status: 500, code: 'internal_error' });
   t.is(db.headers['Retry-After'], '5');
   t.notRegex(db.message, /5432/, 'no connection detail reaches the client');
   t.like(toClientError(new PlatformError('nomad_error', 'secret internals', { status: 500 })), {
     status: 500,
     code: 'internal_error',
     message: INTERNAL_ERROR_MESSAGE,
-    log: true,
+    log: 'error',
   });
-  t.like(toClientError(new Error('boom at /etc/secret')), { status: 500, code: 'internal_error', message: INTERNAL_ERROR_MESSAGE, log: true });
+  t.like(toClientError(new Error('boom at /etc/secret')), { status: 500, code: 'internal_error', message: INTERNAL_ERROR_MESSAGE, log: 'error' });
   t.like(toClientError(Object.assign(new Error('Invalid URL'), { status: 400, expose: true })), {
     status: 400,
     code: 'invalid_request',
