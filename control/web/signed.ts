@@ -1,7 +1,9 @@
 /**
  * The one signed-value format for cookies that must come back unchanged:
- * `{payload}.{HMAC-SHA256(key, purpose \0 payload), base64url}`. The purpose keeps a
- * value signed for one use from being accepted for another.
+ * `{payload}.{HMAC-SHA256(key, "mxos-signed" \0 purpose \0 payload), base64url}`. The
+ * purpose keeps a value signed for one use from being accepted for another; the fixed
+ * tag keeps these MACs apart from the credentials derived from the same key
+ * (access/credentials.ts), whatever purposes either side adds later.
  */
 import crypto from 'node:crypto';
 import { constantTimeEqual } from './compare.ts';
@@ -35,5 +37,5 @@ export function verifyJson<T>(key: string, purpose: string, value: string | null
 }
 
 function mac(key: string, purpose: string, payload: string): string {
-  return crypto.createHmac('sha256', key).update(`${purpose}\0${payload}`).digest('base64url');
+  return crypto.createHmac('sha256', key).update(`mxos-signed\0${purpose}\0${payload}`).digest('base64url');
 }
