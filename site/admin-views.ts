@@ -1,7 +1,7 @@
 /** Admin pages: plain tables that work without JavaScript. */
 import type { AuditEntry, User } from '../control/db/models.ts';
-import type { InstanceSummary } from '../control/provisioning/store.ts';
 import { canRequest } from '../control/provisioning/states.ts';
+import type { InstanceSummary } from '../control/provisioning/store.ts';
 import { escapeHtml as e } from '../control/web/html.ts';
 import { layout, type PageUser } from './views.ts';
 

@@ -76,9 +76,8 @@ export async function sessionOf(ctx: SiteContext, deps: SiteDeps): Promise<SiteS
 /** Middleware: without a session, off to sign-in (and back here afterwards). */
 export function requireSession(deps: SiteDeps) {
   return async (ctx: ParameterizedContext<SiteState & SignedIn>, next: Next): Promise<void> => {
-    const session = await sessionOf(ctx as SiteContext, deps);
-    if (!session) return ctx.redirect(`/login?next=${encodeURIComponent(ctx.path)}`);
-    ctx.state.session = session;
+    // sessionOf stores the session in ctx.state: from here on the state is SignedIn.
+    if (!(await sessionOf(ctx as SiteContext, deps))) return ctx.redirect(`/login?next=${encodeURIComponent(ctx.path)}`);
     return next();
   };
 }

@@ -32,7 +32,7 @@ const DROP_UPSTREAM = new Set([
 const DROP_DOWNSTREAM = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate']);
 
 interface ForwardContext {
-  /** The client address as the router believes it (see clientChain). */
+  /** X-Forwarded-For as the router sends it (TrustedProxies.resolve). */
   forwardedFor: string;
   proto: 'http' | 'https';
   /** The validated Host header. */

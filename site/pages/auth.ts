@@ -3,14 +3,14 @@
  * verifier, where to go next) rides in a signed cookie for ten minutes; the session
  * cookie lives exactly as long as its session row.
  */
+
+import type { ParameterizedContext } from 'koa';
 import { ValidationError } from '../../control/errors.ts';
 import type { PendingLogin } from '../../control/identity/oidc.ts';
-import { readForm } from '../../control/web/body.ts';
 import { readCookie } from '../../control/web/cookies.ts';
 import { safeNextPath } from '../../control/web/next-path.ts';
-import { assertFormFromSameOrigin } from '../../control/web/origin.ts';
 import { signJson, verifyJson } from '../../control/web/signed.ts';
-import { cookieNames, rateLimit, type SiteDeps, type SiteRouter, seeOther, sessionOf, setCookie } from '../context.ts';
+import { checkForm, cookieNames, rateLimit, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf, setCookie } from '../context.ts';
 
 const PENDING_LOGIN = 'pending-login';
 const PENDING_LOGIN_SECONDS = 600;
@@ -41,8 +41,7 @@ export function authPages(router: SiteRouter, deps: SiteDeps): void {
   router.post('/logout', async (ctx) => {
     const session = await sessionOf(ctx, deps);
     if (session) {
-      const form = await readForm(ctx.req);
-      assertFormFromSameOrigin(ctx.req.headers, form.get('csrf'), session.csrf);
+      await checkForm(ctx as ParameterizedContext<SignedIn>);
       await deps.users.sessions.revoke(session.tokenHash);
     }
     setCookie(ctx, deps, names.session, '', 0);

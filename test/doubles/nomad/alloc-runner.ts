@@ -85,7 +85,7 @@ export class AllocRunner {
 
   private async finishBatch(id: string): Promise<void> {
     const alloc = this.rt.state.allocs.get(id);
-    if (!alloc || alloc.clientStatus !== 'running' || alloc.desiredStatus !== 'run') return;
+    if (alloc?.clientStatus !== 'running' || alloc.desiredStatus !== 'run') return;
     this.rt.state.write(['allocs'], (index) => {
       for (const state of Object.values(alloc.taskStates)) {
         if (state.State === 'dead') continue;
