@@ -60,8 +60,12 @@ export class UserStore {
 
   /** Newest first; `q` is a prefix of the handle or the email (LIKE wildcards are literal). Uses the indexes. */
   async page(options: { q: string; offset: number; limit: number }): Promise<{ users: User[]; total: number }> {
-    const prefix = `${options.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const where: WhereOptions<User> = options.q ? { [Op.or]: [{ handle: { [Op.like]: prefix } }, { email: { [Op.like]: prefix } }] } : {};
+    // An explicit ESCAPE: SQLite's LIKE has no default escape character (PostgreSQL's is "\\"),
+    // so without it a search for "a_b" would look for a backslash on SQLite.
+    const { sequelize } = this.db;
+    const prefix = sequelize.escape(`${options.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    const like = (column: 'handle' | 'email') => sequelize.literal(`"${column}" LIKE ${prefix} ESCAPE '\\'`);
+    const where: WhereOptions<User> = options.q ? { [Op.or]: [like('handle'), like('email')] } : {};
     const [users, total] = await Promise.all([
       this.User.findAll({
         where,

@@ -35,6 +35,17 @@ for (const target of targets) {
     t.is((await users.page({ q: '', offset: 0, limit: 10 })).total, 2);
   });
 
+  target.test(`[${target.name}] the admin search is a prefix search where % and _ are plain characters`, async (t) => {
+    const { users } = await open(t, target);
+    for (const email of ['a_b@example.com', 'axb@example.com', 'a%b@example.com', 'abc@example.com']) await users.signIn(identity(email), []);
+    const found = async (q: string) => (await users.page({ q, offset: 0, limit: 10 })).users.map((u) => u.email).sort();
+    t.deepEqual(await found('a_b'), ['a_b@example.com']);
+    t.deepEqual(await found('a%'), ['a%b@example.com']);
+    t.deepEqual(await found('ab'), ['abc@example.com']);
+    t.deepEqual(await found("a'b"), [], 'quotes are data, not SQL');
+    t.is((await users.page({ q: 'a', offset: 0, limit: 10 })).total, 4);
+  });
+
   target.test(`[${target.name}] suspending ends every session and is audited; an admin change and its audit entry commit together or not at all`, async (t) => {
     const { db, users } = await open(t, target);
     const erin = await users.signIn(identity('erin@example.com'), []);
