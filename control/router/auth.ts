@@ -15,6 +15,20 @@ export interface Principal {
   access: AccessKind | 'token';
 }
 
+/**
+ * A browser's cookie rides along on requests other pages start, and every
+ * {handle}.DOMAIN is the same site to a browser: so a WebSocket upgrade or a request
+ * that may change state (anything but GET and HEAD), when only the session cookie
+ * vouches for it, must come from the instance's own page (Origin = this origin).
+ * A bearer token is never sent by a browser on its own, so it needs no such proof.
+ */
+export function crossSiteRefused(req: IncomingMessage, principal: Principal, scheme: string, upgrade: boolean): boolean {
+  if (principal.access === 'token') return false;
+  if (!upgrade && (req.method === 'GET' || req.method === 'HEAD')) return false;
+  const origin = req.headers.origin;
+  return origin === undefined || origin !== `${scheme}//${req.headers.host}`;
+}
+
 export function authenticate(req: IncomingMessage, route: Route, form: 'host' | 'path', sessions: SessionCookies): Principal | null {
   const authorization = req.headers.authorization;
   if (authorization?.startsWith('Bearer ') && constantTimeEqual(authorization.slice(7).trim(), route.instanceToken)) {

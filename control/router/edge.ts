@@ -55,7 +55,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   const routes = new RouteCache({ db, bus: store.bus, secretKey, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
   await routes.load();
   const metrics = createRouterMetrics(deps.registry);
-  const sessions = new SessionCookies(secretKey, { secure: config.public.secure, ttlMs: config.router.sessionTtlMs });
+  const sessions = new SessionCookies(secretKey, { secure: config.public.secureCookies, ttlMs: config.router.sessionTtlMs });
   const pools = new UpstreamPools({
     connections: config.router.upstreamConnections,
     connectTimeoutMs: config.router.connectTimeoutMs,
@@ -75,6 +75,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   const router = new Router({
     settings: {
       domain: config.public.domain,
+      instanceDomain: config.public.instanceDomain,
       publicUrl: config.public.url,
       gatewayPaths: config.router.gatewayPaths,
       bodyLimitBytes: config.router.bodyLimitBytes,
@@ -95,6 +96,10 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   });
 
   const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, router.handleRequest);
+  // A client may half-close its side once it has sent a whole request (legal in HTTP/1.1):
+  // answer it anyway. Node's default aborts every request in flight on that connection.
+  // (Not in Node's typings; honoured by node:http since v10.)
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.on('upgrade', router.handleUpgrade);
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

@@ -74,6 +74,16 @@ export class PlatformEndpoints {
   }
 
   private async login(req: IncomingMessage, res: ServerResponse, route: Route, code: string): Promise<void> {
+    // Only a top-level navigation may sign in (the apex's redirect, or a link the user opened):
+    // a fetch, an image, a frame or a no-cors load from another page is refused, and the code kept.
+    if (!isTopLevelNavigation(req)) {
+      return reply(req, res, {
+        status: 403,
+        code: 'not_a_navigation',
+        title: 'Open the link itself',
+        message: 'Sign-in links work only when opened in the browser, not loaded by a page.',
+      });
+    }
     const redeemed = await this.deps.codes.redeem(code, route.handle);
     if (!redeemed) {
       return reply(req, res, {
@@ -123,6 +133,17 @@ export class PlatformEndpoints {
     res.writeHead(303, { location: this.deps.publicUrl, 'set-cookie': this.deps.sessions.clear(), 'cache-control': 'no-store' });
     res.end(page('Signed out', '<p>Signed out.</p>'));
   }
+}
+
+/**
+ * Browsers say what a request is for (Fetch Metadata): a top-level navigation is mode
+ * "navigate" to destination "document". Clients without these headers (curl, the CLI's
+ * users' scripts, old browsers) are let through: the code itself is the secret.
+ */
+function isTopLevelNavigation(req: IncomingMessage): boolean {
+  const mode = req.headers['sec-fetch-mode'];
+  const dest = req.headers['sec-fetch-dest'];
+  return (mode === undefined || mode === 'navigate') && (dest === undefined || dest === 'document');
 }
 
 function unauthorized(): RouterReply {

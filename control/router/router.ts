@@ -12,8 +12,9 @@ import type { Logger } from '../logger.ts';
 import { TrustedProxies } from '../web/client-address.ts';
 import { toClientError } from '../web/errors.ts';
 import { escapeHtml } from '../web/html.ts';
-import { authenticate, type Principal } from './auth.ts';
+import { authenticate, crossSiteRefused, type Principal } from './auth.ts';
 import { downstreamHeaders, upstreamHeaders } from './headers.ts';
+import { HealthProbe } from './health-probe.ts';
 import type { RouterMetrics } from './metrics.ts';
 import { type RouterReply, rawReply, reply, wantsHtml } from './pages.ts';
 import type { PlatformEndpoints } from './platform-endpoints.ts';
@@ -26,6 +27,7 @@ import { type OpenSockets, proxyUpgrade } from './websocket.ts';
 
 interface RouterSettings {
   domain: string;
+  instanceDomain: string;
   publicUrl: string;
   gatewayPaths: readonly string[];
   bodyLimitBytes: number;
@@ -56,12 +58,17 @@ export class Router {
   private readonly trusted: TrustedProxies;
   private readonly gatewayPaths: readonly string[];
   private readonly forwarding: ForwardSettings;
+  private readonly healthProbe: HealthProbe;
+  /** "https:" or "http:", as browsers reach instances: part of every instance's origin. */
+  private readonly scheme: string;
   /** Bound once: labelled counters are looked up per request otherwise. */
   private readonly counters: { proxied: Counter.Internal; unauthorized: Counter.Internal; waitingPage: Counter.Internal };
 
   constructor(private readonly deps: RouterDeps) {
     this.trusted = new TrustedProxies(deps.settings.trustedProxies);
     this.gatewayPaths = deps.settings.gatewayPaths;
+    this.healthProbe = new HealthProbe(deps.pools);
+    this.scheme = new URL(deps.settings.publicUrl).protocol;
     this.forwarding = {
       pools: deps.pools,
       bodyLimitBytes: deps.settings.bodyLimitBytes,
@@ -80,7 +87,7 @@ export class Router {
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     let target: Target;
     try {
-      target = classifyRequest(req, this.deps.settings.domain);
+      target = classifyRequest(req, this.deps.settings.domain, this.deps.settings.instanceDomain);
     } catch (err) {
       return this.refuse(req, res, badTarget(err));
     }
@@ -90,7 +97,7 @@ export class Router {
     const { routes, endpoints, settings } = this.deps;
     const route = routes.get(target.handle);
     if (!route) return this.refuse(req, res, noSuchInstance(target.handle));
-    if (isHealthPath(target.path)) return this.health(req, res, target, route);
+    if (isHealthPath(target.path)) return this.health(req, res, route);
     if (target.form === 'host' && target.path.startsWith('/_mxos/')) return this.settle(req, res, target, endpoints.handle(req, res, route));
 
     const principal = authenticate(req, route, target.form, this.deps.sessions);
@@ -98,6 +105,7 @@ export class Router {
       this.counters.unauthorized.inc();
       return this.refuse(req, res, signInFirst(req, target, settings.publicUrl));
     }
+    if (crossSiteRefused(req, principal, this.scheme, false)) return this.refuse(req, res, crossSite());
     if (Number(req.headers['content-length']) > settings.bodyLimitBytes) {
       return this.refuse(req, res, {
         status: 413,
@@ -114,7 +122,7 @@ export class Router {
     socket.on('error', () => socket.destroy());
     let target: Target;
     try {
-      target = classifyRequest(req, this.deps.settings.domain);
+      target = classifyRequest(req, this.deps.settings.domain, this.deps.settings.instanceDomain);
     } catch (err) {
       return rawReply(socket, badTarget(err));
     }
@@ -148,8 +156,21 @@ export class Router {
     });
   }
 
-  private health(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route): void {
-    // Never wakes and never counts as activity: probes must not keep an instance awake.
+  /**
+   * Answered by the router from its own probe, with a body of its own: unauthenticated
+   * clients never see anything the instance serves. Never wakes and never counts as
+   * activity (probes must not keep an instance awake).
+   */
+  private health(req: IncomingMessage, res: ServerResponse, route: Route): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return this.refuse(req, res, {
+        status: 405,
+        code: 'method_not_allowed',
+        title: 'Not allowed',
+        message: '/health answers GET and HEAD only.',
+        headers: { allow: 'GET, HEAD' },
+      });
+    }
     if (!isReady(route)) {
       return this.refuse(req, res, {
         status: 503,
@@ -159,7 +180,24 @@ export class Router {
         json: { status: route.status },
       });
     }
-    this.proxy(req, res, target, route, false);
+    this.settle(req, res, { kind: 'instance', handle: route.handle, form: 'host', path: '/health', prefix: '' }, this.answerHealth(req, res, route));
+  }
+
+  private async answerHealth(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+    if (!req.complete) req.resume();
+    if (await this.healthProbe.healthy(route.handle, route.gatewayUrl!)) {
+      const body = JSON.stringify({ status: 'ok', handle: route.handle });
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    this.refuse(req, res, {
+      status: 503,
+      code: 'instance_unhealthy',
+      title: 'Not answering',
+      message: `${route.handle}'s instance is running but does not answer its health check.`,
+      json: { status: 'unhealthy' },
+    });
   }
 
   private proxy(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, route: Route, counts: boolean): void {
@@ -203,8 +241,18 @@ export class Router {
     const { routes, waker, settings, sockets, endpoints } = this.deps;
     let route = routes.get(target.handle);
     if (!route) return rawReply(socket, noSuchInstance(target.handle));
+    // The router's own paths and the health check are never tunnelled to the instance.
+    if (target.form === 'host' && (target.path.startsWith('/_mxos/') || isHealthPath(target.path))) {
+      return rawReply(socket, {
+        status: 404,
+        code: 'not_found',
+        title: 'Not found',
+        message: `${target.path.split('?')[0]} does not take WebSocket connections.`,
+      });
+    }
     const principal = authenticate(req, route, target.form, this.deps.sessions);
     if (!principal) return rawReply(socket, signInFirst(req, target, settings.publicUrl));
+    if (crossSiteRefused(req, principal, this.scheme, true)) return rawReply(socket, crossSite());
     if (!isReady(route)) {
       if (route.status === 'failed') return rawReply(socket, endpoints.failedReply(route));
       const outcome = await waker.hold(route.handle, actorOf(principal), settings.wakeHoldMs);
@@ -263,6 +311,15 @@ function routerFailure(err: unknown, message: string): RouterReply {
   const error = toClientError(err);
   if (error.status === 503) return { status: 503, code: error.code, title: 'Try again shortly', message: error.message, headers: error.headers };
   return { status: 502, code: 'router_error', title: 'Something went wrong', message };
+}
+
+function crossSite(): RouterReply {
+  return {
+    status: 403,
+    code: 'cross_origin',
+    title: 'Refused',
+    message: "A browser sent this from another page: only the instance's own pages may change it or open a WebSocket with its sign-in.",
+  };
 }
 
 function isHealthPath(path: string): boolean {

@@ -6,7 +6,7 @@
  * Verification is a MAC check: no database on the hot path.
  */
 import type { AccessKind } from '../db/models.ts';
-import { hostCookie, platformCookieName, readCookie } from '../web/cookies.ts';
+import { hostCookie, platformCookieName, readPlatformCookie } from '../web/cookies.ts';
 import { signValue, verifySignedValue } from '../web/signed.ts';
 import type { Route } from './route-table.ts';
 
@@ -44,7 +44,7 @@ export class SessionCookies {
 
   /** The claims when `cookieHeader` carries a valid, current session for `route`; otherwise null. */
   verify(cookieHeader: string | undefined, route: Route, now = Date.now()): SessionClaims | null {
-    const payload = verifySignedValue(this.secretKey, PURPOSE, readCookie(cookieHeader, this.name));
+    const payload = verifySignedValue(this.secretKey, PURPOSE, readPlatformCookie(cookieHeader, this.name));
     if (payload === null) return null;
     const [handle, generation, access, user, expires] = payload.split('.');
     if (handle !== route.handle || Number(generation) !== route.accessGeneration) return null;

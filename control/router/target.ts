@@ -13,7 +13,7 @@ export type Target =
   | {
       kind: 'instance';
       handle: string;
-      /** host: {handle}.DOMAIN (browsers and APIs); path: /proxy/{handle}/... on the apex (APIs only). */
+      /** host: {handle}.INSTANCE_DOMAIN (browsers and APIs); path: /proxy/{handle}/... on the apex (APIs only). */
       form: 'host' | 'path';
       /** Path and query as the instance sees them. */
       path: string;
@@ -28,7 +28,8 @@ export class BadTargetError extends Error {
 const HOST_PATTERN = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
 const PROXY_PREFIX = '/proxy/';
 
-export function classifyRequest(req: IncomingMessage, domain: string): Target {
+/** `domain`: the site's apex; `instanceDomain`: where {handle} hosts live (may be the same). */
+export function classifyRequest(req: IncomingMessage, domain: string, instanceDomain: string): Target {
   const url = req.url ?? '';
   if (url.charCodeAt(0) !== 47 /* / */) {
     throw new BadTargetError('The request target must be a path (origin form); absolute URLs and * are not accepted here.');
@@ -46,7 +47,7 @@ export function classifyRequest(req: IncomingMessage, domain: string): Target {
     assertNoDotSegments(path);
     return { kind: 'instance', handle, form: 'path', path, prefix: `${PROXY_PREFIX}${handle}` };
   }
-  const suffix = `.${domain}`;
+  const suffix = `.${instanceDomain}`;
   if (hostname.endsWith(suffix)) {
     const handle = hostname.slice(0, -suffix.length);
     if (handle.includes('.') || checkHandle(handle) !== null) return { kind: 'unknown-host', hostname };

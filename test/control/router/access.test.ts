@@ -22,7 +22,7 @@ test('a login link works once, on its own host only, and sets a host-only HttpOn
   t.is(ok.status, 303);
   t.is(ok.headers.location, '/apps/notes?x=1');
   const setCookie = String(ok.headers['set-cookie']![0]);
-  t.regex(setCookie, /^mxos_session=[^;]+; Path=\/; Max-Age=43200; HttpOnly; SameSite=Lax$/);
+  t.regex(setCookie, /^__Host-mxos_session=[^;]+; Path=\/; Max-Age=43200; HttpOnly; SameSite=Lax; Secure$/);
   t.notRegex(setCookie, /Domain/i);
   const again = await f.send({ host: `alice.localhost:${f.port}`, path, headers: { accept: 'text/html' } });
   t.is(again.status, 400);

@@ -41,8 +41,8 @@ browserTest('a sleeping instance shows the waiting page with progress, which tur
   t.true(seen.includes('200 /'), 'and then the instance page');
   const cookies = await page.context().cookies();
   t.deepEqual(
-    cookies.map((c) => [c.name, c.domain, c.httpOnly, c.sameSite]),
-    [['mxos_session', 'alice.localhost', true, 'Lax']],
+    cookies.map((c) => [c.name, c.domain, c.httpOnly, c.sameSite, c.secure]),
+    [['__Host-mxos_session', 'alice.localhost', true, 'Lax', true]],
   );
   t.is((await platform.service.get('alice')).status, 'running');
 });

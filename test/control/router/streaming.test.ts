@@ -31,7 +31,8 @@ test('server-sent events arrive one by one, before the instance has finished the
 test('WebSocket upgrades go through, to the right instance, with the session cookie or the token', async (t) => {
   const f = await startRouterFixture(t, ['alice', 'bob']);
   const cookie = await f.signIn('alice');
-  for (const headers of [{ cookie }, bearer(f.token('alice'))]) {
+  // A browser's cookie counts for an upgrade only from the instance's own page (Origin = its origin).
+  for (const headers of [{ cookie, origin: `http://alice.localhost:${f.port}` }, bearer(f.token('alice'))]) {
     const ws = new WebSocket(`ws://127.0.0.1:${f.port}/ws?room=1`, { headers: { host: `alice.localhost:${f.port}`, ...headers } });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const reply = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
