@@ -59,16 +59,26 @@ export interface Config {
     pollIntervalMs: number;
     concurrency: number;
   };
-  /** The public listener: the site at the apex, instances at {handle}.DOMAIN. */
+  /** The public listener: the site at the apex, instances at {handle}.INSTANCE_DOMAIN. */
   public: {
     host: string;
     port: number;
     /** Lowercase host name the platform is served under, e.g. matrix-os.example. */
     domain: string;
+    /**
+     * Where instances live: {handle}.instanceDomain (default: domain). A registrable
+     * domain of its own keeps every site cookie away from tenants' hosts.
+     */
+    instanceDomain: string;
     /** The apex as users see it (scheme, host, port), without a trailing slash. */
     url: string;
-    /** true when users reach the platform over https: cookies get Secure and the __Host- prefix. */
+    /** true when users reach the platform over https. */
     secure: boolean;
+    /**
+     * Platform cookies get Secure and the __Host- prefix (so no page on another host can
+     * plant or shadow them): over https, and on localhost, which browsers treat as secure.
+     */
+    secureCookies: boolean;
     /** Peers whose X-Forwarded-* headers are believed (IPs or CIDRs), e.g. cloudflared on 127.0.0.1. */
     trustedProxies: string[];
   };
@@ -245,6 +255,17 @@ function parsePublic(read: EnvReader, production: boolean): Config['public'] {
     // read.url has already reported it.
   }
   read.require(!production || secure, 'PUBLIC_URL must start with https:// when PLATFORM_MODE=production: instance cookies are only safe over TLS');
+  const instanceDomain = read.string('INSTANCE_DOMAIN', domain).toLowerCase();
+  read.require(
+    DNS_NAME.test(instanceDomain),
+    `INSTANCE_DOMAIN must be a host name like matrix-os-apps.example (no scheme, port or path), got "${instanceDomain}"`,
+  );
+  read.require(
+    instanceDomain === domain || (!domain.endsWith(`.${instanceDomain}`) && `www.${domain}` !== instanceDomain),
+    `INSTANCE_DOMAIN must be DOMAIN itself or a domain the site is not under, got "${instanceDomain}" for DOMAIN "${domain}"`,
+  );
+  const localhost = (name: string) => name === 'localhost' || name.endsWith('.localhost');
+  const secureCookies = secure || (localhost(domain) && localhost(instanceDomain));
   const trustedProxies = read
     .string('TRUSTED_PROXIES', '')
     .split(',')
@@ -260,7 +281,7 @@ function parsePublic(read: EnvReader, production: boolean): Config['public'] {
       `TRUSTED_PROXIES entries must be IP addresses or CIDRs like 127.0.0.1 or 10.0.0.0/8, got "${entry}"`,
     );
   }
-  return { host: read.string('PUBLIC_HOST', '127.0.0.1'), port, domain, url, secure, trustedProxies };
+  return { host: read.string('PUBLIC_HOST', '127.0.0.1'), port, domain, instanceDomain, url, secure, secureCookies, trustedProxies };
 }
 
 function parseGatewayPaths(read: EnvReader): string[] {

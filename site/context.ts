@@ -15,7 +15,7 @@ import type { SiteSession } from '../control/users/sessions.ts';
 import type { UserStore } from '../control/users/store.ts';
 import { readForm } from '../control/web/body.ts';
 import type { TrustedProxies } from '../control/web/client-address.ts';
-import { hostCookie, platformCookieName, readCookie } from '../control/web/cookies.ts';
+import { hostCookie, platformCookieName, readPlatformCookie } from '../control/web/cookies.ts';
 import { assertFormFromSameOrigin } from '../control/web/origin.ts';
 import { PAGE_SECURITY_HEADERS } from '../control/web/security-headers.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -69,7 +69,7 @@ export function setCookie(ctx: Context, deps: SiteDeps, name: string, value: str
 /** The session of this request, looked up once. */
 export async function sessionOf(ctx: SiteContext, deps: SiteDeps): Promise<SiteSession | null> {
   if (ctx.state.session === undefined)
-    ctx.state.session = await deps.users.sessions.find(readCookie(ctx.get('cookie'), cookieNames(deps.settings.secure).session));
+    ctx.state.session = await deps.users.sessions.find(readPlatformCookie(ctx.get('cookie'), cookieNames(deps.settings.secure).session));
   return ctx.state.session;
 }
 

@@ -31,7 +31,7 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
     settings: {
       domain: config.public.domain,
       publicUrl: config.public.url,
-      secure: config.public.secure,
+      secure: config.public.secureCookies,
       adminEmails: config.identity.adminEmails,
       instanceLimits: { memoryMB: config.instance.memoryMB, cpu: config.instance.cpu },
     },

@@ -74,7 +74,7 @@ export function dashboardPage(user: PageUser, instance: InstanceView | null, ins
     `<form method="post" action="/dashboard/${action}" class="inline">${csrf}<button type="submit">${label}</button></form>`;
   const { status } = instance;
   const actions = [
-    status === 'running' || status === 'stopped' ? `<a class="button" href="/open/${e(instance.handle)}">Open my Matrix OS</a>` : '',
+    status === 'running' || status === 'stopped' ? openButton(user, instance.handle, '/', 'Open my Matrix OS') : '',
     canRequest(status, 'start') ? button('start', 'Start') : '',
     canRequest(status, 'stop') ? button('stop', 'Stop') : '',
     canRequest(status, 'reprovision') ? button('reprovision', 'Provision again') : '',
@@ -139,6 +139,21 @@ export function communityPage(user: PageUser, rows: CommunityRow[], hidden: bool
 <form method="post" action="/community/visibility" class="inline"><input type="hidden" name="csrf" value="${e(user.csrf)}">
 <input type="hidden" name="hidden" value="${hidden ? '0' : '1'}"><button type="submit">${hidden ? 'Show me in the community' : 'Hide me from the community'}</button></form>
 <ul id="community">${items || '<li>No one yet.</li>'}</ul>`,
+    user,
+  );
+}
+
+/** The form that opens an instance: a POST with the CSRF token, never a link. */
+function openButton(user: PageUser, handle: string, next: string, label: string): string {
+  return `<form method="post" action="/open/${e(handle)}" class="inline"><input type="hidden" name="csrf" value="${e(user.csrf)}"><input type="hidden" name="next" value="${e(next)}"><button type="submit">${e(label)}</button></form>`;
+}
+
+export function openPage(user: PageUser, handle: string, next: string, instanceUrl: string): string {
+  return layout(
+    `Open ${handle}'s Matrix OS`,
+    `<h1>Open ${e(handle)}'s Matrix OS</h1>
+<p>You are signed in as ${e(user.email ?? 'you')}. This opens <code>${e(instanceUrl)}${e(next)}</code> in this browser.</p>
+<p>${openButton(user, handle, next, `Open ${handle}'s Matrix OS`)}</p>`,
     user,
   );
 }

@@ -36,18 +36,9 @@ export class AccessCodes {
     now = Date.now(),
   ): Promise<{ code: string; access: AccessKind; expiresAt: Date }> {
     const next = safeNextPath(input.next);
-    const { Instance, User, AccessCode } = this.db.models;
-    const instance = await Instance.findOne({ where: { handle: input.handle }, attributes: ['owner_id', 'status'] });
-    if (!instance || instance.status === 'destroyed') throw new NotFoundError(`No instance with handle "${input.handle}".`);
-    let access: AccessKind = 'admin';
-    let userId = input.userId ?? 'operator';
-    if (input.userId !== null && input.userId !== instance.owner_id) {
-      const user = await User.findByPk(input.userId, { attributes: ['role'] });
-      if (user?.role !== 'admin') throw new ForbiddenError(`User "${input.userId}" may not open "${input.handle}": only its owner and admins can.`);
-    } else if (input.userId !== null) {
-      access = 'owner';
-      userId = input.userId;
-    }
+    const access = await this.accessOf(input.handle, input.userId);
+    const userId = input.userId ?? 'operator';
+    const { AccessCode } = this.db.models;
     const code = crypto.randomBytes(32).toString('base64url');
     const expiresAt = new Date(now + CODE_TTL_MS);
     await this.db.transaction(async (transaction) => {
@@ -65,6 +56,22 @@ export class AccessCodes {
     // Old codes are useless; clear them out now and then rather than on a timer.
     if (Math.random() < 0.05) await AccessCode.destroy({ where: { expires_at: { [Op.lt]: new Date(now - 3_600_000) } } });
     return { code, access, expiresAt };
+  }
+
+  /**
+   * How `userId` may open `handle` (null: the operator, as admin). Throws NotFoundError
+   * when there is no such instance, ForbiddenError when the user is neither its owner
+   * nor an admin.
+   */
+  async accessOf(handle: string, userId: string | null): Promise<AccessKind> {
+    const { Instance, User } = this.db.models;
+    const instance = await Instance.findOne({ where: { handle }, attributes: ['owner_id', 'status'] });
+    if (!instance || instance.status === 'destroyed') throw new NotFoundError(`No instance with handle "${handle}".`);
+    if (userId === null) return 'admin';
+    if (userId === instance.owner_id) return 'owner';
+    const user = await User.findByPk(userId, { attributes: ['role'] });
+    if (user?.role !== 'admin') throw new ForbiddenError(`User "${userId}" may not open "${handle}": only its owner and admins can.`);
+    return 'admin';
   }
 
   /** Redeems a code for `handle` exactly once; null when unknown, used, expired or for another handle. */

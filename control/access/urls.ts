@@ -4,10 +4,10 @@ import type { Config } from '../config.ts';
 /** Served by the router on every instance host. */
 const LOGIN_PATH = '/_mxos/login';
 
-/** https://{handle}.DOMAIN[:port] as users reach it, from PUBLIC_URL. */
+/** https://{handle}.INSTANCE_DOMAIN[:port] as users reach it: PUBLIC_URL's scheme and port. */
 export function instanceUrl(config: Config, handle: string): string {
   const apex = new URL(config.public.url);
-  return `${apex.protocol}//${handle}.${apex.host}`;
+  return `${apex.protocol}//${handle}.${config.public.instanceDomain}${apex.port ? `:${apex.port}` : ''}`;
 }
 
 /** Path and query on the instance's host that redeem a login code. */

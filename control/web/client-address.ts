@@ -29,13 +29,17 @@ export class TrustedProxies {
   }
 
   /**
-   * The client's address: walking X-Forwarded-For from the right (each proxy appends
-   * the peer it saw), the first hop that is not a trusted proxy. Entries further left
-   * are whatever the client sent, so they never count.
+   * The client's address. From an untrusted peer: the peer. From a trusted proxy:
+   * CF-Connecting-IP when it names an address (Cloudflare sets it, and cloudflared passes
+   * it on), else, walking X-Forwarded-For from the right (each proxy appends the peer it
+   * saw), the first hop that is not a trusted proxy. Entries further left are whatever
+   * the client sent, so they never count.
    */
   clientAddress(req: IncomingMessage): string {
     const peer = normalize(req.socket.remoteAddress ?? '');
     if (!this.trusts(peer)) return peer;
+    const connecting = single(req.headers['cf-connecting-ip'])?.trim();
+    if (connecting && net.isIP(connecting)) return normalize(connecting);
     const hops = (single(req.headers['x-forwarded-for']) ?? '')
       .split(',')
       .map((h) => normalize(h.trim()))

@@ -28,6 +28,24 @@ export function readCookie(header: string | undefined, name: string): string | n
   return null;
 }
 
+/**
+ * A platform cookie's value, or null when it is missing or present more than once. A
+ * second copy means another page planted one beside ours (a cookie set with a Domain
+ * reaches every subdomain); which one a browser sends first is not ours to choose, so
+ * neither counts.
+ */
+export function readPlatformCookie(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  let found: string | null = null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1 || part.slice(0, eq).trim() !== name) continue;
+    if (found !== null) return null;
+    found = part.slice(eq + 1).trim();
+  }
+  return found;
+}
+
 export function isPlatformCookie(name: string): boolean {
   for (const prefix of PLATFORM_COOKIE_PREFIXES) if (name.startsWith(prefix)) return true;
   return false;

@@ -7,7 +7,7 @@
 import type { ParameterizedContext } from 'koa';
 import { ValidationError } from '../../control/errors.ts';
 import type { PendingLogin } from '../../control/identity/oidc.ts';
-import { readCookie } from '../../control/web/cookies.ts';
+import { readPlatformCookie } from '../../control/web/cookies.ts';
 import { safeNextPath } from '../../control/web/next-path.ts';
 import { signJson, verifyJson } from '../../control/web/signed.ts';
 import { checkForm, cookieNames, rateLimit, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf, setCookie } from '../context.ts';
@@ -28,7 +28,7 @@ export function authPages(router: SiteRouter, deps: SiteDeps): void {
 
   router.get('/auth/callback', async (ctx) => {
     rateLimit(ctx, deps);
-    const pending = verifyJson<PendingLogin>(deps.secretKey, PENDING_LOGIN, readCookie(ctx.get('cookie'), names.login));
+    const pending = verifyJson<PendingLogin>(deps.secretKey, PENDING_LOGIN, readPlatformCookie(ctx.get('cookie'), names.login));
     if (!pending) throw new ValidationError('This sign-in started elsewhere or too long ago. Start again from the sign-in link.');
     const identity = await deps.login.complete(new URL(ctx.originalUrl, deps.settings.publicUrl), pending);
     const user = await deps.users.signIn(identity, deps.settings.adminEmails);

@@ -36,7 +36,7 @@ export function siteClient(platform: TestPlatform): SiteClient {
       const callback = await providerDance(start.headers.location!, email);
       const done = await send(callback.pathname + callback.search, { cookie: loginCookie });
       if (done.status !== 302) throw new Error(`callback answered ${done.status}: ${done.text.slice(0, 300)}`);
-      const cookie = done.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => c.startsWith('mxos_site='))!;
+      const cookie = done.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => /^(__Host-)?mxos_site=/.test(c))!;
       return { cookie, landedOn: done.headers.location! };
     },
   };

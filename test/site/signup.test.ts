@@ -63,7 +63,7 @@ browserTest('sign up through the development provider, choose a handle, watch it
   t.true((await page.locator('#events li').count()) >= 3);
   await page.screenshot({ path: path.join(SHOTS, 'dashboard.png') });
 
-  await page.getByRole('link', { name: 'Open my Matrix OS' }).click();
+  await page.getByRole('button', { name: 'Open my Matrix OS' }).click();
   await page.waitForSelector('h1:has-text("Matrix OS — alice")', { timeout: 30_000 });
   t.is(new URL(page.url()).host, `alice.localhost:${port}`);
 

@@ -11,7 +11,7 @@ test('first sign-in creates the user (admin when listed in ADMIN_EMAILS) and lea
   const site = siteClient(platform);
   const alice = await site.signIn('alice@example.com');
   t.is(alice.landedOn, '/signup');
-  t.regex(alice.cookie, /^mxos_site=/);
+  t.regex(alice.cookie, /^__Host-mxos_site=/, 'on localhost the cookie is __Host- and Secure, as over https');
   const root = await site.signIn('root@example.com');
   t.is(root.landedOn, '/signup');
   const users = await platform.db.models.User.findAll({ order: [['email', 'ASC']] });

@@ -1,0 +1,76 @@
+/** What a page on a tenant's host can make a signed-in browser do on the site: nothing. */
+import test from 'ava';
+import { startTestPlatform } from '../helpers/platform.ts';
+import { siteClient } from '../helpers/site.ts';
+
+const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+
+test('opening an instance is a form post with the CSRF token; a GET only shows the form and issues no code', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  const { cookie } = await site.signIn('alice@example.com');
+  const page = await site.send('/signup', { cookie });
+  await site.send('/signup', { cookie, form: { csrf: csrfOf(page.text), handle: 'alice' } });
+  const codes = () => platform.db.models.AccessCode.count();
+
+  const shown = await site.send('/open/alice?next=%2Ffiles%2F', { cookie, headers: { accept: 'text/html' } });
+  t.is(shown.status, 200);
+  t.regex(shown.text, /<form method="post" action="\/open\/alice"/);
+  t.is(await codes(), 0, 'a GET (what any page can make a browser send) issued nothing');
+
+  const csrf = csrfOf(shown.text);
+  // What a tenant's page can send: no token, or the token but from another origin.
+  t.is((await site.send('/open/alice', { cookie, form: { next: '/' } })).status, 403);
+  t.is((await site.send('/open/alice', { cookie, form: { csrf, next: '/' }, headers: { origin: 'http://bob.localhost:8000' } })).status, 403);
+  t.is(await codes(), 0);
+
+  const opened = await site.send('/open/alice', { cookie, form: { csrf, next: '/files/' } });
+  t.is(opened.status, 303);
+  t.regex(opened.headers.location!, /^http:\/\/alice\.localhost:8000\/_mxos\/login\?code=[A-Za-z0-9_-]{43}$/);
+  t.is(await codes(), 1);
+  t.is(
+    (await site.send('/open/alice', { cookie, form: { csrf, next: '/caf\u00e9' } })).status,
+    400,
+    'a next path outside printable ASCII is refused before any code',
+  );
+  t.is(await codes(), 1);
+});
+
+test('a planted second copy of the site cookie signs nobody in', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  const victim = await site.signIn('victim@example.com');
+  const attacker = await site.signIn('attacker@example.com');
+  t.is((await site.send('/dashboard', { cookie: victim.cookie })).status, 200);
+  // A tenant's page set the attacker's own valid session for the whole domain: the browser sends both.
+  for (const cookie of [`${victim.cookie}; ${attacker.cookie}`, `${attacker.cookie}; ${victim.cookie}`]) {
+    const r = await site.send('/dashboard', { cookie });
+    t.is(r.status, 302, 'treated as signed out, never as the attacker');
+  }
+});
+
+test('a forged X-Forwarded-For behind the trusted proxy does not buy a fresh rate limit', async (t) => {
+  const platform = await startTestPlatform(t, { env: { TRUSTED_PROXIES: '127.0.0.1' } });
+  const site = siteClient(platform);
+  // The proxy appends the address it saw (198.51.100.1); the client wrote the rest itself.
+  const via = (forged: string) => site.send('/login', { headers: { 'x-forwarded-for': `${forged}, 198.51.100.1` } });
+  for (let i = 0; i < 20; i++) t.is((await via(`203.0.113.${i}`)).status, 302);
+  t.is((await via('203.0.113.99')).status, 429);
+  t.is(
+    (await site.send('/login', { headers: { 'cf-connecting-ip': '198.51.100.7', 'x-forwarded-for': '198.51.100.1' } })).status,
+    302,
+    'CF-Connecting-IP from the trusted peer names another client',
+  );
+});
+
+test('site pages cannot be framed and send no Referer', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  for (const path of ['/', '/nothing-here']) {
+    const r = await site.send(path, { headers: { accept: 'text/html' } });
+    t.is(r.headers['x-frame-options'], 'DENY', path);
+    t.regex(String(r.headers['content-security-policy']), /frame-ancestors 'none'/);
+    t.is(r.headers['x-content-type-options'], 'nosniff');
+    t.is(r.headers['referrer-policy'], 'no-referrer');
+  }
+});
