@@ -92,7 +92,7 @@ export class Router {
       return this.refuse(req, res, badTarget(err));
     }
     if (target.kind === 'site') return this.deps.site(req, res);
-    if (target.kind === 'unknown-host') return this.refuse(req, res, unknownHost(target.hostname, this.deps.settings.publicUrl));
+    if (target.kind === 'unknown-host') return this.refuse(req, res, unknownHost(target.hostname, this.deps.settings));
     // The common case (a running instance, a valid credential) stays synchronous: no promise per request.
     const { routes, endpoints, settings } = this.deps;
     const route = routes.get(target.handle);
@@ -331,12 +331,15 @@ function badTarget(err: unknown): RouterReply {
   return { status: 400, code: 'bad_request', title: 'Bad request', message };
 }
 
-function unknownHost(hostname: string, publicUrl: string): RouterReply {
+function unknownHost(hostname: string, settings: RouterSettings): RouterReply {
+  const { publicUrl, domain, instanceDomain } = settings;
+  // With INSTANCE_DOMAIN set, {handle}.DOMAIN is not an instance: say where instances live.
+  const moved = instanceDomain !== domain && hostname.endsWith(`.${domain}`) ? ` Instances are at {handle}.${instanceDomain}.` : '';
   return {
     status: 404,
     code: 'unknown_host',
     title: 'Unknown address',
-    message: `This platform does not serve "${hostname.slice(0, 100)}". The platform is at ${publicUrl}.`,
+    message: `This platform does not serve "${hostname.slice(0, 100)}". The platform is at ${publicUrl}.${moved}`,
   };
 }
 

@@ -114,7 +114,16 @@ test('the public listener and router settings default to the architecture and ac
   const config = loadConfig({}, '/srv/app');
   t.deepEqual(
     { ...config.public, trustedProxies: [...config.public.trustedProxies] },
-    { host: '127.0.0.1', port: 8000, domain: 'localhost', url: 'http://localhost:8000', secure: false, trustedProxies: [] },
+    {
+      host: '127.0.0.1',
+      port: 8000,
+      domain: 'localhost',
+      instanceDomain: 'localhost',
+      url: 'http://localhost:8000',
+      secure: false,
+      secureCookies: true,
+      trustedProxies: [],
+    },
   );
   t.deepEqual([...config.router.gatewayPaths], ['/api/', '/ws', '/files/', '/modules/', '/health']);
   t.is(config.router.wakeHoldMs, 30_000);
@@ -187,4 +196,15 @@ test('sign-in: the development provider by default (warned about); a real issuer
       }),
     { message: /OIDC_ISSUER must be an https:\/\/ URL when PLATFORM_MODE=production/ },
   );
+});
+
+test('INSTANCE_DOMAIN defaults to DOMAIN and may not be a domain the site lives under', (t) => {
+  t.is(loadConfig({ DOMAIN: 'matrix.example' }, '/tmp').public.instanceDomain, 'matrix.example');
+  t.is(loadConfig({ DOMAIN: 'matrix.example', INSTANCE_DOMAIN: 'Matrix-Apps.example' }, '/tmp').public.instanceDomain, 'matrix-apps.example');
+  t.throws(() => loadConfig({ DOMAIN: 'app.matrix.example', INSTANCE_DOMAIN: 'matrix.example' }, '/tmp'), {
+    message: /INSTANCE_DOMAIN must be DOMAIN itself or a domain the site is not under/,
+  });
+  t.throws(() => loadConfig({ DOMAIN: 'matrix.example', INSTANCE_DOMAIN: 'https://x' }, '/tmp'), { message: /INSTANCE_DOMAIN must be a host name/ });
+  t.true(loadConfig({}, '/tmp').public.secureCookies, 'localhost counts as secure for cookies');
+  t.false(loadConfig({ DOMAIN: 'matrix.example' }, '/tmp').public.secureCookies, 'plain http elsewhere does not');
 });

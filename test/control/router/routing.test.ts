@@ -101,3 +101,21 @@ test('/health is answered without credentials, never wakes the instance and is n
   t.deepEqual(starts, [], 'the probe asked for no start');
   t.is(((await (await f.platform.api('/containers/alice')).json()) as { instance: { status: string } }).instance.status, 'stopped');
 });
+
+test('INSTANCE_DOMAIN puts instances on a domain of their own while the site stays at DOMAIN', async (t) => {
+  const f = await startRouterFixture(t, ['alice'], { INSTANCE_DOMAIN: 'tenants.localhost' });
+  const bearer = { authorization: `Bearer ${f.token('alice')}` };
+  const there = await f.send({ host: `alice.tenants.localhost:${f.port}`, path: '/api/x', headers: bearer });
+  t.is(there.status, 200);
+  t.is(there.json().handle, 'alice');
+  const old = await f.send({ host: `alice.localhost:${f.port}`, path: '/api/x', headers: bearer });
+  t.is(old.status, 404, '{handle}.DOMAIN is no instance any more');
+  t.regex(old.json<{ error: { message: string } }>().error.message, /Instances are at \{handle\}\.tenants\.localhost/);
+  t.is((await f.send({ host: `localhost:${f.port}`, path: '/health' })).status, 200, 'the apex is still the site');
+  // Links handed out point at the instance domain; a cookie for it is host-only there.
+  const link = (await (await f.platform.api('/containers/alice/login-link', { method: 'POST', json: { userId: 'user-alice' } })).json()) as { url: string };
+  t.regex(link.url, /^http:\/\/alice\.tenants\.localhost:8000\/_mxos\/login\?code=/);
+  const signedIn = await f.send({ host: `alice.tenants.localhost:${f.port}`, path: new URL(link.url).pathname + new URL(link.url).search });
+  t.is(signedIn.status, 303);
+  t.notRegex(String(signedIn.headers['set-cookie']), /Domain/i);
+});
