@@ -99,7 +99,7 @@ async function openServices(config: Config, logger: Logger): Promise<Services> {
     db,
     store,
     service: new InstanceService(db, store, config.orchestrator),
-    users: new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs)),
+    users: new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs), store),
     codes: new AccessCodes(db),
     activity,
   };

@@ -30,6 +30,8 @@ export class Instance extends Model<InferAttributes<Instance>, InferCreationAttr
   declare owner_id: string;
   declare driver: string;
   declare runtime_ref: CreationOptional<string | null>;
+  /** The owner is suspended: nobody but an admin reaches the instance, and it does not start. */
+  declare owner_suspended: CreationOptional<boolean>;
   declare status: InstanceStatus;
   declare gateway_url: CreationOptional<string | null>;
   declare shell_url: CreationOptional<string | null>;
@@ -142,6 +144,7 @@ export function defineModels(sequelize: Sequelize): Models {
       owner_id: { type: DataTypes.STRING(64), allowNull: false },
       driver: { type: DataTypes.STRING(16), allowNull: false },
       runtime_ref: DataTypes.STRING(128),
+      owner_suspended: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       status: { type: DataTypes.STRING(16), allowNull: false },
       gateway_url: DataTypes.STRING(255),
       shell_url: DataTypes.STRING(255),

@@ -76,6 +76,9 @@ export class InstanceService {
     for (let attempt = 0; attempt < 3; attempt++) {
       const instance = await this.get(handle);
       if (isSettled(instance.status, request)) return { instance, changed: false };
+      if (instance.owner_suspended && (request === 'start' || request === 'reprovision')) {
+        throw new ConflictError('owner_suspended', `The owner of "${handle}" is suspended: an admin must unsuspend them before it can start.`);
+      }
       if (!canRequest(instance.status, request)) {
         throw new ConflictError('invalid_state', `Cannot ${request} "${handle}" while it is ${instance.status}.`);
       }

@@ -239,6 +239,27 @@ export class InstanceStore {
     return event !== undefined;
   }
 
+  /**
+   * Marks (or clears) an owner's suspension on their live instances, inside the caller's
+   * transaction (the user's own change), with an 'access' event each: that is how every
+   * route table refuses or restores access within a second. Returns the handles.
+   */
+  async setOwnerSuspended(ownerId: string, suspended: boolean, message: string, transaction: Transaction): Promise<string[]> {
+    const rows = (await this.Instance.findAll({
+      where: { owner_id: ownerId, status: { [Op.ne]: 'destroyed' } },
+      attributes: ['id', 'handle'],
+      transaction,
+      raw: true,
+    })) as Array<Pick<Instance, 'id' | 'handle'>>;
+    if (rows.length === 0) return [];
+    await this.Instance.update({ owner_suspended: suspended }, { where: { id: rows.map((r) => r.id) }, transaction, silent: true });
+    const events = await Promise.all(rows.map((r) => this.insertEvent(r.id, r.handle, 'access', null, null, message, transaction)));
+    transaction.afterCommit(() => {
+      for (const event of events) this.bus.emit('event', toStoredEvent(event));
+    });
+    return rows.map((r) => r.handle);
+  }
+
   /** Gives back every lease whose owner matches `owner` (a replica's earlier runs). Returns how many. */
   async releaseLeases(owner: WhereOperators): Promise<number> {
     const [count] = await this.Instance.update({ lease_owner: null, lease_expires_at: null }, { where: { lease_owner: owner } });

@@ -15,6 +15,8 @@ import type { ActivityRecorder } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
+import type { UserStore } from '../users/store.ts';
+import { AdminSet } from './admin-set.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { PlatformEndpoints } from './platform-endpoints.ts';
 import { RouteCache } from './route-cache.ts';
@@ -42,6 +44,7 @@ interface EdgeDeps {
   service: InstanceService;
   activity: ActivityRecorder;
   codes: AccessCodes;
+  users: UserStore;
   /** Where the router's metrics are registered. */
   registry: Registry;
   secretKey: string;
@@ -55,7 +58,9 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   const routes = new RouteCache({ db, bus: store.bus, secretKey, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
   await routes.load();
   const metrics = createRouterMetrics(deps.registry);
-  const sessions = new SessionCookies(secretKey, { secure: config.public.secureCookies, ttlMs: config.router.sessionTtlMs });
+  const admins = new AdminSet({ db, changes: deps.users.changes, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
+  await admins.load();
+  const sessions = new SessionCookies(secretKey, { secure: config.public.secureCookies, ttlMs: config.router.sessionTtlMs, isAdmin: (id) => admins.has(id) });
   const pools = new UpstreamPools({
     connections: config.router.upstreamConnections,
     connectTimeoutMs: config.router.connectTimeoutMs,
@@ -121,6 +126,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
     sockets,
     async close() {
       routes.close();
+      admins.close();
       server.closeIdleConnections();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       sockets.close();

@@ -20,7 +20,17 @@ import type { Route, RouteListener, RouteTable } from './route-table.ts';
 const LOOKBACK_IDS = 200;
 /** Handles per query when reading many routes at once. */
 const READ_CHUNK = 1000;
-const ROUTE_ATTRIBUTES = ['handle', 'owner_id', 'status', 'gateway_url', 'shell_url', 'last_error', 'access_generation', 'token_generation'] as const;
+const ROUTE_ATTRIBUTES = [
+  'handle',
+  'owner_id',
+  'status',
+  'gateway_url',
+  'shell_url',
+  'last_error',
+  'access_generation',
+  'token_generation',
+  'owner_suspended',
+] as const;
 type RouteRow = Pick<Instance, (typeof ROUTE_ATTRIBUTES)[number]>;
 
 interface Waiter {
@@ -210,6 +220,8 @@ export class RouteCache implements RouteTable {
       gatewayUrl: row.gateway_url ?? null,
       shellUrl: row.shell_url ?? null,
       lastError: row.last_error ?? null,
+      // Plain rows: SQLite answers 0/1.
+      suspended: Boolean(row.owner_suspended),
       accessGeneration: row.access_generation,
       instanceToken: sameAccess ? previous.instanceToken : deriveCredential(secretKey, 'instance-token', row.handle, row.access_generation),
       routerToken: deriveCredential(secretKey, 'router-token', row.handle, row.token_generation),
@@ -224,6 +236,7 @@ function sameRoute(a: Route | undefined, b: Route | undefined): boolean {
     a.gatewayUrl === b.gatewayUrl &&
     a.shellUrl === b.shellUrl &&
     a.lastError === b.lastError &&
+    a.suspended === b.suspended &&
     a.accessGeneration === b.accessGeneration &&
     a.routerToken === b.routerToken &&
     a.ownerId === b.ownerId

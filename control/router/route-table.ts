@@ -14,6 +14,8 @@ export interface Route {
   shellUrl: string | null;
   /** Why the last start failed, shown on the failure page. */
   lastError: string | null;
+  /** The owner is suspended: only admins get through, and nothing wakes it. */
+  suspended: boolean;
   /** Generation of the user-facing token and of browser sessions; bumped by rotation. */
   accessGeneration: number;
   /** The token users present (Authorization: Bearer mxi_...), for this generation. */

@@ -106,6 +106,8 @@ export class Router {
       return this.refuse(req, res, signInFirst(req, target, settings.publicUrl));
     }
     if (crossSiteRefused(req, principal, this.scheme, false)) return this.refuse(req, res, crossSite());
+    const refusal = suspendedRefusal(route, principal);
+    if (refusal) return this.refuse(req, res, refusal);
     if (Number(req.headers['content-length']) > settings.bodyLimitBytes) {
       return this.refuse(req, res, {
         status: 413,
@@ -253,6 +255,8 @@ export class Router {
     const principal = authenticate(req, route, target.form, this.deps.sessions);
     if (!principal) return rawReply(socket, signInFirst(req, target, settings.publicUrl));
     if (crossSiteRefused(req, principal, this.scheme, true)) return rawReply(socket, crossSite());
+    const refusal = suspendedRefusal(route, principal);
+    if (refusal) return rawReply(socket, refusal);
     if (!isReady(route)) {
       if (route.status === 'failed') return rawReply(socket, endpoints.failedReply(route));
       const outcome = await waker.hold(route.handle, actorOf(principal), settings.wakeHoldMs);
@@ -311,6 +315,17 @@ function routerFailure(err: unknown, message: string): RouterReply {
   const error = toClientError(err);
   if (error.status === 503) return { status: 503, code: error.code, title: 'Try again shortly', message: error.message, headers: error.headers };
   return { status: 502, code: 'router_error', title: 'Something went wrong', message };
+}
+
+/** A suspended owner's instance: only admins get through, and only while it still runs (nothing wakes it). */
+function suspendedRefusal(route: Route, principal: Principal): RouterReply | null {
+  if (!route.suspended || (principal.access === 'admin' && isReady(route))) return null;
+  return {
+    status: 403,
+    code: 'instance_suspended',
+    title: 'Suspended',
+    message: `${route.handle}'s Matrix OS is suspended by the platform's admins; ask them to lift it.`,
+  };
 }
 
 function crossSite(): RouterReply {

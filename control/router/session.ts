@@ -25,7 +25,12 @@ export class SessionCookies {
 
   constructor(
     private readonly secretKey: string,
-    private readonly options: { secure: boolean; ttlMs: number },
+    private readonly options: {
+      secure: boolean;
+      ttlMs: number;
+      /** Whether `userId` is an admin now: an admin session ends the moment its user stops being one. */
+      isAdmin: (userId: string) => boolean;
+    },
   ) {
     this.name = platformCookieName('session', options.secure);
   }
@@ -49,10 +54,13 @@ export class SessionCookies {
     const [handle, generation, access, user, expires] = payload.split('.');
     if (handle !== route.handle || Number(generation) !== route.accessGeneration) return null;
     if (!(Number(expires) * 1000 > now)) return null;
+    const userId = Buffer.from(user!, 'base64url').toString();
+    // 'operator': a link the platform-secret holder asked for; not a user who can be demoted.
+    if (access === 'a' && userId !== 'operator' && !this.options.isAdmin(userId)) return null;
     return {
       handle,
       generation: Number(generation),
-      userId: Buffer.from(user!, 'base64url').toString(),
+      userId,
       access: access === 'a' ? 'admin' : 'owner',
       expiresAt: Number(expires),
     };

@@ -30,7 +30,7 @@ export class Waker {
     const running = this.inflight.get(handle);
     if (running !== undefined) return running;
     const route = this.deps.routes.get(handle);
-    if (!route || (route.status !== 'stopped' && route.status !== 'stopping')) return Promise.resolve();
+    if (!route || route.suspended || (route.status !== 'stopped' && route.status !== 'stopping')) return Promise.resolve();
     const request = this.requestStart(handle, actor).finally(() => this.inflight.delete(handle));
     this.inflight.set(handle, request);
     return request;

@@ -4,19 +4,27 @@
  * admin changes, each audited in the same transaction as the change.
  */
 import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { Op, type Transaction, type WhereOptions } from 'sequelize';
 import { recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { User, UserRole } from '../db/models.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { type Identity, LoginError } from '../identity/oidc.ts';
+import type { InstanceStore } from '../provisioning/store.ts';
 import type { SiteSessions } from './sessions.ts';
 
 export class UserStore {
+  /** 'admins' after a commit that may change who is an admin (role, suspension). */
+  readonly changes = new EventEmitter();
+
   constructor(
     private readonly db: Database,
     readonly sessions: SiteSessions,
-  ) {}
+    private readonly instances: InstanceStore,
+  ) {
+    this.changes.setMaxListeners(0);
+  }
 
   private get User() {
     return this.db.models.User;
@@ -100,22 +108,35 @@ export class UserStore {
       const user = await this.mustFind(userId, transaction);
       await this.User.update({ role }, { where: { id: userId }, transaction });
       await recordAudit(this.db, { actor, action: 'set_role', target: user.handle ?? user.id, detail: { userId, role } }, transaction);
+      transaction.afterCommit(() => {
+        this.changes.emit('admins');
+      });
       return user;
     });
   }
 
-  /** Suspending also ends every session of the user. Returns how many ended. */
-  async setSuspended(userId: string, suspended: boolean, actor: string): Promise<number> {
+  /**
+   * Suspending ends every session of the user and refuses their instances' token and
+   * cookie on every router (the flag on their instances, in this same transaction);
+   * unsuspending restores both. Stopping the instance is the caller's next step
+   * (users/suspension.ts). Returns how many sessions ended and the instances' handles.
+   */
+  async setSuspended(userId: string, suspended: boolean, actor: string): Promise<{ sessionsEnded: number; handles: string[] }> {
     return this.db.transaction(async (transaction) => {
       const user = await this.mustFind(userId, transaction);
       await this.User.update({ suspended_at: suspended ? new Date() : null }, { where: { id: userId }, transaction });
       const ended = suspended ? await this.sessions.revokeAll(userId, transaction) : 0;
+      const message = suspended ? `Owner suspended by ${actor}: nobody but an admin can reach this instance` : `Owner unsuspended by ${actor}: access restored`;
+      const handles = await this.instances.setOwnerSuspended(userId, suspended, message, transaction);
+      transaction.afterCommit(() => {
+        this.changes.emit('admins');
+      });
       await recordAudit(
         this.db,
         { actor, action: suspended ? 'suspend' : 'unsuspend', target: user.handle ?? user.id, detail: { userId, sessionsEnded: ended } },
         transaction,
       );
-      return ended;
+      return { sessionsEnded: ended, handles };
     });
   }
 

@@ -7,6 +7,7 @@ import type { Context } from 'koa';
 import { auditPage } from '../../control/audit.ts';
 import type { User } from '../../control/db/models.ts';
 import { ValidationError } from '../../control/errors.ts';
+import { setUserSuspended } from '../../control/users/suspension.ts';
 import { type AdminRow, adminAuditPage, adminUsersPage } from '../admin-views.ts';
 import { checkForm, html, pageUser, requireAdmin, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther } from '../context.ts';
 
@@ -73,7 +74,7 @@ async function act(deps: SiteDeps, target: User, form: URLSearchParams, me: User
     case 'suspend':
     case 'unsuspend': {
       if (target.id === me.id) throw new ValidationError('You cannot suspend yourself.');
-      const ended = await deps.users.setSuspended(target.id, action === 'suspend', actor);
+      const { sessionsEnded: ended } = await setUserSuspended(deps, target.id, action === 'suspend', actor);
       return `${who} is ${action === 'suspend' ? `suspended (${plural(ended, 'session')} ended)` : 'active again'}.`;
     }
     case 'revoke-sessions':

@@ -95,7 +95,7 @@ test('rotating the token returns it once, ends old tokens and sessions, and leav
 
 test('session cookies: __Host- and Secure over https, and tampered, expired or foreign cookies are refused', (t) => {
   const route = (handle: string, accessGeneration = 1) => ({ handle, accessGeneration }) as Route;
-  const secure = new SessionCookies('k'.repeat(32), { secure: true, ttlMs: 60_000 });
+  const secure = new SessionCookies('k'.repeat(32), { secure: true, ttlMs: 60_000, isAdmin: () => true });
   const { value, header } = secure.issue(route('alice'), 'user-alice', 'owner', 1_000_000);
   t.regex(header, /^__Host-mxos_session=.+; Path=\/; Max-Age=60; HttpOnly; SameSite=Lax; Secure$/);
   const cookie = `__Host-mxos_session=${value}`;
@@ -106,7 +106,7 @@ test('session cookies: __Host- and Secure over https, and tampered, expired or f
   t.is(secure.verify(`mxos_session=${value}`, route('alice'), 1_000_000), null, 'wrong name');
   const forged = value.replace(/\.o\./, '.a.');
   t.is(secure.verify(`__Host-mxos_session=${forged}`, route('alice'), 1_000_000), null, 'owner turned admin');
-  const otherKey = new SessionCookies('z'.repeat(32), { secure: true, ttlMs: 60_000 });
+  const otherKey = new SessionCookies('z'.repeat(32), { secure: true, ttlMs: 60_000, isAdmin: () => true });
   t.is(otherKey.verify(cookie, route('alice'), 1_000_000), null, 'signed with another key');
 
   const config = loadConfig({

@@ -14,7 +14,7 @@ async function open(t: import('ava').ExecutionContext, target: (typeof targets)[
   t.teardown(created.cleanup);
   const db = await openDatabase(created.url);
   t.teardown(() => db.close());
-  return { db, users: new UserStore(db, new SiteSessions(db, 3_600_000)) };
+  return { db, users: new UserStore(db, new SiteSessions(db, 3_600_000), new InstanceStore(db)) };
 }
 
 /** Makes the next audit insert fail, as a full disk or a lost connection would. */
@@ -53,7 +53,7 @@ for (const target of targets) {
     await users.sessions.create(erin.id);
     t.truthy(await users.sessions.find(session.token));
 
-    t.is(await users.setSuspended(erin.id, true, 'admin:root'), 2);
+    t.is((await users.setSuspended(erin.id, true, 'admin:root')).sessionsEnded, 2);
     t.is(await users.sessions.find(session.token), null);
     t.truthy((await users.findById(erin.id))!.suspended_at);
     t.truthy(await db.models.AuditEntry.findOne({ where: { action: 'suspend', actor: 'admin:root' } }));
