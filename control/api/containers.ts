@@ -80,6 +80,30 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
     ctx.body = { handle, token: deriveCredential(deps.secretKey, 'instance-token', handle, generation), generation, url: deps.instanceUrl(handle) };
   });
 
+  // Rotates credentials: "token" (the user's instance token), "router" and "meter" (what
+  // the instance holds; one generation for both, so naming either rotates both, and the
+  // instance is redeployed). {"all": true} is all three. The new instance token is in
+  // this answer only; the instance's own credentials are never shown.
+  router.post('/:handle/rotate', async (ctx) => {
+    const handle = ctx.params.handle!;
+    const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
+    const wanted = rotationRequest(body);
+    await service.get(handle);
+    const answer: Record<string, unknown> = { handle, rotated: [] as string[], url: deps.instanceUrl(handle) };
+    if (wanted.token) {
+      const generation = await service.rotateAccess(handle, actorOf(ctx));
+      answer.token = deriveCredential(deps.secretKey, 'instance-token', handle, generation);
+      (answer.rotated as string[]).push('token');
+    }
+    if (wanted.runtime) {
+      const { redeploy } = await service.rotateRuntimeCredentials(handle, actorOf(ctx));
+      (answer.rotated as string[]).push('router', 'meter');
+      answer.redeploying = redeploy;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = answer;
+  });
+
   // A one-time sign-in link to the instance's own host. Without userId the caller is the
   // operator, which counts as admin access and is audited when the link is used.
   router.post('/:handle/login-link', async (ctx) => {
@@ -104,4 +128,15 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   });
 
   return router;
+}
+
+const CREDENTIALS = ['token', 'router', 'meter'] as const;
+
+function rotationRequest(body: Record<string, unknown>): { token: boolean; runtime: boolean } {
+  if (body.all === true) return { token: true, runtime: true };
+  const list = body.credentials;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((c) => (CREDENTIALS as readonly unknown[]).includes(c))) {
+    throw new ValidationError(`Say what to rotate: {"all": true}, or {"credentials": [...]} with any of ${CREDENTIALS.join(', ')}.`);
+  }
+  return { token: list.includes('token'), runtime: list.includes('router') || list.includes('meter') };
 }

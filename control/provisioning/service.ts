@@ -3,7 +3,7 @@
  * instance. Requests only move persisted state; the worker does the work.
  */
 import { Op, UniqueConstraintError } from 'sequelize';
-import { recordAudit } from '../audit.ts';
+import { type AuditRecord, recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { Instance } from '../db/models.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
@@ -101,21 +101,33 @@ export class InstanceService {
   /**
    * Rotates the user-facing instance token: every earlier token and browser session on
    * the instance's host stops working at once; the instance itself keeps running.
-   * Returns the new generation. Throws NotFoundError; a concurrent rotation is 409 busy.
+   * Returns the new generation. Throws NotFoundError; a concurrent change is 409 busy.
    */
   async rotateAccess(handle: string, actor: string): Promise<number> {
+    const message = `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`;
+    return (await this.rotate(handle, 'access', message, { actor, action: 'rotate_token', target: handle })).generation;
+  }
+
+  /**
+   * Rotates what the instance itself holds: the router's token to it (mxr_) and its
+   * meter key (mxm_), one generation for both. A running instance is redeployed with
+   * the new values (through `starting`); a stopped one gets them at its next start.
+   * The old values stop working as the instance restarts. Throws as rotateAccess.
+   */
+  async rotateRuntimeCredentials(handle: string, actor: string): Promise<{ generation: number; redeploy: boolean }> {
+    const message = `Router token and meter key rotated by ${actor}; the instance restarts with the new ones`;
+    return this.rotate(handle, 'token', message, { actor, action: 'rotate_runtime_credentials', target: handle });
+  }
+
+  private async rotate(handle: string, kind: 'access' | 'token', message: string, audit: AuditRecord): Promise<{ generation: number; redeploy: boolean }> {
     await this.get(handle);
-    const generation = await this.store.bumpAccessGeneration(handle, `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`, {
-      actor,
-      action: 'rotate_token',
-      target: handle,
-    });
-    if (generation === null) {
+    const rotated = await this.store.rotateGeneration(handle, kind, message, audit);
+    if (rotated === null) {
       const instance = await this.get(handle);
-      if (instance.status === 'destroyed') throw new ConflictError('invalid_state', `"${handle}" is destroyed: there is nothing to open.`);
-      throw new ConflictError('busy', `The token of "${handle}" was rotated at the same moment: try again.`);
+      if (instance.status === 'destroyed') throw new ConflictError('invalid_state', `"${handle}" is destroyed: there is nothing to rotate.`);
+      throw new ConflictError('busy', `"${handle}" changed at the same moment: try again.`);
     }
-    return generation;
+    return rotated;
   }
 
   async get(handle: string): Promise<Instance> {

@@ -194,28 +194,44 @@ export class InstanceStore {
   }
 
   /**
-   * Moves the instance to a new access generation (old tokens and browser sessions stop
-   * working) with an 'access' event in the same transaction, which is how other
-   * replicas' route caches learn of it. Returns the new generation, or null when the
-   * instance does not exist or is destroyed.
+   * Rotates a family of derived credentials with its event row and audit entry in one
+   * transaction (the event is how other processes' route tables learn of it):
+   * - 'access': the user's instance token and browser sessions; the instance keeps running;
+   * - 'token': the router's token to the instance and the meter key, which the instance
+   *   holds: a running or starting instance goes back to `starting`, so the worker
+   *   redeploys it with the new values (and aborts a start still using the old ones).
+   * Returns the new generation, or null when the instance is missing, destroyed, or
+   * was changed by someone else meanwhile.
    */
-  async bumpAccessGeneration(handle: string, message: string, audit: AuditRecord): Promise<number | null> {
+  async rotateGeneration(
+    handle: string,
+    kind: 'access' | 'token',
+    message: string,
+    audit: AuditRecord,
+  ): Promise<{ generation: number; redeploy: boolean } | null> {
+    const column = kind === 'access' ? 'access_generation' : 'token_generation';
     let event: InstanceEvent | undefined;
-    const generation = await this.db.transaction(async (transaction) => {
-      const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status', 'access_generation'], transaction });
+    let change: TransitionChange | undefined;
+    const result = await this.db.transaction(async (transaction) => {
+      const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status', column], transaction });
       if (!row || row.status === 'destroyed') return null;
-      const next = row.access_generation + 1;
-      const [count] = await this.Instance.update(
-        { access_generation: next },
-        { where: { id: row.id, access_generation: row.access_generation }, transaction, silent: true },
-      );
+      const generation = row[column] + 1;
+      const redeploy = kind === 'token' && (row.status === 'running' || row.status === 'starting');
+      const values: InstancePatch & { status?: InstanceStatus; lease_owner?: null; lease_expires_at?: null } = { [column]: generation };
+      if (redeploy)
+        Object.assign(values, { status: 'starting', requested_at: new Date(), attempts: 0, next_attempt_at: null, lease_owner: null, lease_expires_at: null });
+      const [count] = await this.Instance.update(values, { where: { id: row.id, status: row.status, [column]: row[column] }, transaction, silent: !redeploy });
       if (count !== 1) return null;
-      event = await this.insertEvent(row.id, handle, 'access', null, null, message, transaction);
-      await recordAudit(this.db, { ...audit, detail: { generation: next } }, transaction);
-      return next;
+      event = redeploy
+        ? await this.insertEvent(row.id, handle, 'transition', row.status, 'starting', message, transaction)
+        : await this.insertEvent(row.id, handle, 'access', null, null, message, transaction);
+      if (redeploy) change = { handle, from: row.status, to: 'starting' };
+      await recordAudit(this.db, { ...audit, detail: { credentials: kind, generation } }, transaction);
+      return { generation, redeploy };
     });
+    if (change) this.bus.emit('transition', change);
     if (event) this.bus.emit('event', toStoredEvent(event));
-    return generation;
+    return result;
   }
 
   /**

@@ -8,7 +8,7 @@ export class UsageError extends Error {
   }
 }
 
-const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'open', 'token', 'health', 'info', 'help'] as const;
+const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'open', 'token', 'rotate', 'health', 'info', 'help'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
 export interface CliArgs {
@@ -25,6 +25,8 @@ export interface CliArgs {
   purge: boolean;
   follow: boolean;
   rotate: boolean;
+  /** rotate: which credentials (token, router, meter); all three with --all. */
+  credentials: string[];
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -41,6 +43,7 @@ const SPECS: Record<CommandName, { handle: boolean; options: Options }> = {
   events: { handle: true, options: { follow: { type: 'boolean', short: 'f' } } },
   open: { handle: true, options: { user: { type: 'string' } } },
   token: { handle: true, options: { rotate: { type: 'boolean' } } },
+  rotate: { handle: true, options: { all: { type: 'boolean' }, token: { type: 'boolean' }, router: { type: 'boolean' }, meter: { type: 'boolean' } } },
   health: { handle: false, options: {} },
   info: { handle: false, options: {} },
   help: { handle: false, options: {} },
@@ -104,6 +107,12 @@ export function parseCli(argv: readonly string[]): CliArgs {
       `token: the platform keeps no copy of instance tokens, so it can only issue a new one. Re-run: mxos token ${args.handle} --rotate (the old token and browser sessions stop working).`,
     );
   }
+  if (first === 'rotate') {
+    args.credentials = values.all === true ? ['token', 'router', 'meter'] : ['token', 'router', 'meter'].filter((c) => values[c] === true);
+    if (args.credentials.length === 0) {
+      throw new UsageError(`rotate: say what to rotate: --all, or any of --token, --router, --meter. E.g. mxos rotate ${args.handle} --all`);
+    }
+  }
   if (first === 'destroy' && !args.yes) {
     throw new UsageError(
       `Refusing to destroy "${args.handle}" without --yes. Destroying stops the instance and ` +
@@ -128,6 +137,7 @@ function blank(command: CommandName): CliArgs {
     purge: false,
     follow: false,
     rotate: false,
+    credentials: [],
   };
 }
 
@@ -153,6 +163,9 @@ Commands:
                            a one-time sign-in link to the instance (valid 1 minute); without --user
                            you open it as the operator (admin access, audited)
   token <handle> --rotate  issue a new instance token (shown once); the old one and browser sessions end
+  rotate <handle> --all | [--token] [--router] [--meter]
+                           rotate credentials: the instance token (shown once), and the router token and
+                           meter key the instance holds (one generation for both; the instance restarts)
   health                   is the platform healthy (database, orchestrator)
   info                     version, mode, driver and instance counts
   help                     this text

@@ -205,6 +205,10 @@ export class PlatformClient {
     return this.json('POST', `/containers/${encodeURIComponent(handle)}/login-link`, userId === undefined ? {} : { userId });
   }
 
+  rotate(handle: string, credentials: string[]): Promise<{ handle: string; rotated: string[]; token?: string; url: string; redeploying?: boolean }> {
+    return this.json('POST', `/containers/${encodeURIComponent(handle)}/rotate`, { credentials });
+  }
+
   rotateToken(handle: string): Promise<{ handle: string; token: string; generation: number; url: string }> {
     return this.json('POST', `/containers/${encodeURIComponent(handle)}/token`);
   }

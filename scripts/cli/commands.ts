@@ -161,6 +161,24 @@ async function token(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+async function rotate(ctx: Ctx): Promise<number> {
+  const done = await ctx.client.rotate(ctx.args.handle, ctx.args.credentials);
+  if (ctx.args.json) printJson(ctx.io, done);
+  else {
+    const lines = [`Rotated for ${done.handle}: ${done.rotated.join(', ')}.`];
+    if (done.token) lines.push(`New instance token (shown only now; earlier tokens and browser sessions no longer work):\n${done.token}`);
+    if (done.rotated.includes('router')) {
+      lines.push(
+        done.redeploying
+          ? 'The instance is restarting with its new router token and meter key.'
+          : 'The instance gets its new router token and meter key at its next start.',
+      );
+    }
+    ctx.io.out(lines.join('\n'));
+  }
+  return 0;
+}
+
 async function health(ctx: Ctx): Promise<number> {
   const report = await ctx.client.health();
   if (ctx.args.json) printJson(ctx.io, report);
@@ -196,6 +214,8 @@ export async function runCommand(client: PlatformClient, args: CliArgs, io: Io):
       return open(ctx);
     case 'token':
       return token(ctx);
+    case 'rotate':
+      return rotate(ctx);
     case 'health':
       return health(ctx);
     case 'info':

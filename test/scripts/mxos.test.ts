@@ -143,6 +143,8 @@ test('usage errors exit 2', async (t) => {
     ['status', 'a', 'b'],
     ['provision', 'abc', '--timeout', 'soon'],
     ['list', '--limit', '0'],
+    ['rotate', 'abc'],
+    ['rotate', 'abc', '--password'],
   ]) {
     const result = await cli(...args);
     t.is(result.code, 2, args.join(' '));
@@ -237,4 +239,11 @@ test('open prints a one-time sign-in link and token --rotate a new token; both g
   t.regex(token, /^mxi_/);
   t.is((await sendRaw(port, { host, path: '/api/system/info', headers: { authorization: `Bearer ${token}` } })).status, 200);
   t.is((await sendRaw(port, { host, path: '/api/system/info', headers: { cookie } })).status, 401, 'rotation ended the browser session');
+
+  const all = await cli('rotate', handle, '--all');
+  t.is(all.code, 0, all.stderr);
+  t.regex(all.stdout, /Rotated for cli-open: token, router, meter\./);
+  t.regex(all.stdout, /restarting with its new router token and meter key/);
+  const newest = /^(mxi_\S+)$/m.exec(all.stdout)![1]!;
+  t.not(newest, token);
 });
