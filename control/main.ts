@@ -50,7 +50,14 @@ async function main(): Promise<void> {
   // Readable lines for a person at a terminal in development; JSON for everything else.
   const logger: Logger = createLogger(config.logLevel, config.mode === 'development' && process.stdout.isTTY ? await readableDestination() : undefined);
   for (const warning of config.devWarnings) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
-  const platform = await startPlatform(config, createOrchestrator(config), logger);
+  const orchestrator = createOrchestrator(config);
+  if (orchestrator instanceof LocalOrchestrator) {
+    // Files the platform creates (the database, logs) are its own: instances run as other users.
+    if (process.getuid?.() === 0) process.umask(0o077);
+    const warning = orchestrator.isolationWarning();
+    if (warning) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
+  }
+  const platform = await startPlatform(config, orchestrator, logger);
   logger.info(
     {
       public: config.public.url,

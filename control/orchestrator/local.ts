@@ -15,6 +15,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InstanceUsers, readableByOthers } from './local-isolation.ts';
 import { DRIVER_MARKER, type FoundProcess, freePort, isOurProcess, scanProcesses, terminateGroup } from './local-processes.ts';
 import { type DestroyResult, type EnsureResult, type InstanceSpec, type Orchestrator, OrchestratorError, type RuntimeStatus } from './types.ts';
 
@@ -28,6 +30,8 @@ interface LocalDriverOptions {
   stopGraceMs?: number;
   /** Variables copied from the control service's own environment (never secrets). */
   inheritEnv?: Readonly<Record<string, string | undefined>>;
+  /** Run each instance under its own user id (needs root). Default: whether this process is root. */
+  isolate?: boolean;
 }
 
 interface ProcessRecord {
@@ -48,12 +52,33 @@ export class LocalOrchestrator implements Orchestrator {
   private readonly host: string;
   private readonly stopGraceMs: number;
   private readonly stateDir: string;
+  private readonly users: InstanceUsers;
+  /** Files of the reference instance that a user who owns none of them must be able to read. */
+  private readonly referenceUnreadable: string | null;
 
   constructor(private readonly options: LocalDriverOptions) {
     this.host = options.host ?? '127.0.0.1';
     this.stopGraceMs = options.stopGraceMs ?? 5000;
     this.stateDir = path.join(options.dataDir, 'local-driver');
     fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    const root = process.getuid?.() === 0;
+    this.users = new InstanceUsers(options.dataDir, this.stateDir, { enabled: options.isolate ?? root });
+    const files = options.referenceCommand.filter((a) => a.startsWith('/') || a.startsWith('file:')).map((a) => (a.startsWith('file:') ? fileURLToPath(a) : a));
+    this.referenceUnreadable = files.find((f) => !readableByOthers(f)) ?? null;
+  }
+
+  /**
+   * How instances are kept apart, in a sentence for the start-up log; null when each
+   * instance runs under its own user id.
+   */
+  isolationWarning(): string | null {
+    if (!this.users.perInstanceUser) {
+      return `instances run as the control service's own user (${this.users.reason}): they are not isolated from each other or from DATA_DIR. Development only.`;
+    }
+    if (this.referenceUnreadable) {
+      return `the reference instance runs as the control service's user: ${this.referenceUnreadable} is not readable by other users (make its directories world-traversable to isolate it). Development only.`;
+    }
+    return null;
   }
 
   async ensure(spec: InstanceSpec): Promise<EnsureResult> {
@@ -191,6 +216,9 @@ export class LocalOrchestrator implements Orchestrator {
     const logDir = path.join(this.options.dataDir, 'users', spec.handle, 'logs');
     await fsp.mkdir(logDir, { recursive: true });
     await fsp.mkdir(spec.volumePath, { recursive: true });
+    // Its own user id when possible: the reference instance only if other users can read its code.
+    const ids = spec.command || !this.referenceUnreadable ? await this.users.idsFor(spec.handle) : null;
+    await this.users.prepare(path.dirname(logDir), spec.volumePath, ids);
     const log = fs.openSync(path.join(logDir, 'instance.log'), 'a');
     const argv = spec.command ? ['/bin/sh', '-c', `exec ${spec.command}`] : [...this.options.referenceCommand];
     const inherit = this.options.inheritEnv ?? process.env;
@@ -209,7 +237,7 @@ export class LocalOrchestrator implements Orchestrator {
     this.exits.delete(spec.handle);
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: spec.volumePath, env, detached: true, stdio: ['ignore', log, log] });
+      child = spawn(argv[0]!, argv.slice(1), { cwd: spec.volumePath, env, detached: true, stdio: ['ignore', log, log], ...(ids ?? {}) });
     } finally {
       fs.closeSync(log);
     }
