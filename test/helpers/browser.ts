@@ -25,7 +25,8 @@ export async function launchBrowser(t: ExecutionContext): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       // Every {handle}.localhost is this machine, as browsers resolve it anyway.
-      '--host-resolver-rules=MAP *.localhost 127.0.0.1',
+      // (mxos.test: a domain whose subdomains are one site, as a real DOMAIN's are; *.localhost are not.)
+      '--host-resolver-rules=MAP *.localhost 127.0.0.1, MAP mxos.test 127.0.0.1, MAP *.mxos.test 127.0.0.1',
     ],
   });
   t.teardown(() => browser.close());

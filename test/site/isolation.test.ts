@@ -63,7 +63,7 @@ test('a forged X-Forwarded-For behind the trusted proxy does not buy a fresh rat
   );
 });
 
-test('site pages cannot be framed and send no Referer', async (t) => {
+test('site pages cannot be framed and send no Referer elsewhere', async (t) => {
   const platform = await startTestPlatform(t);
   const site = siteClient(platform);
   for (const path of ['/', '/nothing-here']) {
@@ -71,6 +71,6 @@ test('site pages cannot be framed and send no Referer', async (t) => {
     t.is(r.headers['x-frame-options'], 'DENY', path);
     t.regex(String(r.headers['content-security-policy']), /frame-ancestors 'none'/);
     t.is(r.headers['x-content-type-options'], 'nosniff');
-    t.is(r.headers['referrer-policy'], 'no-referrer');
+    t.is(r.headers['referrer-policy'], 'same-origin');
   }
 });

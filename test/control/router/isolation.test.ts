@@ -139,7 +139,7 @@ test('a planted second copy of a platform cookie signs nobody in', async (t) => 
   t.is(doubled.status, 401, 'which copy a browser sends first is not ours to choose: neither counts');
 });
 
-test('router pages cannot be framed and send no Referer', async (t) => {
+test('router pages cannot be framed and send no Referer elsewhere', async (t) => {
   const f = await startRouterFixture(t, ['alice']);
   for (const r of [
     await f.send({ host: `alice.localhost:${f.port}`, path: '/', headers: { accept: 'text/html' } }),
@@ -148,6 +148,6 @@ test('router pages cannot be framed and send no Referer', async (t) => {
     t.is(r.headers['x-frame-options'], 'DENY');
     t.regex(String(r.headers['content-security-policy']), /frame-ancestors 'none'/);
     t.is(r.headers['x-content-type-options'], 'nosniff');
-    t.is(r.headers['referrer-policy'], 'no-referrer');
+    t.is(r.headers['referrer-policy'], 'same-origin');
   }
 });
