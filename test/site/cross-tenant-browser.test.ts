@@ -68,7 +68,7 @@ async function signInToSite(page: Page, port: number, email: string): Promise<vo
 }
 
 /** Opens bob's instance in this browser (as its owner would have shared it, or as an admin) and lets the page run. */
-async function visitBob(page: Page, platform: TestPlatform, port: number): Promise<Record<string, string>> {
+async function visitBob(page: Page, platform: TestPlatform): Promise<Record<string, string>> {
   const link = (await (await platform.api('/containers/bob/login-link', { method: 'POST', json: {} })).json()) as { url: string };
   await page.goto(link.url);
   await page.waitForFunction(() => (window as unknown as { formReady?: boolean }).formReady === true, undefined, { timeout: 20_000 });
@@ -111,7 +111,7 @@ browserTest("a page bob's instance serves cannot open alice's instance or reach 
   const codesBefore = await platform.db.models.AccessCode.count({ where: { handle: 'alice' } });
   const seenBefore = echo.seen.length;
 
-  const asAlice = await visitBob(alicePage, platform, port);
+  const asAlice = await visitBob(alicePage, platform);
   t.log("in alice's browser:", JSON.stringify(asAlice));
   t.is(asAlice.socket, 'refused', "a WebSocket to alice's instance with her cookie");
   t.is(asAlice.read, 'error: Failed to fetch', 'the browser keeps the answer from bob (CORS)');
@@ -120,7 +120,7 @@ browserTest("a page bob's instance serves cannot open alice's instance or reach 
   // An admin's browser: the same page, and an admin may open any instance.
   const adminPage = await (await browser.newContext()).newPage();
   await signInToSite(adminPage, port, 'root@example.com');
-  const asAdmin = await visitBob(adminPage, platform, port);
+  const asAdmin = await visitBob(adminPage, platform);
   t.log("in the admin's browser:", JSON.stringify(asAdmin));
   t.is(asAdmin.topLevelPost, '403');
 
