@@ -30,6 +30,8 @@ export interface Edge {
   /** Where the listener is bound, e.g. http://127.0.0.1:8000 (tests send Host headers to it). */
   listenUrl: string;
   routes: RouteCache;
+  /** Who is an admin now, as this router sees it. */
+  admins: AdminSet;
   router: Router;
   codes: AccessCodes;
   sessions: SessionCookies;
@@ -120,6 +122,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   return {
     listenUrl: `http://${host}:${port}`,
     routes,
+    admins,
     router,
     codes,
     sessions,

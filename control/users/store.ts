@@ -45,7 +45,7 @@ export class UserStore {
     }
     if (!identity.email) throw new LoginError('The sign-in provider did not share an email address; the platform needs one.');
     const admin = identity.emailVerified && adminEmails.includes(identity.email);
-    return this.User.create({
+    const created = await this.User.create({
       id: `u_${crypto.randomBytes(12).toString('base64url')}`,
       handle: null,
       oidc_issuer: identity.issuer,
@@ -55,6 +55,8 @@ export class UserStore {
       role: admin ? 'admin' : 'user',
       last_login_at: now,
     });
+    if (admin) this.changes.emit('admins');
+    return created;
   }
 
   findById(id: string): Promise<User | null> {

@@ -77,9 +77,15 @@ async function waitForStatus(control: Control, handles: string[], status: string
   }
 }
 
+/** The instances' own processes (their process-group leaders). */
+async function instanceProcesses(dataDir: string) {
+  return (await scanProcesses(localDriverId(dataDir))).filter((p) => p.leader);
+}
+
 async function processesByHandle(dataDir: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const p of await scanProcesses(localDriverId(dataDir))) counts.set(p.handle, (counts.get(p.handle) ?? 0) + 1);
+  // Leaders only: an instance may have children of its own (tsx's esbuild service, when its cache is cold).
+  for (const p of await instanceProcesses(dataDir)) counts.set(p.handle, (counts.get(p.handle) ?? 0) + 1);
   return counts;
 }
 
@@ -152,18 +158,18 @@ test('after a restart the control service re-adopts running instances instead of
   t.teardown(() => control.child.kill('SIGKILL'));
   await api(control, '/containers/provision', { method: 'POST', body: JSON.stringify({ handle: 'steady', userId: 'u' }) });
   await waitForStatus(control, ['steady'], 'running');
-  const [before] = (await scanProcesses(localDriverId(dataDir))).map((p) => p.pid);
+  const [before] = (await instanceProcesses(dataDir)).map((p) => p.pid);
   // A graceful stop this time: instances keep running while the control service is away.
   await new Promise<void>((resolve) => {
     control.child.once('exit', () => resolve());
     control.child.kill('SIGTERM');
   });
   t.truthy(before);
-  t.true((await scanProcesses(localDriverId(dataDir))).some((p) => p.pid === before));
+  t.true((await instanceProcesses(dataDir)).some((p) => p.pid === before));
   control = await startControl(dataDir, port);
   await api(control, '/containers/steady/start', { method: 'POST' });
   t.is(await statusOf(control, 'steady'), 'running');
-  const pids = (await scanProcesses(localDriverId(dataDir))).map((p) => p.pid);
+  const pids = (await instanceProcesses(dataDir)).map((p) => p.pid);
   t.deepEqual(pids, [before]);
 });
 
@@ -174,7 +180,7 @@ test('Ctrl-C in development stops every instance and records it; the next start 
   for (const handle of ['ctrl-a', 'ctrl-b'])
     await api(control, '/containers/provision', { method: 'POST', body: JSON.stringify({ handle, userId: `u-${handle}` }) });
   await waitForStatus(control, ['ctrl-a', 'ctrl-b'], 'running');
-  t.is((await scanProcesses(localDriverId(dataDir))).length, 2);
+  t.is((await instanceProcesses(dataDir)).length, 2);
   const code = await new Promise<number | null>((resolve) => {
     control.child.once('exit', (exitCode) => resolve(exitCode));
     control.child.kill('SIGINT');

@@ -42,7 +42,7 @@ test('rotating all credentials redeploys the instance; the old instance token, r
   t.is(await direct(after.address.gateway, routerToken(1)), 401, 'the old router token, at the instance itself');
   t.is(await direct(after.address.gateway, routerToken(2)), 200);
   // The meter key lives in the instance's environment: the redeployed process has the new one.
-  const [proc] = await scanProcesses(localDriverId(platform.dataDir));
+  const [proc] = (await scanProcesses(localDriverId(platform.dataDir))).filter((p) => p.leader);
   const environ = fs.readFileSync(`/proc/${proc!.pid}/environ`, 'utf8').split('\0');
   t.true(environ.includes(`ANTHROPIC_API_KEY=${deriveCredential(TEST_KEY, 'meter-key', 'alice', 2)}`));
   t.false(environ.some((v) => v === `ANTHROPIC_API_KEY=${deriveCredential(TEST_KEY, 'meter-key', 'alice', 1)}`));
