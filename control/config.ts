@@ -3,9 +3,11 @@
  * typed, deeply frozen object. Nothing else in control/ reads process.env.
  * Every variable is documented in .env.example with its default.
  */
+
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { type MeterConfig, parseMeter } from './config-meter.ts';
 import { deepFreeze, type Env, EnvReader } from './config-parse.ts';
 import { ConfigError } from './errors.ts';
 
@@ -115,6 +117,7 @@ export interface Config {
   };
   /** What instances get as ANTHROPIC_BASE_URL: the platform's metering route. */
   meterUrl: string;
+  meter: MeterConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Development-only choices in force, each warned about loudly at start-up. */
   devWarnings: string[];
@@ -210,6 +213,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       sessionTtlMs: read.duration('SESSION_TTL', 7 * 86_400_000, 60_000),
     },
     meterUrl: read.url('METER_URL', 'http://127.0.0.1:8080', ['http:', 'https:']),
+    meter: parseMeter(read),
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     devWarnings: [],
   };

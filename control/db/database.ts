@@ -15,6 +15,7 @@ import * as site from './migrations/0003-site.ts';
 import * as userOrder from './migrations/0004-user-order.ts';
 import * as runtimeRef from './migrations/0005-runtime-ref.ts';
 import * as suspension from './migrations/0006-suspension.ts';
+import * as meter from './migrations/0007-meter.ts';
 import { defineModels, type Models } from './models.ts';
 
 export interface Database {
@@ -39,6 +40,7 @@ const MIGRATIONS = [
   { name: '0004-user-order', up: userOrder.up, down: userOrder.down },
   { name: '0005-runtime-ref', up: runtimeRef.up, down: runtimeRef.down },
   { name: '0006-suspension', up: suspension.up, down: suspension.down },
+  { name: '0007-meter', up: meter.up, down: meter.down },
 ];
 const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 /** Any 64-bit number works; it only has to be the same for every replica. */
