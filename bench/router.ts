@@ -76,6 +76,7 @@ async function main(): Promise<void> {
       PUBLIC_PORT: '0',
       DEV_IDP_PORT: '0',
       API_PORT: '0',
+      METER_PORT: '0',
       PLATFORM_SECRET: benchSecret('platform'),
       SECRET_KEY: secretKey,
       ROUTER_PROCESSES: String(processes),

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     PATH: process.env.PATH,
     DATA_DIR: dataDir,
     API_PORT: '0',
+    METER_PORT: '0',
     PUBLIC_PORT: '0',
     DEV_IDP_PORT: '0',
     PLATFORM_SECRET: benchSecret('platform'),

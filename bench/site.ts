@@ -36,6 +36,7 @@ async function main(): Promise<void> {
         DATA_DIR: dataDir,
         DATABASE_URL: databaseUrl,
         API_PORT: '0',
+        METER_PORT: '0',
         PUBLIC_PORT: '0',
         DEV_IDP_PORT: '0',
         LOG_LEVEL: 'silent',

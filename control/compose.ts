@@ -25,12 +25,15 @@ import { startIdentity } from './identity/index.ts';
 import type { OidcSettings } from './identity/oidc.ts';
 import { ActivityRecorder, Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
+import { bindMeterListener, type Meter, startMeter } from './meter/index.ts';
+import { MeterReports } from './meter/reports.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
 import { InstanceService } from './provisioning/service.ts';
 import { InstanceStore, type StoredEvent, type TransitionChange } from './provisioning/store.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
 import { type Edge, startEdge } from './router/edge.ts';
+import { RouteCache } from './router/route-cache.ts';
 import { type RouterWorkers, startRouterWorkers, type WorkerMessage } from './router/workers.ts';
 import { SiteSessions } from './users/sessions.ts';
 import { UserStore } from './users/store.ts';
@@ -61,6 +64,8 @@ export interface Platform extends Services {
   edge: Edge | null;
   /** The router worker processes (ROUTER_PROCESSES > 1). */
   routerWorkers: RouterWorkers | null;
+  /** The metering route instances call (ANTHROPIC_BASE_URL). */
+  meter: Meter;
   /** Where the public listener is bound, e.g. http://127.0.0.1:8000. */
   publicListenUrl: string;
   /** Base URL of the internal API, e.g. http://127.0.0.1:9000 */
@@ -139,7 +144,10 @@ async function composeRouterWorker(config: Config, logger: Logger, role: Extract
   };
 }
 
-async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orchestrator): Promise<Platform> {
+async function composeAllInOne(configured: Config, logger: Logger, orchestrator: Orchestrator): Promise<Platform> {
+  // Instances are given the meter's URL, so its port is bound before any instance starts.
+  const meterListener = await bindMeterListener(configured.meter);
+  const config: Config = { ...configured, meterUrl: configured.meterUrl ?? meterListener.url };
   const dev = config.platformSecret === null || config.secretKey === null ? loadOrCreateDevSecrets(config.dataDir) : null;
   const platformSecret = config.platformSecret ?? dev!.platformSecret;
   const secretKey = config.secretKey ?? dev!.secretKey;
@@ -161,6 +169,18 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
   const identity = await startIdentity(config, secretKey, logger);
   const inProcess = config.router.processes === 1;
   const edge = inProcess ? await startPublicListener(config, services, { secretKey, identity: identity.settings, registry: metrics.registry, logger }) : null;
+  // The meter finds tenants by key in a route table: the edge's, or its own when the edge runs in workers.
+  const meterRoutes = edge?.routes ?? new RouteCache({ db, bus: store.bus, secretKey, syncIntervalMs: config.router.routeSyncIntervalMs, logger });
+  if (!edge) await meterRoutes.load();
+  const meter = await startMeter({
+    listener: meterListener,
+    config,
+    db,
+    routes: meterRoutes,
+    secretKey,
+    onActivity: (handle) => activity.record(handle),
+    logger,
+  });
   const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, logger });
 
   const app = createApiApp({
@@ -173,8 +193,13 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
     bodyLimitBytes: config.api.bodyLimitBytes,
     secretKey,
     codes,
+    users: services.users,
+    books: meter.books,
+    prices: meter.prices,
+    reports: new MeterReports(db),
     workerMetrics: routerWorkers ? () => routerWorkers.metrics() : undefined,
     instanceUrl: (handle) => instanceUrl(config, handle),
+    refreshRoute: (handle) => meterRoutes.refresh(handle),
     platformSecret,
     authDisabled: config.apiAuthDisabled,
     version: PLATFORM_VERSION,
@@ -200,6 +225,7 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
     orchestrator,
     edge,
     routerWorkers,
+    meter,
     platformSecret,
     secretKey,
     publicListenUrl: edge?.listenUrl ?? routerWorkers!.listenUrl,
@@ -208,6 +234,8 @@ async function composeAllInOne(config: Config, logger: Logger, orchestrator: Orc
       closing ??= (async () => {
         await edge?.close();
         await routerWorkers?.close();
+        await meter.close();
+        if (!edge) meterRoutes.close();
         await identity.close();
         server.closeIdleConnections();
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -49,3 +49,9 @@ export function parseMeter(read: EnvReader): MeterConfig {
     bodyLimitBytes: read.integer('METER_BODY_LIMIT_BYTES', 32 * 1024 * 1024, 1024, 256 * 1024 * 1024),
   };
 }
+
+/** The URL of a meter listening as configured (a wildcard host is reached on loopback). */
+export function listenerUrl(settings: Pick<MeterConfig, 'host' | 'port'>, port = settings.port): string {
+  const host = settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  return `http://${host}:${port}`;
+}

@@ -115,8 +115,8 @@ export interface Config {
     adminEmails: string[];
     sessionTtlMs: number;
   };
-  /** What instances get as ANTHROPIC_BASE_URL: the platform's metering route. */
-  meterUrl: string;
+  /** What instances get as ANTHROPIC_BASE_URL; null: the meter's own listener URL. */
+  meterUrl: string | null;
   meter: MeterConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Development-only choices in force, each warned about loudly at start-up. */
@@ -212,7 +212,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
         .filter(Boolean),
       sessionTtlMs: read.duration('SESSION_TTL', 7 * 86_400_000, 60_000),
     },
-    meterUrl: read.url('METER_URL', 'http://127.0.0.1:8080', ['http:', 'https:']),
+    meterUrl: read.raw('METER_URL') === undefined ? null : read.url('METER_URL', '', ['http:', 'https:']),
     meter: parseMeter(read),
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     devWarnings: [],

@@ -68,6 +68,7 @@ export async function runRound(opts: RoundOptions) {
       {
         DATA_DIR: dataDir,
         API_PORT: '0',
+        METER_PORT: '0',
         PUBLIC_PORT: '0',
         DEV_IDP_PORT: '0',
         PLATFORM_SECRET: benchSecret('platform'),

@@ -48,6 +48,7 @@ export async function measureWake(): Promise<WakeFigures> {
       PATH: process.env.PATH,
       DATA_DIR: dataDir,
       API_PORT: '0',
+      METER_PORT: '0',
       PUBLIC_PORT: '0',
       DEV_IDP_PORT: '0',
       LOG_LEVEL: 'silent',

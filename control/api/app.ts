@@ -5,10 +5,11 @@ import type { Metrics } from '../metrics.ts';
 import { renderErrors } from '../web/error-middleware.ts';
 import { requirePlatformSecret } from './auth.ts';
 import { type ContainerRoutesDeps, containerRoutes } from './containers.ts';
+import { type MeterRoutesDeps, meterRoutes } from './meter.ts';
 import { requestLog } from './request-log.ts';
 import { type SystemRoutesDeps, systemRoutes } from './system.ts';
 
-interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps {
+interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps, MeterRoutesDeps {
   logger: Logger;
   metrics: Metrics;
   platformSecret: string;
@@ -22,10 +23,12 @@ export function createApiApp(deps: ApiDeps): Koa {
   app.silent = true; // errors are rendered and logged by renderErrors
   const containers = containerRoutes(deps);
   const system = systemRoutes(deps);
+  const meter = meterRoutes(deps);
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(renderErrors({ logger: deps.logger }));
   app.use(requirePlatformSecret(deps.platformSecret, deps.authDisabled, OPEN_PATHS));
   app.use(system.routes()).use(system.allowedMethods());
   app.use(containers.routes()).use(containers.allowedMethods());
+  app.use(meter.routes()).use(meter.allowedMethods());
   return app;
 }

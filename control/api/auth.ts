@@ -17,3 +17,6 @@ export function requirePlatformSecret(secret: string, disabled: boolean, openPat
     return next();
   };
 }
+
+/** Who made an API call, for the audit log: the platform API, or the development mode without auth. */
+export const actorOf = (ctx: Context): string => (ctx.state.actor as string | undefined) ?? 'platform-dev';

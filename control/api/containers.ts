@@ -10,6 +10,7 @@ import type { InstanceStore } from '../provisioning/store.ts';
 import { instanceView } from '../provisioning/views.ts';
 import { readJsonObject } from '../web/body.ts';
 import { streamEvents } from '../web/sse.ts';
+import { actorOf } from './auth.ts';
 
 export interface ContainerRoutesDeps {
   service: InstanceService;
@@ -19,6 +20,8 @@ export interface ContainerRoutesDeps {
   codes: AccessCodes;
   /** https://{handle}.DOMAIN as users reach it. */
   instanceUrl(handle: string): string;
+  /** Re-reads an instance's route in this process, so a rotated credential is dead when the answer arrives. */
+  refreshRoute(handle: string): Promise<unknown>;
 }
 
 function intParam(ctx: Context, name: string, fallback: number, min: number, max: number): number {
@@ -29,8 +32,6 @@ function intParam(ctx: Context, name: string, fallback: number, min: number, max
     throw new ValidationError(`${name} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
   return value;
 }
-
-const actorOf = (ctx: Context): string => (ctx.state.actor as string | undefined) ?? 'platform-dev';
 
 export function containerRoutes(deps: ContainerRoutesDeps): Router {
   const { service, store } = deps;
@@ -76,6 +77,7 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   router.post('/:handle/token', async (ctx) => {
     const handle = ctx.params.handle!;
     const generation = await service.rotateAccess(handle, actorOf(ctx));
+    await deps.refreshRoute(handle);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { handle, token: deriveCredential(deps.secretKey, 'instance-token', handle, generation), generation, url: deps.instanceUrl(handle) };
   });
@@ -92,11 +94,13 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
     const answer: Record<string, unknown> = { handle, rotated: [] as string[], url: deps.instanceUrl(handle) };
     if (wanted.token) {
       const generation = await service.rotateAccess(handle, actorOf(ctx));
+      await deps.refreshRoute(handle);
       answer.token = deriveCredential(deps.secretKey, 'instance-token', handle, generation);
       (answer.rotated as string[]).push('token');
     }
     if (wanted.runtime) {
       const { redeploy } = await service.rotateRuntimeCredentials(handle, actorOf(ctx));
+      await deps.refreshRoute(handle);
       (answer.rotated as string[]).push('router', 'meter');
       answer.redeploying = redeploy;
     }

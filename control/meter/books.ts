@@ -90,16 +90,27 @@ export class MeterBooks {
     return { limit, period, spent, reserved, remaining: Math.max(0, limit - spent - reserved), resetsAt: resetsAt(period, now) };
   }
 
-  /** Holds `amount` against the user's window and the platform's ceiling. Throws BudgetExhaustedError. */
-  async reserve(userId: string, handle: string, amount: number, now = new Date()): Promise<string> {
+  /**
+   * Holds `amount` against the user's window and the platform's ceiling. Returns the
+   * reservation's id and what the user has left beside it. Throws BudgetExhaustedError.
+   */
+  async reserve(userId: string, handle: string, amount: number, now = new Date()): Promise<{ id: string; remaining: number }> {
     const id = crypto.randomUUID();
     const platformLimit = this.settings.platformBudgetMicro;
+    let remaining = 0;
     const refused = await this.db
       .transaction(async (transaction) => {
         const { limit, period } = await this.terms(userId, transaction);
         const ws = windowStart(period, now);
         // A refusal must roll back what this transaction held: throw, and say why after.
         if (!(await this.hold(userId, ws, amount, limit, transaction))) throw new Refusal('user');
+        const [held] = await this.run<Array<{ spent_micro: string | number; reserved_micro: string | number }>>(
+          'SELECT spent_micro, reserved_micro FROM meter_windows WHERE scope = :scope AND window_start = :ws',
+          { scope: userId, ws },
+          QueryTypes.SELECT,
+          transaction,
+        );
+        remaining = Math.max(0, limit - Number(held!.spent_micro) - Number(held!.reserved_micro));
         if (platformLimit !== null && !(await this.hold(PLATFORM, FOREVER, amount, platformLimit, transaction))) throw new Refusal('platform');
         await this.run(
           `INSERT INTO meter_reservations (id, user_id, handle, window_start, amount_micro, platform, owner, created_at, expires_at)
@@ -127,7 +138,7 @@ export class MeterBooks {
     if (refused === 'platform')
       throw new BudgetExhaustedError("The event's total budget is used up: the platform takes no more model calls. Ask the organisers.");
     if (refused === 'user') throw new BudgetExhaustedError(exhaustedMessage(await this.budget(userId, now), amount));
-    return id;
+    return { id, remaining };
   }
 
   /** One guarded UPDATE: succeeds only while the window stays within `limit`. */

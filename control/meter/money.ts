@@ -1,14 +1,15 @@
 /** Money is integer micro-dollars (µ$) everywhere; these convert at the edges, never through floats. */
+import { decimalUsdToMicro } from './price-data.ts';
 
 export const MICRO_PER_USD = 1_000_000;
 
-const USD = /^(\d{1,9})(?:\.(\d{1,6}))?$/;
-
 /** "5" -> 5000000, "0.25" -> 250000; null when not a non-negative decimal with at most 6 places. */
 export function parseUsd(text: string): number | null {
-  const match = USD.exec(text.trim());
-  if (!match) return null;
-  return Number(match[1]) * MICRO_PER_USD + Number((match[2] ?? '').padEnd(6, '0'));
+  try {
+    return decimalUsdToMicro(text.trim(), 'amount');
+  } catch {
+    return null;
+  }
 }
 
 /** 1234567 -> "1.23" (rounded down: never shows more than there is). */

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { deriveCredential } from '../access/credentials.ts';
 import type { Config } from '../config.ts';
+import { listenerUrl } from '../config-meter.ts';
 import type { InstanceSpec } from './types.ts';
 
 const GATEWAY_PORT = 4000;
@@ -36,7 +37,7 @@ export function buildInstanceSpec(config: Config, secretKey: string, input: Spec
     env: {
       MATRIX_HANDLE: handle,
       PLATFORM_MODE: config.mode,
-      ANTHROPIC_BASE_URL: config.meterUrl,
+      ANTHROPIC_BASE_URL: config.meterUrl ?? listenerUrl(config.meter),
     },
     secrets: {
       // The router authenticates to the instance with this; users hold a separate, rotatable token.

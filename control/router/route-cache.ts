@@ -94,6 +94,10 @@ export class RouteCache implements RouteTable {
     return this.routes.get(handle);
   }
 
+  values(): IterableIterator<Route> {
+    return this.routes.values();
+  }
+
   get size(): number {
     return this.routes.size;
   }
@@ -225,6 +229,7 @@ export class RouteCache implements RouteTable {
       accessGeneration: row.access_generation,
       instanceToken: sameAccess ? previous.instanceToken : deriveCredential(secretKey, 'instance-token', row.handle, row.access_generation),
       routerToken: deriveCredential(secretKey, 'router-token', row.handle, row.token_generation),
+      tokenGeneration: row.token_generation,
     };
   }
 }

@@ -22,6 +22,8 @@ export interface Route {
   instanceToken: string;
   /** The token the router presents to the instance; users never see it. */
   routerToken: string;
+  /** Generation of what the instance holds (its router token and meter key). */
+  tokenGeneration: number;
 }
 
 export type RouteListener = (route: Route | undefined) => void;
@@ -43,6 +45,9 @@ export interface RouteTable {
   onChange(listener: (handle: string, before: Route | undefined, after: Route | undefined) => void): void;
 
   readonly size: number;
+
+  /** Every route, for indexes kept beside the table (e.g. the meter's keys). */
+  values(): IterableIterator<Route>;
 
   /** Stops following the database. Idempotent. */
   close(): void;

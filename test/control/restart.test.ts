@@ -26,6 +26,7 @@ async function startControl(dataDir: string, port: number): Promise<Control> {
       PATH: process.env.PATH,
       DATA_DIR: dataDir,
       API_PORT: String(port),
+      METER_PORT: '0',
       PUBLIC_PORT: '0',
       DEV_IDP_PORT: '0',
       PLATFORM_SECRET: TEST_SECRET,

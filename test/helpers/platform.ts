@@ -37,6 +37,7 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}): C
     {
       DATA_DIR: dataDir,
       API_PORT: '0',
+      METER_PORT: '0',
       PUBLIC_PORT: '0',
       DEV_IDP_PORT: '0',
       PLATFORM_SECRET: TEST_SECRET,

@@ -30,6 +30,7 @@ export async function startTestPlatform(name: string, env: Record<string, string
     {
       DATA_DIR: dir,
       API_PORT: '0',
+      METER_PORT: '0',
       PUBLIC_PORT: '0',
       DEV_IDP_PORT: '0',
       PLATFORM_SECRET: SECRET,

@@ -1,4 +1,3 @@
-import test from 'ava';
 import { type Database, openDatabase } from '../../../control/db/database.ts';
 import { BudgetExhaustedError, type Charge, MeterBooks } from '../../../control/meter/books.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
@@ -36,7 +35,7 @@ for (const target of targets) {
     t.is(budget.reserved, 1_000_000);
     t.is(budget.remaining, 0);
     // Parallel settlements sum exactly.
-    await Promise.all(admitted.map((r, i) => books.settle((r as PromiseFulfilledResult<string>).value, charge(1_000 * (i + 1)))));
+    await Promise.all(admitted.map((r, i) => books.settle((r as PromiseFulfilledResult<{ id: string }>).value.id, charge(1_000 * (i + 1)))));
     const after = await books.budget('u-alice');
     t.is(after.reserved, 0);
     t.is(after.spent, 55_000, '1,000 + 2,000 + ... + 10,000');
@@ -47,14 +46,14 @@ for (const target of targets) {
     t.teardown(created.cleanup);
     const db = await open(t, created.url);
     const books = new MeterBooks(db, settings());
-    const id = await books.reserve('u-alice', 'alice', 300_000);
+    const { id } = await books.reserve('u-alice', 'alice', 300_000);
     const settled = await Promise.all([books.settle(id, charge(1234)), books.settle(id, charge(1234)), books.settle(id, charge(999_999))]);
     t.deepEqual(settled.filter(Boolean).length, 1, 'exactly one settlement counts');
     t.like(await books.budget('u-alice'), { spent: 1234, reserved: 0 });
     const [rows] = await db.sequelize.query('SELECT COUNT(*) AS n FROM meter_ledger');
     t.is(Number((rows as Array<{ n: number }>)[0]!.n), 1, 'one ledger row');
 
-    const stale = await books.reserve('u-alice', 'alice', 200_000, new Date(Date.now() - 120_000));
+    const { id: stale } = await books.reserve('u-alice', 'alice', 200_000, new Date(Date.now() - 120_000));
     t.is(await books.releaseStale(), 1, 'past its expiry');
     t.like(await books.budget('u-alice'), { reserved: 0 });
     t.true(await books.settle(stale, charge(500)), 'its call finished after all');
@@ -102,7 +101,7 @@ for (const target of targets) {
     t.is(zero.headers['x-should-retry'], 'false');
     await books.setBudget('u-alice', 250_000, null, 'admin:root');
     const day1 = new Date('2026-12-05T23:59:00Z');
-    await books.settle(await books.reserve('u-alice', 'alice', 250_000, day1), charge(250_000), day1);
+    await books.settle((await books.reserve('u-alice', 'alice', 250_000, day1)).id, charge(250_000), day1);
     const exhausted = await t.throwsAsync(books.reserve('u-alice', 'alice', 1, day1), { instanceOf: BudgetExhaustedError });
     t.regex(exhausted.message, /resets at 2026-12-06T00:00:00\.000Z/);
     const day2 = new Date('2026-12-06T00:01:00Z');

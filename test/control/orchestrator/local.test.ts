@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { Config } from '../../../control/config.ts';
+import { listenerUrl } from '../../../control/config-meter.ts';
 import { createOrchestrator, localDriverId, referenceInstanceCommand } from '../../../control/main.ts';
 import { LocalOrchestrator } from '../../../control/orchestrator/local.ts';
 import { buildInstanceSpec } from '../../../control/orchestrator/spec.ts';
@@ -232,7 +233,7 @@ test.serial('[local] an instance gets its own data dir, log and environment, and
   t.is(get('MATRIX_HANDLE'), handle);
   t.is(get('MATRIX_AUTH_TOKEN'), spec.secrets.MATRIX_AUTH_TOKEN);
   t.is(get('ANTHROPIC_API_KEY'), spec.secrets.ANTHROPIC_API_KEY);
-  t.is(get('ANTHROPIC_BASE_URL'), env.config.meterUrl);
+  t.is(get('ANTHROPIC_BASE_URL'), env.config.meterUrl ?? listenerUrl(env.config.meter));
   t.is(get('PORT'), String(gatewayPort));
   t.is(get('SHELL_PORT'), String(shellPort));
   t.is(get('HOME'), spec.volumePath);

@@ -1,0 +1,184 @@
+/**
+ * The meter on the platform API: budgets (read, set), a user's meter key (rotate,
+ * shown once), spend reports and the ledger as CSV, and prices (list, set).
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { deriveCredential } from '../access/credentials.ts';
+import type { BudgetPeriod } from '../config-meter.ts';
+import { ConfigError, NotFoundError, ValidationError } from '../errors.ts';
+import type { MeterBooks } from '../meter/books.ts';
+import { formatUsd, parseUsd } from '../meter/money.ts';
+import type { PriceBook, PriceInput } from '../meter/price-book.ts';
+import { decimalUsdToMicro, formatMicroUsd, type ModelPrice, type Rates } from '../meter/price-data.ts';
+import { CSV_COLUMNS, csvLine, type MeterReports } from '../meter/reports.ts';
+import type { InstanceService } from '../provisioning/service.ts';
+import type { UserStore } from '../users/store.ts';
+import { readJsonObject } from '../web/body.ts';
+import { actorOf } from './auth.ts';
+import type { ContainerRoutesDeps } from './containers.ts';
+
+export interface MeterRoutesDeps extends Pick<ContainerRoutesDeps, 'refreshRoute'> {
+  books: MeterBooks;
+  prices: PriceBook;
+  reports: MeterReports;
+  users: UserStore;
+  service: InstanceService;
+  secretKey: string;
+  bodyLimitBytes: number;
+}
+
+const PERIODS = ['none', 'daily', 'monthly'] as const;
+
+export function budgetView(budget: Awaited<ReturnType<MeterBooks['budget']>>) {
+  return {
+    message: `Budget: $${formatUsd(budget.remaining)} remaining`,
+    remainingUsd: formatUsd(budget.remaining),
+    limitUsd: formatUsd(budget.limit),
+    spentUsd: formatUsd(budget.spent),
+    reservedUsd: formatUsd(budget.reserved),
+    remainingMicro: budget.remaining,
+    period: budget.period,
+    resetsAt: budget.resetsAt?.toISOString() ?? null,
+  };
+}
+
+export function meterRoutes(deps: MeterRoutesDeps): Router {
+  const router = new Router();
+  const userOf = async (handle: string): Promise<string> => {
+    const id = await deps.users.handleHolder(handle);
+    if (!id) throw new NotFoundError(`No user with handle "${handle}".`);
+    return id;
+  };
+
+  router.get('/users/:handle/budget', async (ctx) => {
+    ctx.body = { handle: ctx.params.handle, budget: budgetView(await deps.books.budget(await userOf(ctx.params.handle!))) };
+  });
+
+  router.put('/users/:handle/budget', async (ctx) => {
+    const userId = await userOf(ctx.params.handle!);
+    const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
+    const limit = body.usd === null ? null : parseUsd(String(body.usd ?? ''));
+    if (limit === null && body.usd !== null)
+      throw new ValidationError('usd must be an amount in US dollars like 5 or 2.50 (0 means nothing may be spent), or null for the default.');
+    if (body.period !== undefined && body.period !== null && !PERIODS.includes(body.period as BudgetPeriod)) {
+      throw new ValidationError(`period must be one of ${PERIODS.join(', ')}, or null for the default.`);
+    }
+    await deps.books.setBudget(userId, limit, (body.period as BudgetPeriod | null | undefined) ?? null, actorOf(ctx));
+    ctx.body = { handle: ctx.params.handle, budget: budgetView(await deps.books.budget(userId)) };
+  });
+
+  // The new key is in this answer only; the instance restarts with it and the old one dies at once.
+  router.post('/users/:handle/meter-key', async (ctx) => {
+    const handle = ctx.params.handle!;
+    await userOf(handle);
+    const { generation, redeploy } = await deps.service.rotateRuntimeCredentials(handle, actorOf(ctx));
+    // The old key must be dead when this answer arrives (other replicas follow within ROUTE_SYNC_INTERVAL).
+    await deps.refreshRoute(handle);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { handle, key: deriveCredential(deps.secretKey, 'meter-key', handle, generation), redeploying: redeploy };
+  });
+
+  router.get('/usage', async (ctx) => {
+    const days = dayParam(ctx);
+    const [byDay, byModel, top, platform] = await Promise.all([
+      deps.reports.byDay(days),
+      deps.reports.byModel(days),
+      deps.reports.topSpenders(days, 20),
+      deps.books.platform(),
+    ]);
+    const money = <T extends { cost: number }>({ cost, ...rest }: T) => ({ ...rest, costMicro: cost, costUsd: formatUsd(cost) });
+    ctx.body = {
+      days,
+      byDay: byDay.map(money),
+      byModel: byModel.map(money),
+      topSpenders: top.map(money),
+      platform: {
+        limitUsd: platform.limit === null ? null : formatUsd(platform.limit),
+        spentUsd: formatUsd(platform.spent),
+        reservedUsd: formatUsd(platform.reserved),
+      },
+    };
+  });
+
+  router.get('/usage/ledger.csv', async (ctx) => {
+    ctx.set('Content-Type', 'text/csv; charset=utf-8');
+    ctx.set('Content-Disposition', 'attachment; filename="meter-ledger.csv"');
+    const { Readable } = await import('node:stream');
+    const reports = deps.reports;
+    ctx.body = Readable.from(
+      (async function* () {
+        yield csvLine(CSV_COLUMNS);
+        for (let after = 0; ; ) {
+          const rows = await reports.page(after, 1000);
+          for (const row of rows) yield csvLine(CSV_COLUMNS.map((c) => row[c]));
+          if (rows.length < 1000) return;
+          after = rows[rows.length - 1]!.id;
+        }
+      })(),
+    );
+  });
+
+  router.get('/prices', (ctx) => {
+    const table = deps.prices.current();
+    ctx.body = { version: table.version, families: table.families().map(priceView) };
+  });
+
+  // Rates in US dollars per million tokens (decimal strings); web search in dollars per request.
+  router.put('/prices/:family', async (ctx) => {
+    const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
+    const price = priceInput(ctx.params.family!, body);
+    try {
+      const version = await deps.prices.set(price, actorOf(ctx));
+      ctx.body = { family: price.family, version };
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ValidationError(err.message);
+      throw err;
+    }
+  });
+
+  return router;
+}
+
+/** A price as admins write it: US dollars per million tokens, web search in dollars per request. */
+export function priceView(price: ModelPrice) {
+  const rates = (r: Rates) => Object.fromEntries(Object.entries(r).map(([field, micro]) => [field, formatMicroUsd(micro)]));
+  return {
+    family: price.family,
+    version: price.version,
+    aliases: price.aliases,
+    usdPerMillionTokens: rates(price.rates),
+    webSearchPerRequestUsd: formatMicroUsd(price.webSearchPerRequest),
+    tiers: price.tiers.map((tier) => ({ abovePromptTokens: tier.abovePromptTokens, usdPerMillionTokens: rates(tier.rates) })),
+  };
+}
+
+function dayParam(ctx: Context): number {
+  const raw = ctx.query.days ?? '30';
+  const days = Number(raw);
+  if (!Number.isInteger(days) || days < 1 || days > 366) throw new ValidationError('days must be a whole number from 1 to 366.');
+  return days;
+}
+
+function priceInput(family: string, body: Record<string, unknown>): PriceInput {
+  const field = (name: string) => {
+    const value = body[name];
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new ValidationError(`${name} is required: US dollars per million tokens, e.g. "3" or "0.30".`);
+    try {
+      return decimalUsdToMicro(String(value), name);
+    } catch (err) {
+      throw new ValidationError((err as Error).message);
+    }
+  };
+  const rates = {
+    input: field('input'),
+    cacheWrite5m: field('cacheWrite5m'),
+    cacheWrite1h: field('cacheWrite1h'),
+    cacheRead: field('cacheRead'),
+    output: field('output'),
+  };
+  const search = body.webSearchPerRequest === undefined ? 10_000 : parseUsd(String(body.webSearchPerRequest));
+  if (search === null) throw new ValidationError('webSearchPerRequest must be US dollars per search, e.g. "0.01".');
+  return { family, rates, webSearchPerRequest: search, tiers: [] };
+}

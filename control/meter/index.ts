@@ -1,0 +1,117 @@
+/**
+ * Builds the metering route and its listener (METER_HOST:METER_PORT, default
+ * 127.0.0.1:8080): the books, the prices, the key index over the route table, and the
+ * sweep that releases reservations whose call can no longer settle.
+ */
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config.ts';
+import { listenerUrl } from '../config-meter.ts';
+import type { Database } from '../db/database.ts';
+import { describeError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { createMeterApp } from './app.ts';
+import { MeterBooks } from './books.ts';
+import { Drains } from './drains.ts';
+import { type MeteredRoute, MeterKeys, type RouteSource } from './keys.ts';
+import { PriceBook } from './price-book.ts';
+import { PriceTable } from './prices.ts';
+import { Upstream } from './upstream.ts';
+
+export interface Meter {
+  url: string;
+  keys: MeterKeys;
+  books: MeterBooks;
+  prices: PriceBook;
+  drains: Drains;
+  close(): Promise<void>;
+}
+
+const SWEEP_MS = 60_000;
+
+/**
+ * The meter's port, bound first because instances are given its URL; a call that
+ * arrives before the meter is ready waits for it.
+ */
+export interface MeterListener {
+  url: string;
+  server: http.Server;
+  serve(handler: http.RequestListener): void;
+}
+
+export async function bindMeterListener(settings: Config['meter']): Promise<MeterListener> {
+  let serve!: (handler: http.RequestListener) => void;
+  const ready = new Promise<http.RequestListener>((resolve) => {
+    serve = resolve;
+  });
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+    void ready.then((handler) => handler(req, res));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolve());
+  });
+  return { url: listenerUrl(settings, (server.address() as AddressInfo).port), server, serve };
+}
+
+export async function startMeter(deps: {
+  listener: MeterListener;
+  config: Config;
+  db: Database;
+  routes: RouteSource<MeteredRoute>;
+  secretKey: string;
+  onActivity(handle: string): void;
+  logger: Logger;
+}): Promise<Meter> {
+  const { config, db } = deps;
+  const settings = config.meter;
+  const logger = deps.logger.child({ component: 'meter' });
+  const owner = `${config.replicaId}:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const books = new MeterBooks(db, { ...settings, defaultBudgetMicro: settings.defaultBudgetMicro, owner });
+  // Reservations this replica held before a restart died with their calls.
+  const released = await books.releaseStale(new Date(), `${config.replicaId}:`);
+  if (released > 0) logger.warn({ released }, "released reservations of this replica's previous run");
+  const prices = new PriceBook(db, PriceTable.fromFile(), logger);
+  await prices.load();
+  const upstream = new Upstream(settings);
+  if (!upstream.configured) logger.warn('ANTHROPIC_API_KEY is not set: the meter refuses model calls (503)');
+  const drains = new Drains({ max: settings.drainMax, timeoutMs: settings.drainTimeoutMs });
+  const keys = new MeterKeys(deps.secretKey, deps.routes);
+  const settling = new Set<Promise<void>>();
+  const app = createMeterApp({
+    keys,
+    books,
+    prices: () => prices.current(),
+    upstream,
+    drains,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    logger,
+    onActivity: deps.onActivity,
+    settling,
+  });
+  const sweep = setInterval(() => {
+    books.releaseStale().catch((err) => logger.warn({ err: describeError(err) }, 'could not release stale reservations; the next sweep retries'));
+  }, SWEEP_MS);
+  sweep.unref();
+  const { server, url } = deps.listener;
+  deps.listener.serve(app.callback());
+  return {
+    url,
+    keys,
+    books,
+    prices,
+    drains,
+    async close() {
+      clearInterval(sweep);
+      prices.close();
+      server.closeIdleConnections();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      setTimeout(() => server.closeAllConnections(), 2000).unref();
+      await closed;
+      // Answers still being read for their usage get a moment, then are cut (and charged their reservation).
+      await upstream.close(2000);
+      await Promise.all(settling);
+    },
+  };
+}

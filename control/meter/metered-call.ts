@@ -1,0 +1,217 @@
+/**
+ * One metered POST /v1/messages: price the model (unpriced: refused), reserve the worst
+ * case, forward, stream the answer back byte for byte while reading its usage, then
+ * settle the exact cost exactly once. A client that leaves mid-stream is still billed
+ * for what it used: the answer is read to its end in the background, up to a cap.
+ */
+import type { Context } from 'koa';
+import { UnavailableError, ValidationError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { readBody } from '../web/body.ts';
+import { anthropicError } from './anthropic-errors.ts';
+import type { Charge, MeterBooks } from './books.ts';
+import { costOf, worstCaseCost } from './cost.ts';
+import type { Drains } from './drains.ts';
+import type { Tenant } from './keys.ts';
+import { formatUsd } from './money.ts';
+import type { ModelPrice, PriceTable } from './prices.ts';
+import { StreamUsage } from './stream-usage.ts';
+import { passBackHeaders, type Upstream } from './upstream.ts';
+import { fromAnthropicUsage, type MeteredUsage, NO_USAGE } from './usage.ts';
+
+export interface MeteredCallDeps {
+  books: MeterBooks;
+  prices(): PriceTable;
+  upstream: Upstream;
+  drains: Drains;
+  bodyLimitBytes: number;
+  logger: Logger;
+  /** The instance made a call: it is active. */
+  onActivity(handle: string): void;
+  /** Settlements under way, so that a shutdown waits for them. */
+  settling: Set<Promise<void>>;
+}
+
+/** Input tokens the API may add to a request beyond its bytes (tool definitions' system prompt). */
+const API_PROMPT_TOKENS = 4096;
+
+/** A non-streamed answer is read whole for its usage; past this it is passed on but not parsed. */
+const JSON_ANSWER_LIMIT = 8 * 1024 * 1024;
+
+interface Admitted {
+  reservation: string;
+  worst: number;
+  price: ModelPrice;
+  model: string;
+}
+
+export async function meteredCall(ctx: Context, deps: MeteredCallDeps, tenant: Tenant): Promise<void> {
+  if (!deps.upstream.configured) throw new UnavailableError('meter_unconfigured', 'The platform has no model API key configured; ask its operator.');
+  const body = await readBody(ctx.req, deps.bodyLimitBytes);
+  const request = parseRequest(body);
+  const price = deps.prices().priceFor(request.model);
+  if (!price)
+    throw new ValidationError(
+      `model: "${request.model.slice(0, 96)}" has no price on this platform, so it cannot be used; ask the platform admins to price it.`,
+    );
+  // Every prompt token is at least one byte of the request, so its size bounds the prompt,
+  // plus what the API adds itself (the tool-use system prompt is a few hundred tokens).
+  const worst = worstCaseCost(
+    { promptTokensUpperBound: body.length + API_PROMPT_TOKENS, maxTokens: request.maxTokens, webSearchMaxUses: request.webSearchMaxUses },
+    price,
+  );
+  const { id, remaining } = await deps.books.reserve(tenant.ownerId, tenant.handle, worst);
+  deps.onActivity(tenant.handle);
+  const admitted: Admitted = { reservation: id, worst, price, model: request.model };
+  const settle = (charge: Omit<Charge, 'model' | 'priceVersion'>) => {
+    const settling = settleWithRetries(deps, admitted, charge);
+    deps.settling.add(settling);
+    void settling.finally(() => deps.settling.delete(settling));
+  };
+
+  let upstream: Awaited<ReturnType<Upstream['request']>>;
+  try {
+    upstream = await deps.upstream.request('POST', '/v1/messages', ctx.req.headers, body);
+  } catch (err) {
+    settle({ usage: NO_USAGE, cost: 0, outcome: 'error' });
+    deps.logger.warn({ handle: tenant.handle, err: (err as Error).message }, 'the model API could not be reached');
+    return anthropicError(ctx, 503, 'The model API could not be reached; try again shortly.');
+  }
+  const res = ctx.res;
+  ctx.respond = false;
+  res.writeHead(upstream.statusCode, {
+    ...passBackHeaders(upstream.headers),
+    'cache-control': 'no-store',
+    'x-mxos-budget': `Budget: $${formatUsd(remaining)} remaining`,
+    'x-mxos-budget-remaining-usd': formatUsd(remaining),
+  });
+  res.flushHeaders();
+  const streamed = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
+  const reader = streamed ? new StreamUsage() : new JsonAnswer();
+  const outcome = await pump(upstream.body, res, reader, deps.drains);
+  if (upstream.statusCode !== 200) return settle({ usage: NO_USAGE, cost: 0, outcome: 'error' });
+  if (outcome === 'capped') return settle({ usage: reader.usage ?? NO_USAGE, cost: worst, outcome: 'capped' });
+  // An answer whose usage cannot be known (unreadable, or a stream cut off before its end)
+  // is charged the most it could have cost: never less than the platform paid.
+  const stream = streamed ? (reader as StreamUsage) : null;
+  const failed = stream !== null && stream.error !== null;
+  if (reader.usage === null || (stream !== null && (stream.problem !== null || (!stream.stopped && !failed))))
+    return settle({ usage: reader.usage ?? NO_USAGE, cost: worst, outcome: 'capped' });
+  const cost = costOf(reader.usage, price);
+  // The reservation is the most a call may spend; a cost above it means the estimate missed something.
+  if (cost > worst)
+    deps.logger.warn({ handle: tenant.handle, model: request.model, cost, worst }, 'a call cost more than its reservation; charged the reservation');
+  settle({ usage: reader.usage, cost: Math.min(cost, worst), outcome: failed ? 'error' : outcome });
+}
+
+/** Copies the answer to the client chunk by chunk, reading usage as it passes. */
+async function pump(
+  body: NodeJS.ReadableStream & { destroy(): void },
+  res: import('node:http').ServerResponse,
+  reader: { push(chunk: Buffer): void; end(): void },
+  drains: Drains,
+): Promise<'ok' | 'disconnected' | 'capped'> {
+  let gone = false;
+  let release: (() => void) | null = null;
+  let capped = false;
+  const onClose = () => {
+    if (res.writableFinished) return;
+    gone = true;
+    // The client left: keep reading the answer in the background to learn its usage, up to a cap.
+    release = drains.enter(() => {
+      capped = true;
+      body.destroy();
+    });
+  };
+  res.once('close', onClose);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      reader.push(chunk);
+      if (gone) continue;
+      if (!res.write(chunk))
+        await new Promise<void>((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+    }
+  } catch {
+    /* capped, or the upstream broke off: what was read counts */
+  } finally {
+    reader.end();
+    res.off('close', onClose);
+    (release as (() => void) | null)?.();
+  }
+  if (!gone) res.end();
+  return capped ? 'capped' : gone ? 'disconnected' : 'ok';
+}
+
+async function settleWithRetries(deps: MeteredCallDeps, admitted: Admitted, charge: Omit<Charge, 'model' | 'priceVersion'>): Promise<void> {
+  const full: Charge = { ...charge, model: admitted.model, priceVersion: admitted.price.version };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.books.settle(admitted.reservation, full);
+      return;
+    } catch (err) {
+      if (attempt >= 5) {
+        deps.logger.error(
+          { reservation: admitted.reservation, err: (err as Error).message },
+          'could not settle a metered call; the reservation is released when it expires',
+        );
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
+}
+
+/** A non-streamed answer: its usage is in the JSON body. */
+class JsonAnswer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  usage: MeteredUsage | null = null;
+
+  push(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size <= JSON_ANSWER_LIMIT) this.chunks.push(chunk);
+  }
+
+  end(): void {
+    if (this.size > JSON_ANSWER_LIMIT) return;
+    try {
+      const parsed = JSON.parse(Buffer.concat(this.chunks).toString('utf8')) as { usage?: unknown };
+      if (parsed.usage) this.usage = fromAnthropicUsage(parsed.usage);
+    } catch {
+      /* not a JSON message: no usage */
+    }
+    this.chunks = [];
+  }
+}
+
+interface CallRequest {
+  model: string;
+  maxTokens: number;
+  webSearchMaxUses: number;
+}
+
+function parseRequest(body: Buffer): CallRequest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ValidationError('The request body is not valid JSON.');
+  }
+  const r = parsed as { model?: unknown; max_tokens?: unknown; tools?: unknown };
+  if (typeof r.model !== 'string' || r.model === '') throw new ValidationError('model: Field required');
+  if (typeof r.max_tokens !== 'number' || !Number.isSafeInteger(r.max_tokens) || r.max_tokens < 1)
+    throw new ValidationError('max_tokens: must be a positive integer');
+  let webSearchMaxUses = 0;
+  for (const tool of Array.isArray(r.tools) ? (r.tools as Array<{ type?: unknown; max_uses?: unknown }>) : []) {
+    if (typeof tool?.type !== 'string' || !tool.type.startsWith('web_search')) continue;
+    // Each search costs money: without a bound there is no worst case to reserve.
+    if (typeof tool.max_uses !== 'number' || !Number.isSafeInteger(tool.max_uses) || tool.max_uses < 1) {
+      throw new ValidationError('tools: a web_search tool needs max_uses on this platform, so that the most it can cost is known before the call.');
+    }
+    webSearchMaxUses += tool.max_uses;
+  }
+  return { model: r.model, maxTokens: r.max_tokens, webSearchMaxUses };
+}
