@@ -14,7 +14,7 @@ import { recordAudit } from '../audit.ts';
 import type { BudgetPeriod } from '../config-meter.ts';
 import type { Database } from '../db/database.ts';
 import { PlatformError } from '../errors.ts';
-import { formatUsd } from './money.ts';
+import { formatUsd, formatUsdUp } from './money.ts';
 import { FOREVER, resetsAt, windowStart } from './windows.ts';
 
 const PLATFORM = '*';
@@ -290,6 +290,6 @@ class Refusal extends Error {
 }
 
 export function exhaustedMessage(budget: Budget, needed: number): string {
-  const reset = budget.resetsAt ? ` It resets at ${budget.resetsAt.toISOString()}.` : ' It does not reset: ask the platform admins for more.';
-  return `Budget exhausted: $${formatUsd(budget.remaining)} remaining of $${formatUsd(budget.limit)}, and this call may cost up to $${formatUsd(needed)}.${reset}`;
+  const reset = budget.resetsAt ? `It resets at ${budget.resetsAt.toISOString()}.` : 'It does not reset: ask the platform admins for more.';
+  return `Budget: $${formatUsd(budget.remaining)} remaining of $${formatUsd(budget.limit)}, and this call may cost up to $${formatUsdUp(needed)} (lower max_tokens to need less). ${reset}`;
 }

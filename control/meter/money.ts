@@ -19,3 +19,8 @@ export function formatUsd(micro: number): string {
   const text = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
   return negative ? `-${text}` : text;
 }
+
+/** 1230001 -> "1.24" (rounded up: what a call may cost is never understated). */
+export function formatUsdUp(micro: number): string {
+  return formatUsd(Math.ceil(micro / 10_000) * 10_000);
+}

@@ -3,65 +3,12 @@
  * stopping and destroying, then restarted: every transition completes, with no
  * duplicate and no orphan instance process.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
-import { createOrchestrator, localDriverId } from '../../control/main.ts';
+import test from 'ava';
+import { localDriverId } from '../../control/main.ts';
 import { scanProcesses } from '../../control/orchestrator/local-processes.ts';
-import { makeDataDir, TEST_KEY, TEST_SECRET, testConfig } from '../helpers/platform.ts';
-import { freePort } from '../helpers/postgres.ts';
-
-const repo = path.resolve(import.meta.dirname, '../..');
-
-interface Control {
-  url: string;
-  child: ChildProcess;
-}
-
-async function startControl(dataDir: string, port: number): Promise<Control> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'control/main.ts')], {
-    cwd: repo,
-    env: {
-      PATH: process.env.PATH,
-      DATA_DIR: dataDir,
-      API_PORT: String(port),
-      METER_PORT: '0',
-      PUBLIC_PORT: '0',
-      DEV_IDP_PORT: '0',
-      PLATFORM_SECRET: TEST_SECRET,
-      SECRET_KEY: TEST_KEY,
-      WORKER_POLL_INTERVAL: '50ms',
-      REPLICA_ID: 'replica-a',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += String(chunk)));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`control exited: ${stderr}`);
-    const ok = await fetch(`${url}/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return { url, child };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`control did not become healthy: ${stderr}`);
-}
-
-function kill9(control: Control): Promise<void> {
-  return new Promise((resolve) => {
-    control.child.once('exit', () => resolve());
-    control.child.kill('SIGKILL');
-  });
-}
-
-const api = (control: Control, pathname: string, init: RequestInit = {}) =>
-  fetch(control.url + pathname, { ...init, headers: { authorization: `Bearer ${TEST_SECRET}`, 'content-type': 'application/json', ...init.headers } });
+import { controlApi as api, type Control, controlFixture, kill9, startControl } from '../helpers/control-process.ts';
 
 async function statusOf(control: Control, handle: string): Promise<string> {
   const body = (await (await api(control, `/containers/${handle}`)).json()) as { instance: { status: string } };
@@ -88,17 +35,6 @@ async function processesByHandle(dataDir: string): Promise<Map<string, number>> 
   // Leaders only: an instance may have children of its own (tsx's esbuild service, when its cache is cold).
   for (const p of await instanceProcesses(dataDir)) counts.set(p.handle, (counts.get(p.handle) ?? 0) + 1);
   return counts;
-}
-
-/** A data dir and port for a control process; its instances are stopped when the test ends. */
-async function controlFixture(t: ExecutionContext): Promise<{ dataDir: string; port: number }> {
-  const dataDir = await makeDataDir();
-  t.teardown(async () => {
-    const orchestrator = createOrchestrator(testConfig(dataDir));
-    for (const instance of await orchestrator.list()) await orchestrator.stop(instance.handle);
-    await fs.promises.rm(dataDir, { recursive: true, force: true });
-  });
-  return { dataDir, port: await freePort() };
 }
 
 test('a control service killed at any point of provisioning finishes every transition after restart', async (t) => {

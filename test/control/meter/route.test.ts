@@ -5,9 +5,12 @@
 import test from 'ava';
 import { deriveCredential } from '../../../control/access/credentials.ts';
 import { parseSse } from '../../doubles/anthropic/index.ts';
+import { databaseTargets } from '../../helpers/databases.ts';
 import { MODEL, message, startTestMeter, type TestMeter } from '../../helpers/meter.ts';
 import { TEST_KEY, TEST_SECRET } from '../../helpers/platform.ts';
 import { waitUntil } from '../../helpers/wait.ts';
+
+const postgres = (await databaseTargets()).find((target) => target.name === 'postgres')!;
 
 /** Golden usage for claude-haiku-4-5 ($1 in, $1.25 5m write, $2 1h write, $0.10 read, $5 out per M; $0.01 per search). */
 const USAGE = {
@@ -355,4 +358,33 @@ test('count_tokens and models pass through unmetered; a GET needs a key all the 
   t.is(m.double.requests.at(-1)!.query, '?limit=2');
   t.is((await fetch(`${m.meter.url}/v1/models`)).status, 401);
   t.deepEqual(await m.ledger(), []);
+});
+
+postgres.test('[postgres] two meter replicas on one database: 100 calls when 10 are affordable admit exactly 10', async (t) => {
+  const database = await postgres.create();
+  t.teardown(database.cleanup);
+  const env = { METER_DEFAULT_BUDGET_USD: '1' };
+  const a = await startTestMeter(t, { databaseUrl: database.url, env: { ...env, REPLICA_ID: 'replica-a' } });
+  const b = await startTestMeter(t, { databaseUrl: database.url, env: { ...env, REPLICA_ID: 'replica-b' } });
+  const body = message({ max_tokens: 18_000 });
+  const [fromA, fromB] = await Promise.all([
+    allHeldUpstream(
+      a,
+      Array.from({ length: 50 }, () => 'alice'),
+      body,
+    ),
+    allHeldUpstream(
+      b,
+      Array.from({ length: 50 }, () => 'alice'),
+      body,
+    ),
+  ]);
+  const responses = [...fromA, ...fromB];
+  await Promise.all(responses.map((r) => r.arrayBuffer()));
+  t.is(responses.filter((r) => r.status === 200).length, 10);
+  t.is(a.double.requests.length + b.double.requests.length, 10);
+  await a.ledgerRows(10);
+  const budget = await a.meter.books.budget('u-alice');
+  t.true(budget.spent <= 1_000_000);
+  t.is(budget.reserved, 0);
 });
