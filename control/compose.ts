@@ -25,8 +25,7 @@ import { startIdentity } from './identity/index.ts';
 import type { OidcSettings } from './identity/oidc.ts';
 import { ActivityRecorder, Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
-import { bindMeterListener, type Meter, startMeter } from './meter/index.ts';
-import { MeterReports } from './meter/reports.ts';
+import { bindMeterListener, type Meter, type MeterServices, openMeterServices, startMeter } from './meter/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
 import { InstanceService } from './provisioning/service.ts';
@@ -52,6 +51,8 @@ export interface Services {
   users: UserStore;
   codes: AccessCodes;
   activity: ActivityRecorder;
+  /** Budgets, prices and spend (the meter itself runs in the all-in-one role). */
+  spend: MeterServices;
 }
 
 export interface Platform extends Services {
@@ -107,6 +108,7 @@ async function openServices(config: Config, logger: Logger): Promise<Services> {
     users: new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs), store),
     codes: new AccessCodes(db),
     activity,
+    spend: await openMeterServices(config, db, logger),
   };
 }
 
@@ -138,6 +140,7 @@ async function composeRouterWorker(config: Config, logger: Logger, role: Extract
       services.store.bus.off('transition', forwardTransition);
       services.store.bus.off('event', forwardEvent);
       await edge.close();
+      services.spend.prices.close();
       await services.activity.stop();
       await services.db.close();
     },
@@ -175,7 +178,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
   const meter = await startMeter({
     listener: meterListener,
     config,
-    db,
+    services: services.spend,
     routes: meterRoutes,
     secretKey,
     onActivity: (handle) => activity.record(handle),
@@ -194,9 +197,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
     secretKey,
     codes,
     users: services.users,
-    books: meter.books,
-    prices: meter.prices,
-    reports: new MeterReports(db),
+    ...services.spend,
     workerMetrics: routerWorkers ? () => routerWorkers.metrics() : undefined,
     instanceUrl: (handle) => instanceUrl(config, handle),
     refreshRoute: (handle) => meterRoutes.refresh(handle),
@@ -235,6 +236,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
         await edge?.close();
         await routerWorkers?.close();
         await meter.close();
+        services.spend.prices.close();
         if (!edge) meterRoutes.close();
         await identity.close();
         server.closeIdleConnections();

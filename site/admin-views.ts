@@ -55,7 +55,7 @@ export function adminUsersPage(
     'Admin: users',
     `<h1>Users and instances</h1>
 ${flash ? `<p class="flash" role="status">${e(flash)}</p>` : ''}
-<p><a href="/admin/audit">Audit log</a></p>
+${adminNav('users')}
 <form method="get" action="/admin/users" role="search"><label for="q">Search by handle or email (prefix)</label><input id="q" name="q" value="${e(paging.q)}"> <button type="submit">Search</button></form>
 <p>${paging.total} user${paging.total === 1 ? '' : 's'}; limits per instance: ${limits.memoryMB} MB, ${limits.cpu} CPU (INSTANCE_MEMORY_MB, INSTANCE_CPU).</p>
 <div class="table"><table><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active</th><th scope="col">Actions</th></tr></thead>
@@ -74,11 +74,26 @@ export function adminAuditPage(me: PageUser, entries: AuditEntry[], paging: Pagi
     .join('\n');
   return layout(
     'Admin: audit log',
-    `<h1>Audit log</h1><p><a href="/admin/users">Users and instances</a></p>
+    `<h1>Audit log</h1>${adminNav('audit')}
 <div class="table"><table><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></div>
 ${pager('/admin/audit', paging, '')}`,
     me,
   );
+}
+
+const ADMIN_PAGES = [
+  ['users', '/admin/users', 'Users and instances'],
+  ['spend', '/admin/spend', 'Model spend'],
+  ['prices', '/admin/prices', 'Prices'],
+  ['audit', '/admin/audit', 'Audit log'],
+] as const;
+
+/** Links between the admin pages; the current one is marked for screen readers too. */
+export function adminNav(current: (typeof ADMIN_PAGES)[number][0]): string {
+  const links = ADMIN_PAGES.map(([id, href, label]) =>
+    id === current ? `<a href="${href}" aria-current="page"><strong>${label}</strong></a>` : `<a href="${href}">${label}</a>`,
+  );
+  return `<nav aria-label="Admin pages" class="admin-nav">${links.join(' ')}</nav>`;
 }
 
 function pager(path: string, { page, total, pageSize }: Paging, query: string): string {

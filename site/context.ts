@@ -5,10 +5,12 @@
 import type Router from '@koa/router';
 import type { Context, Next, ParameterizedContext } from 'koa';
 import type { AccessCodes } from '../control/access/login-codes.ts';
+import type { BudgetPeriod } from '../control/config-meter.ts';
 import type { Database } from '../control/db/database.ts';
 import { ForbiddenError, PlatformError } from '../control/errors.ts';
 import type { OidcLogin } from '../control/identity/oidc.ts';
 import type { Logger } from '../control/logger.ts';
+import type { MeterServices } from '../control/meter/index.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
 import type { SiteSession } from '../control/users/sessions.ts';
@@ -29,6 +31,8 @@ interface SiteSettings {
   adminEmails: readonly string[];
   /** What each instance gets, as configured (shown to admins). */
   instanceLimits: { memoryMB: number; cpu: number };
+  /** Every user's model budget unless an admin set another (µ$), and its reset period. */
+  budgetDefaults: { limit: number; period: BudgetPeriod };
 }
 
 export interface SiteDeps {
@@ -37,6 +41,8 @@ export interface SiteDeps {
   store: InstanceStore;
   users: UserStore;
   codes: AccessCodes;
+  /** Model budgets, prices and spend. */
+  spend: MeterServices;
   login: OidcLogin;
   /** The audit log is read from here (admin page). */
   db: Database;

@@ -5,6 +5,7 @@ import type { Config } from '../control/config.ts';
 import type { Database } from '../control/db/database.ts';
 import { OidcLogin, type OidcSettings } from '../control/identity/oidc.ts';
 import type { Logger } from '../control/logger.ts';
+import type { MeterServices } from '../control/meter/index.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
 import type { UserStore } from '../control/users/store.ts';
@@ -19,6 +20,7 @@ interface SiteParts {
   store: InstanceStore;
   users: UserStore;
   codes: AccessCodes;
+  spend: MeterServices;
   identity: OidcSettings;
   secretKey: string;
   instanceUrl(handle: string): string;
@@ -34,11 +36,13 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
       secure: config.public.secureCookies,
       adminEmails: config.identity.adminEmails,
       instanceLimits: { memoryMB: config.instance.memoryMB, cpu: config.instance.cpu },
+      budgetDefaults: { limit: config.meter.defaultBudgetMicro, period: config.meter.period },
     },
     service: parts.service,
     store: parts.store,
     users: parts.users,
     codes: parts.codes,
+    spend: parts.spend,
     login: new OidcLogin(parts.identity),
     db: parts.db,
     secretKey: parts.secretKey,

@@ -65,7 +65,8 @@ export function signupPage(user: PageUser, form: SignupForm, domain: string): st
   );
 }
 
-export function dashboardPage(user: PageUser, instance: InstanceView | null, instanceUrl: string | null, events: StoredEvent[]): string {
+/** `spend`: the budget section (spend-views.ts), already rendered. */
+export function dashboardPage(user: PageUser, instance: InstanceView | null, instanceUrl: string | null, events: StoredEvent[], spend = ''): string {
   if (!instance) {
     return layout('Dashboard', `<h1>Dashboard</h1><p>You have no Matrix OS yet.</p><p><a class="button" href="/signup">Choose a handle</a></p>`, user);
   }
@@ -92,6 +93,7 @@ ${instance.lastError ? `<dt>Last error</dt><dd class="error">${e(instance.lastEr
 <p id="actions">${actions}</p>
 <h2>Progress</h2>
 <ol id="events" data-events-url="/dashboard/events?after=${events.at(-1)?.id ?? 0}" aria-live="polite">${events.map((ev) => `<li>${e(ev.message)}</li>`).join('')}</ol>
+${spend}
 <h2>API token</h2>
 <p>API clients reach your instance with <code>Authorization: Bearer &lt;token&gt;</code>. A new token replaces the old one and signs out every browser on your instance.</p>
 ${button('token/reveal', 'Show my token')} ${button('token', 'Create a new token')}`,

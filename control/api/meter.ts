@@ -2,16 +2,17 @@
  * The meter on the platform API: budgets (read, set), a user's meter key (rotate,
  * shown once), spend reports and the ledger as CSV, and prices (list, set).
  */
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { deriveCredential } from '../access/credentials.ts';
-import type { BudgetPeriod } from '../config-meter.ts';
-import { ConfigError, NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { parseBudgetInput, parsePriceInput } from '../meter/admin-input.ts';
 import type { MeterBooks } from '../meter/books.ts';
-import { formatUsd, parseUsd } from '../meter/money.ts';
-import type { PriceBook, PriceInput } from '../meter/price-book.ts';
-import { decimalUsdToMicro, formatMicroUsd, type ModelPrice, type Rates } from '../meter/price-data.ts';
-import { CSV_COLUMNS, csvLine, type MeterReports } from '../meter/reports.ts';
+import { formatUsd } from '../meter/money.ts';
+import type { PriceBook } from '../meter/price-book.ts';
+import { formatMicroUsd, type ModelPrice, type Rates } from '../meter/price-data.ts';
+import type { MeterReports } from '../meter/reports.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { UserStore } from '../users/store.ts';
 import { readJsonObject } from '../web/body.ts';
@@ -27,8 +28,6 @@ export interface MeterRoutesDeps extends Pick<ContainerRoutesDeps, 'refreshRoute
   secretKey: string;
   bodyLimitBytes: number;
 }
-
-const PERIODS = ['none', 'daily', 'monthly'] as const;
 
 export function budgetView(budget: Awaited<ReturnType<MeterBooks['budget']>>) {
   return {
@@ -57,14 +56,8 @@ export function meterRoutes(deps: MeterRoutesDeps): Router {
 
   router.put('/users/:handle/budget', async (ctx) => {
     const userId = await userOf(ctx.params.handle!);
-    const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
-    const limit = body.usd === null ? null : parseUsd(String(body.usd ?? ''));
-    if (limit === null && body.usd !== null)
-      throw new ValidationError('usd must be an amount in US dollars like 5 or 2.50 (0 means nothing may be spent), or null for the default.');
-    if (body.period !== undefined && body.period !== null && !PERIODS.includes(body.period as BudgetPeriod)) {
-      throw new ValidationError(`period must be one of ${PERIODS.join(', ')}, or null for the default.`);
-    }
-    await deps.books.setBudget(userId, limit, (body.period as BudgetPeriod | null | undefined) ?? null, actorOf(ctx));
+    const { limit, period } = parseBudgetInput(await readJsonObject(ctx.req, deps.bodyLimitBytes));
+    await deps.books.setBudget(userId, limit, period, actorOf(ctx));
     ctx.body = { handle: ctx.params.handle, budget: budgetView(await deps.books.budget(userId)) };
   });
 
@@ -104,19 +97,7 @@ export function meterRoutes(deps: MeterRoutesDeps): Router {
   router.get('/usage/ledger.csv', async (ctx) => {
     ctx.set('Content-Type', 'text/csv; charset=utf-8');
     ctx.set('Content-Disposition', 'attachment; filename="meter-ledger.csv"');
-    const { Readable } = await import('node:stream');
-    const reports = deps.reports;
-    ctx.body = Readable.from(
-      (async function* () {
-        yield csvLine(CSV_COLUMNS);
-        for (let after = 0; ; ) {
-          const rows = await reports.page(after, 1000);
-          for (const row of rows) yield csvLine(CSV_COLUMNS.map((c) => row[c]));
-          if (rows.length < 1000) return;
-          after = rows[rows.length - 1]!.id;
-        }
-      })(),
-    );
+    ctx.body = Readable.from(deps.reports.csv());
   });
 
   router.get('/prices', (ctx) => {
@@ -127,14 +108,9 @@ export function meterRoutes(deps: MeterRoutesDeps): Router {
   // Rates in US dollars per million tokens (decimal strings); web search in dollars per request.
   router.put('/prices/:family', async (ctx) => {
     const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
-    const price = priceInput(ctx.params.family!, body);
-    try {
-      const version = await deps.prices.set(price, actorOf(ctx));
-      ctx.body = { family: price.family, version };
-    } catch (err) {
-      if (err instanceof ConfigError) throw new ValidationError(err.message);
-      throw err;
-    }
+    const price = parsePriceInput(ctx.params.family!, body);
+    const version = await deps.prices.set(price, actorOf(ctx));
+    ctx.body = { family: price.family, version };
   });
 
   return router;
@@ -158,27 +134,4 @@ function dayParam(ctx: Context): number {
   const days = Number(raw);
   if (!Number.isInteger(days) || days < 1 || days > 366) throw new ValidationError('days must be a whole number from 1 to 366.');
   return days;
-}
-
-function priceInput(family: string, body: Record<string, unknown>): PriceInput {
-  const field = (name: string) => {
-    const value = body[name];
-    if (typeof value !== 'string' && typeof value !== 'number')
-      throw new ValidationError(`${name} is required: US dollars per million tokens, e.g. "3" or "0.30".`);
-    try {
-      return decimalUsdToMicro(String(value), name);
-    } catch (err) {
-      throw new ValidationError((err as Error).message);
-    }
-  };
-  const rates = {
-    input: field('input'),
-    cacheWrite5m: field('cacheWrite5m'),
-    cacheWrite1h: field('cacheWrite1h'),
-    cacheRead: field('cacheRead'),
-    output: field('output'),
-  };
-  const search = body.webSearchPerRequest === undefined ? 10_000 : parseUsd(String(body.webSearchPerRequest));
-  if (search === null) throw new ValidationError('webSearchPerRequest must be US dollars per search, e.g. "0.01".');
-  return { family, rates, webSearchPerRequest: search, tiers: [] };
 }

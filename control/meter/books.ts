@@ -34,7 +34,10 @@ export interface Charge {
   priceVersion: string;
   usage: { input: number; cacheWrite5m: number; cacheWrite1h: number; cacheRead: number; output: number; webSearches: number };
   cost: number;
-  /** ok, error (upstream refused), disconnected (client left; usage read to the end), capped (reading it took too long). */
+  /**
+   * ok; error (the upstream refused, or failed mid-stream); disconnected (the client left, the
+   * usage was read to the end); capped (the usage could not be known: charged the reservation).
+   */
   outcome: 'ok' | 'error' | 'disconnected' | 'capped';
 }
 
@@ -222,8 +225,9 @@ export class MeterBooks {
   async releaseStale(now = new Date(), ownerPrefix?: string): Promise<number> {
     const stale = await this.run<Array<{ id: string }>>(
       `SELECT id FROM meter_reservations WHERE settled_at IS NULL AND released_at IS NULL
-         AND (expires_at < :now${ownerPrefix ? ' OR (owner LIKE :prefix AND owner <> :owner)' : ''})`,
-      { now, prefix: `${ownerPrefix}%`, owner: this.settings.owner },
+         AND (expires_at < :now${ownerPrefix ? ' OR (substr(owner, 1, :prefixLength) = :prefix AND owner <> :owner)' : ''})`,
+      // Not LIKE: a replica id may hold "_" or "%".
+      { now, prefix: ownerPrefix ?? '', prefixLength: ownerPrefix?.length ?? 0, owner: this.settings.owner },
       QueryTypes.SELECT,
     );
     let released = 0;

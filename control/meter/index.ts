@@ -17,13 +17,12 @@ import { Drains } from './drains.ts';
 import { type MeteredRoute, MeterKeys, type RouteSource } from './keys.ts';
 import { PriceBook } from './price-book.ts';
 import { PriceTable } from './prices.ts';
+import { MeterReports } from './reports.ts';
 import { Upstream } from './upstream.ts';
 
-export interface Meter {
+export interface Meter extends MeterServices {
   url: string;
   keys: MeterKeys;
-  books: MeterBooks;
-  prices: PriceBook;
   drains: Drains;
   close(): Promise<void>;
 }
@@ -55,25 +54,38 @@ export async function bindMeterListener(settings: Config['meter']): Promise<Mete
   return { url: listenerUrl(settings, (server.address() as AddressInfo).port), server, serve };
 }
 
+/** The meter's books, prices and reports: every role reads them (the site's pages too). */
+export interface MeterServices {
+  books: MeterBooks;
+  prices: PriceBook;
+  reports: MeterReports;
+}
+
+export async function openMeterServices(config: Config, db: Database, logger: Logger): Promise<MeterServices> {
+  // A reservation's owner: this replica and this boot, so a restart knows what its last run held.
+  const owner = `${config.replicaId}:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const books = new MeterBooks(db, { ...config.meter, owner });
+  const prices = new PriceBook(db, PriceTable.fromFile(), logger.child({ component: 'meter' }));
+  await prices.load();
+  return { books, prices, reports: new MeterReports(db) };
+}
+
 export async function startMeter(deps: {
   listener: MeterListener;
   config: Config;
-  db: Database;
+  services: MeterServices;
   routes: RouteSource<MeteredRoute>;
   secretKey: string;
   onActivity(handle: string): void;
   logger: Logger;
 }): Promise<Meter> {
-  const { config, db } = deps;
+  const { config } = deps;
   const settings = config.meter;
   const logger = deps.logger.child({ component: 'meter' });
-  const owner = `${config.replicaId}:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  const books = new MeterBooks(db, { ...settings, defaultBudgetMicro: settings.defaultBudgetMicro, owner });
+  const { books, prices } = deps.services;
   // Reservations this replica held before a restart died with their calls.
   const released = await books.releaseStale(new Date(), `${config.replicaId}:`);
   if (released > 0) logger.warn({ released }, "released reservations of this replica's previous run");
-  const prices = new PriceBook(db, PriceTable.fromFile(), logger);
-  await prices.load();
   const upstream = new Upstream(settings);
   if (!upstream.configured) logger.warn('ANTHROPIC_API_KEY is not set: the meter refuses model calls (503)');
   const drains = new Drains({ max: settings.drainMax, timeoutMs: settings.drainTimeoutMs });
@@ -99,12 +111,10 @@ export async function startMeter(deps: {
   return {
     url,
     keys,
-    books,
-    prices,
+    ...deps.services,
     drains,
     async close() {
       clearInterval(sweep);
-      prices.close();
       server.closeIdleConnections();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       setTimeout(() => server.closeAllConnections(), 2000).unref();

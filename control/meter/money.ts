@@ -12,11 +12,13 @@ export function parseUsd(text: string): number | null {
   }
 }
 
-/** 1234567 -> "1.23" (rounded down: never shows more than there is). */
-export function formatUsd(micro: number): string {
+/** 1234567 -> "1.23"; with 4 places "1.2345" (rounded down: never shows more than there is). */
+export function formatUsd(micro: number, places: 2 | 4 = 2): string {
   const negative = micro < 0;
-  const cents = Math.floor(Math.abs(micro) / 10_000);
-  const text = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+  const unit = 10 ** (6 - places);
+  const scale = 10 ** places;
+  const parts = Math.floor(Math.abs(micro) / unit);
+  const text = `${Math.floor(parts / scale)}.${String(parts % scale).padStart(places, '0')}`;
   return negative ? `-${text}` : text;
 }
 

@@ -7,7 +7,7 @@
 import { QueryTypes } from 'sequelize';
 import { recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
-import { describeError } from '../errors.ts';
+import { ConfigError, describeError, ValidationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { PriceOverride } from './price-data.ts';
 import type { PriceTable } from './prices.ts';
@@ -44,8 +44,13 @@ export class PriceBook {
 
   /** Adds or replaces a family's price; its version is `admin-{id}`. Audited. */
   async set(price: PriceInput, actor: string): Promise<string> {
-    // Refused here, before anything is stored: a bad rate names its field (ConfigError).
-    this.table.withOverrides([{ ...price, version: 'new' }]);
+    // Refused here, before anything is stored: a bad rate or family names its field.
+    try {
+      this.table.withOverrides([{ ...price, version: 'new' }]);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ValidationError(err.message);
+      throw err;
+    }
     let version = '';
     await this.db.transaction(async (transaction) => {
       const now = new Date();

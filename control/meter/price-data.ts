@@ -55,7 +55,8 @@ export interface PriceData {
 }
 
 export const RATE_FIELDS = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'] as const;
-const MODEL_ID = /^[a-z0-9][a-z0-9._-]*$/;
+/** A model id or family as the API names it: claude-haiku-4-5, claude-3-5-haiku-20241022. */
+export const MODEL_ID = /^[a-z0-9][a-z0-9._-]{0,95}$/;
 const DECIMAL_USD = /^(0|[1-9][0-9]*)(?:\.([0-9]{1,6}))?$/;
 
 /** Exact decimal USD ("0.30", "18.75") to integer µ$ ("0.30" -> 300000); `field` names it in the error. */

@@ -25,6 +25,7 @@ export interface LedgerRow {
   outcome: string;
 }
 
+const CSV_PAGE = 1000;
 const since = (days: number) => new Date(Date.now() - days * 86_400_000);
 
 export class MeterReports {
@@ -60,6 +61,17 @@ export class MeterReports {
       { from: since(days), limit },
     );
     return rows.map((r) => ({ handle: r.handle, userId: r.user_id, cost: Number(r.cost), calls: Number(r.calls) }));
+  }
+
+  /** The whole ledger as CSV lines, header first, read a page at a time. */
+  async *csv(): AsyncGenerator<string> {
+    yield csvLine(CSV_COLUMNS);
+    for (let after = 0; ; ) {
+      const rows = await this.page(after, CSV_PAGE);
+      for (const row of rows) yield csvLine(CSV_COLUMNS.map((c) => row[c]));
+      if (rows.length < CSV_PAGE) return;
+      after = rows[rows.length - 1]!.id;
+    }
   }
 
   /** Ledger rows after `afterId`, oldest first, a page at a time (for CSV export). */

@@ -5,6 +5,7 @@ import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
 import { instanceView } from '../../control/provisioning/views.ts';
 import { streamEvents } from '../../control/web/sse.ts';
 import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
+import { budgetSection, lastDays } from '../spend-views.ts';
 import { dashboardPage } from '../views.ts';
 
 /** The instance `userId` owns under `handle`, unless destroyed. */
@@ -12,6 +13,9 @@ export async function ownInstance(deps: SiteDeps, handle: string | null, userId:
   const instance = handle ? await deps.store.findByHandle(handle) : null;
   return instance && instance.owner_id === userId && instance.status !== 'destroyed' ? instance : null;
 }
+
+/** Days of spend the dashboard's chart shows. */
+const CHART_DAYS = 14;
 
 export const NO_INSTANCE = 'You have no Matrix OS yet: choose a handle first.';
 
@@ -22,7 +26,15 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
     const { session } = ctx.state;
     const instance = await ownInstance(deps, session.user.handle, session.user.id);
     const events = instance ? await deps.store.latestEvents(instance.handle, 10) : [];
-    html(ctx, 200, dashboardPage(pageUser(session)!, instance ? instanceView(instance) : null, instance ? deps.instanceUrl(instance.handle) : null, events));
+    const [budget, days] = instance
+      ? await Promise.all([deps.spend.books.budget(session.user.id), deps.spend.reports.byDay(CHART_DAYS, session.user.id)])
+      : [null, []];
+    const spend = budget ? budgetSection(budget, lastDays(days, CHART_DAYS, new Date())) : '';
+    html(
+      ctx,
+      200,
+      dashboardPage(pageUser(session)!, instance ? instanceView(instance) : null, instance ? deps.instanceUrl(instance.handle) : null, events, spend),
+    );
   });
 
   router.get('/dashboard/events', async (ctx) => {

@@ -8,7 +8,7 @@ import type { ExecutionContext } from 'ava';
 import { deriveCredential } from '../../control/access/credentials.ts';
 import { type Database, openDatabase } from '../../control/db/database.ts';
 import { createLogger, type Logger } from '../../control/logger.ts';
-import { bindMeterListener, type Meter, startMeter } from '../../control/meter/index.ts';
+import { bindMeterListener, type Meter, openMeterServices, startMeter } from '../../control/meter/index.ts';
 import type { MeteredRoute, RouteSource } from '../../control/meter/keys.ts';
 import { type AnthropicDouble, type AnthropicDoubleOptions, startAnthropicDouble } from '../doubles/anthropic/index.ts';
 import { makeDataDir, TEST_KEY, testConfig } from './platform.ts';
@@ -101,7 +101,7 @@ export async function startTestMeter(
   const meter = await startMeter({
     listener: await bindMeterListener(config.meter),
     config,
-    db,
+    services: await openMeterServices(config, db, createLogger('silent')),
     routes,
     secretKey: TEST_KEY,
     onActivity: (handle) => activity.push(handle),
@@ -109,6 +109,7 @@ export async function startTestMeter(
   });
   t.teardown(async () => {
     await meter.close();
+    meter.prices.close();
     await double.close();
     await db.close();
     await fs.promises.rm(dataDir, { recursive: true, force: true });

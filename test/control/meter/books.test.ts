@@ -70,6 +70,9 @@ for (const target of targets) {
     const after = new MeterBooks(db, settings({ owner: 'replica-a:boot-2' }));
     t.is(await after.releaseStale(new Date(), 'replica-a:'), 1, "only replica-a's earlier boot");
     t.like(await after.budget('u-alice'), { reserved: 100_000 });
+    // A replica id is matched literally: "_" is no wildcard.
+    await new MeterBooks(db, settings({ owner: 'replicaXb:boot-1' })).reserve('u-alice', 'alice', 1_000);
+    t.is(await new MeterBooks(db, settings({ owner: 'replica_b:boot-2' })).releaseStale(new Date(), 'replica_b:'), 0);
   });
 
   target.test(`[${target.name}] the platform ceiling holds for everyone together`, async (t) => {
