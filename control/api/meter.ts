@@ -19,7 +19,7 @@ import { readJsonObject } from '../web/body.ts';
 import { actorOf } from './auth.ts';
 import type { ContainerRoutesDeps } from './containers.ts';
 
-export interface MeterRoutesDeps extends Pick<ContainerRoutesDeps, 'refreshRoute'> {
+export interface MeterRoutesDeps extends Pick<ContainerRoutesDeps, 'refreshRoute' | 'store'> {
   books: MeterBooks;
   prices: PriceBook;
   reports: MeterReports;
@@ -44,9 +44,10 @@ export function budgetView(budget: Awaited<ReturnType<MeterBooks['budget']>>) {
 
 export function meterRoutes(deps: MeterRoutesDeps): Router {
   const router = new Router();
+  // Budgets belong to the owner: the user holding the handle, else the owner its instance was provisioned for.
   const userOf = async (handle: string): Promise<string> => {
-    const id = await deps.users.handleHolder(handle);
-    if (!id) throw new NotFoundError(`No user with handle "${handle}".`);
+    const id = (await deps.users.handleHolder(handle)) ?? (await deps.store.findByHandle(handle))?.owner_id;
+    if (!id) throw new NotFoundError(`No user or instance with handle "${handle}".`);
     return id;
   };
 
@@ -56,15 +57,14 @@ export function meterRoutes(deps: MeterRoutesDeps): Router {
 
   router.put('/users/:handle/budget', async (ctx) => {
     const userId = await userOf(ctx.params.handle!);
-    const { limit, period } = parseBudgetInput(await readJsonObject(ctx.req, deps.bodyLimitBytes));
-    await deps.books.setBudget(userId, limit, period, actorOf(ctx));
+    const change = parseBudgetInput(await readJsonObject(ctx.req, deps.bodyLimitBytes));
+    await deps.books.setBudget(userId, change, actorOf(ctx));
     ctx.body = { handle: ctx.params.handle, budget: budgetView(await deps.books.budget(userId)) };
   });
 
   // The new key is in this answer only; the instance restarts with it and the old one dies at once.
   router.post('/users/:handle/meter-key', async (ctx) => {
     const handle = ctx.params.handle!;
-    await userOf(handle);
     const { generation, redeploy } = await deps.service.rotateRuntimeCredentials(handle, actorOf(ctx));
     // The old key must be dead when this answer arrives (other replicas follow within ROUTE_SYNC_INTERVAL).
     await deps.refreshRoute(handle);

@@ -5,28 +5,33 @@
  */
 import type { BudgetPeriod } from '../config-meter.ts';
 import { ConfigError, ValidationError } from '../errors.ts';
+import type { BudgetChange } from './books.ts';
 import { parseUsd } from './money.ts';
 import type { PriceInput } from './price-book.ts';
 import { decimalUsdToMicro, MODEL_ID, type Rates } from './price-data.ts';
 
 export const BUDGET_PERIODS: readonly BudgetPeriod[] = ['none', 'daily', 'monthly'];
 
-export interface BudgetInput {
-  /** µ$; null: the default (METER_DEFAULT_BUDGET_USD). */
-  limit: number | null;
-  /** null: the default (METER_BUDGET_PERIOD). */
-  period: BudgetPeriod | null;
-}
-
-/** `usd`: dollars (5, 2.50, "0"), or null for the default; `period`: none, daily, monthly, or null/absent for the default. */
-export function parseBudgetInput(fields: { usd?: unknown; period?: unknown }): BudgetInput {
+/**
+ * `usd`: dollars (5, 2.50, "0"), or null for the default; `period`: none, daily, monthly,
+ * or null for the default. What is left out stays as it is; one of them is needed.
+ */
+export function parseBudgetInput(fields: { usd?: unknown; period?: unknown }): BudgetChange {
   const { usd, period } = fields;
-  const limit = usd === null ? null : typeof usd === 'number' || typeof usd === 'string' ? parseUsd(String(usd)) : null;
-  if (limit === null && usd !== null)
-    throw new ValidationError('usd must be an amount in US dollars like 5 or 2.50 (0 means nothing may be spent), or null for the default.');
-  if (period !== undefined && period !== null && !BUDGET_PERIODS.includes(period as BudgetPeriod))
-    throw new ValidationError(`period must be one of ${BUDGET_PERIODS.join(', ')}, or null for the default.`);
-  return { limit, period: (period as BudgetPeriod | null | undefined) ?? null };
+  if (usd === undefined && period === undefined) throw new ValidationError('Give usd (US dollars, or null for the default), period, or both.');
+  const change: BudgetChange = {};
+  if (usd !== undefined) {
+    const limit = usd === null ? null : typeof usd === 'number' || typeof usd === 'string' ? parseUsd(String(usd)) : null;
+    if (limit === null && usd !== null)
+      throw new ValidationError('usd must be an amount in US dollars like 5 or 2.50 (0 means nothing may be spent), or null for the default.');
+    change.limit = limit;
+  }
+  if (period !== undefined) {
+    if (period !== null && !BUDGET_PERIODS.includes(period as BudgetPeriod))
+      throw new ValidationError(`period must be one of ${BUDGET_PERIODS.join(', ')}, or null for the default.`);
+    change.period = period as BudgetPeriod | null;
+  }
+  return change;
 }
 
 export const RATE_FIELDS: ReadonlyArray<keyof Rates> = ['input', 'cacheWrite5m', 'cacheWrite1h', 'cacheRead', 'output'];

@@ -48,6 +48,12 @@ export class BudgetExhaustedError extends PlatformError {
   }
 }
 
+/** What an admin changes of a budget: undefined leaves it, null restores the default. */
+export interface BudgetChange {
+  limit?: number | null;
+  period?: BudgetPeriod | null;
+}
+
 export interface BooksSettings {
   defaultBudgetMicro: number;
   period: BudgetPeriod;
@@ -255,23 +261,28 @@ export class MeterBooks {
     return released;
   }
 
-  /** Sets a user's budget (null limit: the default; null period: the configured one). Audited. */
-  async setBudget(userId: string, limit: number | null, period: BudgetPeriod | null, actor: string, now = new Date()): Promise<void> {
+  /**
+   * Changes a user's budget: a limit in µ$ and/or a reset period; null sets either back to
+   * the configured default, and what `change` leaves out stays as it is. Audited.
+   */
+  async setBudget(userId: string, change: BudgetChange, actor: string, now = new Date()): Promise<void> {
     await this.db.transaction(async (transaction) => {
-      const [, updated] = await this.run<[unknown, number]>(
-        'UPDATE meter_budgets SET limit_micro = :limit, period = :period, updated_at = :now WHERE user_id = :userId',
-        { userId, limit, period, now },
-        QueryTypes.UPDATE,
+      const [row] = await this.run<Array<{ limit_micro: string | number | null; period: string | null }>>(
+        'SELECT limit_micro, period FROM meter_budgets WHERE user_id = :userId',
+        { userId },
+        QueryTypes.SELECT,
         transaction,
       );
-      if (updated !== 1) {
-        await this.run(
-          'INSERT INTO meter_budgets (user_id, limit_micro, period, updated_at) VALUES (:userId, :limit, :period, :now)',
-          { userId, limit, period, now },
-          QueryTypes.INSERT,
-          transaction,
-        );
-      }
+      const limit = change.limit !== undefined ? change.limit : row?.limit_micro == null ? null : Number(row.limit_micro);
+      const period = change.period !== undefined ? change.period : (row?.period ?? null);
+      // An upsert: two admins setting a new user's budget at once do not collide.
+      await this.run(
+        `INSERT INTO meter_budgets (user_id, limit_micro, period, updated_at) VALUES (:userId, :limit, :period, :now)
+         ON CONFLICT (user_id) DO UPDATE SET limit_micro = excluded.limit_micro, period = excluded.period, updated_at = excluded.updated_at`,
+        { userId, limit, period, now },
+        QueryTypes.INSERT,
+        transaction,
+      );
       await recordAudit(this.db, { actor, action: 'set_budget', target: userId, detail: { limitMicro: limit, period } }, transaction);
     });
   }

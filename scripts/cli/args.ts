@@ -8,7 +8,26 @@ export class UsageError extends Error {
   }
 }
 
-const COMMANDS = ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'open', 'token', 'rotate', 'health', 'info', 'help'] as const;
+const COMMANDS = [
+  'provision',
+  'list',
+  'status',
+  'start',
+  'stop',
+  'destroy',
+  'events',
+  'open',
+  'token',
+  'rotate',
+  'budget',
+  'usage',
+  'prices',
+  'price',
+  'meter-key',
+  'health',
+  'info',
+  'help',
+] as const;
 type CommandName = (typeof COMMANDS)[number];
 
 export interface CliArgs {
@@ -27,13 +46,34 @@ export interface CliArgs {
   rotate: boolean;
   /** rotate: which credentials (token, router, meter); all three with --all. */
   credentials: string[];
+  /** budget --set: dollars, or "default". */
+  setBudget: string | undefined;
+  /** budget --period: none, daily, monthly or default. */
+  period: string | undefined;
+  /** usage: the last N days. */
+  days: number;
+  /** usage --csv: the whole ledger as CSV. */
+  csv: boolean;
+  /** price: the rates given, by API field name. */
+  rates: Record<string, string>;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 const common: Options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
 const waiting: Options = { 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } };
 
-const SPECS: Record<CommandName, { handle: boolean; options: Options }> = {
+/** price: option name -> the API's field. */
+const RATE_OPTIONS = {
+  input: 'input',
+  'cache-write-5m': 'cacheWrite5m',
+  'cache-write-1h': 'cacheWrite1h',
+  'cache-read': 'cacheRead',
+  output: 'output',
+  'web-search': 'webSearchPerRequest',
+} as const;
+
+/** `positional`: what the one positional argument names, when the command takes one. */
+const SPECS: Record<CommandName, { handle: boolean; positional?: string; options: Options }> = {
   provision: { handle: true, options: { ...waiting, user: { type: 'string' } } },
   list: { handle: false, options: { status: { type: 'string' }, limit: { type: 'string' } } },
   status: { handle: true, options: {} },
@@ -44,6 +84,11 @@ const SPECS: Record<CommandName, { handle: boolean; options: Options }> = {
   open: { handle: true, options: { user: { type: 'string' } } },
   token: { handle: true, options: { rotate: { type: 'boolean' } } },
   rotate: { handle: true, options: { all: { type: 'boolean' }, token: { type: 'boolean' }, router: { type: 'boolean' }, meter: { type: 'boolean' } } },
+  budget: { handle: true, options: { set: { type: 'string' }, period: { type: 'string' } } },
+  usage: { handle: false, options: { days: { type: 'string' }, csv: { type: 'boolean' } } },
+  prices: { handle: false, options: {} },
+  price: { handle: true, positional: 'family', options: Object.fromEntries(Object.keys(RATE_OPTIONS).map((name) => [name, { type: 'string' }])) as Options },
+  'meter-key': { handle: true, options: { rotate: { type: 'boolean' } } },
   health: { handle: false, options: {} },
   info: { handle: false, options: {} },
   help: { handle: false, options: {} },
@@ -82,7 +127,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
 
   const args = blank(first);
   const wanted = spec.handle ? 1 : 0;
-  if (positionals.length < wanted) throw new UsageError(`${first}: missing <handle>.`);
+  if (positionals.length < wanted) throw new UsageError(`${first}: missing <${spec.positional ?? 'handle'}>.`);
   if (positionals.length > wanted) throw new UsageError(`${first}: unexpected argument "${positionals[wanted]}".`);
   args.handle = positionals[0] ?? '';
 
@@ -101,6 +146,30 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (limit !== undefined) {
     if (!/^\d+$/.test(limit) || Number(limit) < 1) throw new UsageError(`--limit must be a whole number of at least 1; got "${limit}"`);
     args.limit = Number(limit);
+  }
+  args.setBudget = str('set');
+  args.period = str('period');
+  args.csv = values.csv === true;
+  const days = str('days');
+  if (days !== undefined) {
+    if (!/^\d+$/.test(days) || Number(days) < 1 || Number(days) > 366) throw new UsageError(`--days must be a whole number from 1 to 366; got "${days}"`);
+    args.days = Number(days);
+  }
+  if (first === 'price') {
+    for (const [option, field] of Object.entries(RATE_OPTIONS)) {
+      const value = str(option);
+      if (value !== undefined) args.rates[field] = value;
+    }
+    const missing = Object.keys(RATE_OPTIONS).filter((o) => o !== 'web-search' && str(o) === undefined);
+    if (missing.length > 0)
+      throw new UsageError(
+        `price: give every rate in US dollars per million tokens; missing ${missing.map((m) => `--${m}`).join(', ')}. E.g. mxos price ${args.handle} --input 5 --cache-write-5m 6.25 --cache-write-1h 10 --cache-read 0.5 --output 25`,
+      );
+  }
+  if (first === 'meter-key' && !args.rotate) {
+    throw new UsageError(
+      `meter-key: the platform keeps no copy of meter keys, so it can only issue a new one. Re-run: mxos meter-key ${args.handle} --rotate (the old key stops working and the instance restarts with the new one).`,
+    );
   }
   if (first === 'token' && !args.rotate) {
     throw new UsageError(
@@ -138,6 +207,11 @@ function blank(command: CommandName): CliArgs {
     follow: false,
     rotate: false,
     credentials: [],
+    setBudget: undefined,
+    period: undefined,
+    days: 30,
+    csv: false,
+    rates: {},
   };
 }
 
@@ -166,6 +240,16 @@ Commands:
   rotate <handle> --all | [--token] [--router] [--meter]
                            rotate credentials: the instance token (shown once), and the router token and
                            meter key the instance holds (one generation for both; the instance restarts)
+  budget <handle> [--set USD|default] [--period none|daily|monthly|default]
+                           "Budget: $X.XX remaining" for a user; --set changes it (0 stops all calls)
+  usage [--days 30] [--csv]
+                           model spend per day, per model and top spenders; --csv prints the whole ledger
+  prices                   the model prices in force (US dollars per million tokens)
+  price <family> --input X --cache-write-5m X --cache-write-1h X --cache-read X --output X [--web-search X]
+                           add or change a model's price (until then the model is refused)
+  meter-key <handle> --rotate
+                           issue a new meter key for the instance (shown once); the old one dies at once
+                           and the instance restarts with the new one
   health                   is the platform healthy (database, orchestrator)
   info                     version, mode, driver and instance counts
   help                     this text

@@ -55,6 +55,39 @@ export interface SystemInfo {
   instances: Record<string, number>;
 }
 
+export interface BudgetView {
+  message: string;
+  remainingUsd: string;
+  limitUsd: string;
+  spentUsd: string;
+  reservedUsd: string;
+  period: string;
+  resetsAt: string | null;
+}
+
+interface Spend {
+  costMicro: number;
+  costUsd: string;
+  calls: number;
+}
+
+export interface UsageReport {
+  days: number;
+  byDay: Array<Spend & { day: string }>;
+  byModel: Array<Spend & { model: string }>;
+  topSpenders: Array<Spend & { handle: string }>;
+  platform: { limitUsd: string | null; spentUsd: string; reservedUsd: string };
+}
+
+export interface PriceView {
+  family: string;
+  version: string;
+  aliases: string[];
+  usdPerMillionTokens: Record<'input' | 'cacheWrite5m' | 'cacheWrite1h' | 'cacheRead' | 'output', string>;
+  webSearchPerRequestUsd: string;
+  tiers: Array<{ abovePromptTokens: number; usdPerMillionTokens: Record<string, string> }>;
+}
+
 interface InstanceResponse {
   instance: InstanceView;
 }
@@ -225,6 +258,38 @@ export class PlatformClient {
     });
     if (!response.body) throw new ConnectionError(`The platform API at ${this.baseUrl} sent an empty event stream.`);
     return response.body;
+  }
+
+  budget(handle: string): Promise<{ handle: string; budget: BudgetView }> {
+    return this.json('GET', `/users/${encodeURIComponent(handle)}/budget`);
+  }
+
+  /** Leaves out what is undefined (it stays as it is); null restores the default. */
+  setBudget(handle: string, change: { usd?: string | null; period?: string | null }): Promise<{ handle: string; budget: BudgetView }> {
+    return this.json('PUT', `/users/${encodeURIComponent(handle)}/budget`, change);
+  }
+
+  usage(days: number): Promise<UsageReport> {
+    return this.json('GET', `/usage?days=${days}`);
+  }
+
+  /** The ledger as CSV, streamed. */
+  async ledger(): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.request('GET', '/usage/ledger.csv', { accept: 'text/csv' });
+    if (!response.body) throw new ConnectionError(`The platform API at ${this.baseUrl} sent an empty ledger.`);
+    return response.body;
+  }
+
+  prices(): Promise<{ version: string; families: PriceView[] }> {
+    return this.json('GET', '/prices');
+  }
+
+  setPrice(family: string, rates: Record<string, string>): Promise<{ family: string; version: string }> {
+    return this.json('PUT', `/prices/${encodeURIComponent(family)}`, rates);
+  }
+
+  rotateMeterKey(handle: string): Promise<{ handle: string; key: string; redeploying: boolean }> {
+    return this.json('POST', `/users/${encodeURIComponent(handle)}/meter-key`);
   }
 
   /** 503 (degraded) is an answer here, not an error. */

@@ -3,7 +3,7 @@ import type { CliArgs } from './args.ts';
 import { USAGE } from './args.ts';
 import type { InstanceView, PlatformClient } from './client.ts';
 import { followEvents, lastEventId, waitForStatus } from './follow.ts';
-import { eventLine, healthLines, infoLines, instanceDetails, instanceTable } from './format.ts';
+import { budgetLines, eventLine, healthLines, infoLines, instanceDetails, instanceTable, priceTable, usageLines } from './format.ts';
 
 /** Where output goes: stdout for results, stderr for problems. */
 export interface Io {
@@ -179,6 +179,59 @@ async function rotate(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+async function budget(ctx: Ctx): Promise<number> {
+  const { client, args, io } = ctx;
+  const changing = args.setBudget !== undefined || args.period !== undefined;
+  const orDefault = (value: string | undefined) => (value === 'default' ? null : value);
+  const answer = changing
+    ? await client.setBudget(args.handle, { usd: orDefault(args.setBudget), period: orDefault(args.period) })
+    : await client.budget(args.handle);
+  if (args.json) printJson(io, answer);
+  else io.out(budgetLines(answer.handle, answer.budget));
+  return 0;
+}
+
+async function usage(ctx: Ctx): Promise<number> {
+  const { client, args, io } = ctx;
+  if (args.csv) {
+    const decoder = new TextDecoder();
+    let text = '';
+    for await (const chunk of await client.ledger()) text += decoder.decode(chunk, { stream: true });
+    io.out((text + decoder.decode()).trimEnd());
+    return 0;
+  }
+  const report = await client.usage(args.days);
+  if (args.json) printJson(io, report);
+  else io.out(usageLines(report));
+  return 0;
+}
+
+async function prices(ctx: Ctx): Promise<number> {
+  const answer = await ctx.client.prices();
+  if (ctx.args.json) printJson(ctx.io, answer);
+  else ctx.io.out(priceTable(answer.families));
+  return 0;
+}
+
+async function price(ctx: Ctx): Promise<number> {
+  const answer = await ctx.client.setPrice(ctx.args.handle, ctx.args.rates);
+  if (ctx.args.json) printJson(ctx.io, answer);
+  else ctx.io.out(`${answer.family} is priced (version ${answer.version}); calls to it are admitted from now on.`);
+  return 0;
+}
+
+async function meterKey(ctx: Ctx): Promise<number> {
+  const rotated = await ctx.client.rotateMeterKey(ctx.args.handle);
+  if (ctx.args.json) printJson(ctx.io, rotated);
+  else
+    ctx.io.out(
+      `New meter key for ${rotated.handle} (shown only now; the old one no longer works):\n${rotated.key}\n\n${
+        rotated.redeploying ? 'The instance is restarting with it.' : 'The instance gets it at its next start.'
+      }`,
+    );
+  return 0;
+}
+
 async function health(ctx: Ctx): Promise<number> {
   const report = await ctx.client.health();
   if (ctx.args.json) printJson(ctx.io, report);
@@ -216,6 +269,16 @@ export async function runCommand(client: PlatformClient, args: CliArgs, io: Io):
       return token(ctx);
     case 'rotate':
       return rotate(ctx);
+    case 'budget':
+      return budget(ctx);
+    case 'usage':
+      return usage(ctx);
+    case 'prices':
+      return prices(ctx);
+    case 'price':
+      return price(ctx);
+    case 'meter-key':
+      return meterKey(ctx);
     case 'health':
       return health(ctx);
     case 'info':

@@ -1,5 +1,5 @@
 /** Human output: tables, key: value lines and event lines. Pure functions, no I/O. */
-import type { HealthReport, InstanceView, StoredEvent, SystemInfo } from './client.ts';
+import type { BudgetView, HealthReport, InstanceView, PriceView, StoredEvent, SystemInfo, UsageReport } from './client.ts';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -91,4 +91,63 @@ export function infoLines(info: SystemInfo): string {
     ['database', info.database],
     ['instances', counts.length ? counts.join(', ') : 'none'],
   ]);
+}
+
+const PERIOD_WORDS: Record<string, string> = { none: 'in all', daily: 'today', monthly: 'this month' };
+
+export function budgetLines(handle: string, b: BudgetView): string {
+  const pairs: [string, string][] = [
+    ['spent', `$${b.spentUsd} of $${b.limitUsd} ${PERIOD_WORDS[b.period] ?? b.period}`],
+    ['held now', `$${b.reservedUsd} (calls running)`],
+    ['resets', b.resetsAt ?? 'never'],
+  ];
+  return `${handle}: ${b.message}\n${keyValues(pairs)}`;
+}
+
+export function usageLines(report: UsageReport): string {
+  const sections = [`Model spend, last ${report.days} days.`];
+  const { platform } = report;
+  sections.push(
+    platform.limitUsd === null
+      ? 'No event-wide ceiling (METER_PLATFORM_BUDGET_USD is unset).'
+      : `Event-wide ceiling: $${platform.spentUsd} spent and $${platform.reservedUsd} held of $${platform.limitUsd}.`,
+  );
+  if (report.byDay.length === 0) return [...sections, 'No calls in this period.'].join('\n\n');
+  sections.push(
+    table(
+      ['DAY (UTC)', 'SPENT', 'CALLS'],
+      report.byDay.map((d) => [d.day, `$${d.costUsd}`, String(d.calls)]),
+    ),
+  );
+  sections.push(
+    table(
+      ['MODEL', 'SPENT', 'CALLS'],
+      report.byModel.map((m) => [m.model, `$${m.costUsd}`, String(m.calls)]),
+    ),
+  );
+  sections.push(
+    table(
+      ['HANDLE', 'SPENT', 'CALLS'],
+      report.topSpenders.map((s) => [s.handle, `$${s.costUsd}`, String(s.calls)]),
+    ),
+  );
+  return sections.join('\n\n');
+}
+
+export function priceTable(families: readonly PriceView[]): string {
+  const short = (usd: string) => usd.replace(/\.?0+$/, '');
+  const rows = families.map((p) => {
+    const r = p.usdPerMillionTokens;
+    return [
+      p.family,
+      short(r.input),
+      short(r.cacheWrite5m),
+      short(r.cacheWrite1h),
+      short(r.cacheRead),
+      short(r.output),
+      short(p.webSearchPerRequestUsd),
+      p.version,
+    ];
+  });
+  return `${table(['FAMILY', 'INPUT', 'WRITE 5M', 'WRITE 1H', 'READ', 'OUTPUT', 'SEARCH', 'VERSION'], rows)}\n(US dollars per million tokens; web search per request)`;
 }

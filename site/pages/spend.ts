@@ -42,8 +42,8 @@ export function spendPages(router: SiteRouter, deps: SiteDeps): void {
     const userId = handle ? await deps.users.handleHolder(handle) : null;
     if (!userId) throw new ValidationError(`No user with handle "${handle.slice(0, 40)}".`);
     const usd = (form.get('usd') ?? '').trim();
-    const { limit, period } = parseBudgetInput({ usd: usd === '' ? null : usd, period: form.get('period') || null });
-    await books.setBudget(userId, limit, period, `admin:${ctx.state.session.user.id}`);
+    const change = parseBudgetInput({ usd: usd === '' ? null : usd, period: form.get('period') || null });
+    await books.setBudget(userId, change, `admin:${ctx.state.session.user.id}`);
     const budget = await books.budget(userId);
     const message = `${handle} now has $${formatUsd(budget.limit)} (${budget.period}). Budget: $${formatUsd(budget.remaining)} remaining.`;
     seeOther(ctx, `/admin/spend?flash=${encodeURIComponent(message)}`);

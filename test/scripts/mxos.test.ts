@@ -145,6 +145,10 @@ test('usage errors exit 2', async (t) => {
     ['list', '--limit', '0'],
     ['rotate', 'abc'],
     ['rotate', 'abc', '--password'],
+    ['budget'],
+    ['usage', '--days', '0'],
+    ['price', 'claude-x', '--input', '1'],
+    ['meter-key', 'abc'],
   ]) {
     const result = await cli(...args);
     t.is(result.code, 2, args.join(' '));
@@ -155,9 +159,110 @@ test('usage errors exit 2', async (t) => {
 test('help lists the commands and the environment', async (t) => {
   const result = await runCli(['--help'], {});
   t.is(result.code, 0);
-  for (const word of ['provision', 'list', 'status', 'start', 'stop', 'destroy', 'events', 'health', 'info', 'PLATFORM_URL', 'PLATFORM_SECRET', 'DATA_DIR']) {
+  for (const word of [
+    'provision',
+    'list',
+    'status',
+    'start',
+    'stop',
+    'destroy',
+    'events',
+    'budget',
+    'usage',
+    'prices',
+    'price',
+    'meter-key',
+    'health',
+    'info',
+    'PLATFORM_URL',
+    'PLATFORM_SECRET',
+    'DATA_DIR',
+  ]) {
     t.true(result.stdout.includes(word), word);
   }
+});
+
+test('budget, usage, prices and the ledger from the CLI', async (t) => {
+  const { platform } = tp;
+  await platform.db.models.User.create({ id: 'u-cli-budget', handle: 'cli-budget' });
+  const shown = await cli('budget', 'cli-budget');
+  t.is(shown.code, 0, shown.stderr);
+  t.regex(shown.stdout, /^cli-budget: Budget: \$5\.00 remaining$/m);
+
+  const set = await cli('budget', 'cli-budget', '--set', '2.5', '--period', 'daily');
+  t.is(set.code, 0, set.stderr);
+  t.regex(set.stdout, /Budget: \$2\.50 remaining/);
+  t.regex(set.stdout, /^resets: +\d{4}-\d\d-\d\dT00:00:00\.000Z$/m);
+  const periodOnly = await cli('budget', 'cli-budget', '--period', 'default', '--json');
+  t.like(JSON.parse(periodOnly.stdout).budget, { limitUsd: '2.50', period: 'none' }, 'the amount stayed');
+  const bad = await cli('budget', 'cli-budget', '--set', 'lots');
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /usd must be an amount in US dollars/);
+  t.is((await cli('budget', 'nobody')).code, 1);
+  const noInstance = await cli('meter-key', 'cli-budget', '--rotate');
+  t.is(noInstance.code, 1);
+  t.regex(noInstance.stderr, /No instance with handle "cli-budget"/);
+
+  // Two settled calls, so usage has something to show.
+  const userId = 'u-cli-budget';
+  const charge = (cost: number) => ({
+    model: 'claude-haiku-4-5',
+    priceVersion: 'test',
+    usage: { input: 100, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 10, webSearches: 0 },
+    cost,
+    outcome: 'ok' as const,
+  });
+  for (const cost of [120_000, 30_000]) await platform.spend.books.settle((await platform.spend.books.reserve(userId, 'cli-budget', 200_000)).id, charge(cost));
+  const usage = await cli('usage', '--days', '7');
+  t.is(usage.code, 0, usage.stderr);
+  t.regex(usage.stdout, /^MODEL +SPENT +CALLS$/m);
+  t.regex(usage.stdout, /^claude-haiku-4-5 +\$0\.15 +2$/m);
+  t.regex(usage.stdout, /^cli-budget +\$0\.15 +2$/m);
+  const json = JSON.parse((await cli('usage', '--json')).stdout) as { topSpenders: Array<{ handle: string; costMicro: number }> };
+  t.deepEqual(
+    json.topSpenders.map((s) => [s.handle, s.costMicro]),
+    [['cli-budget', 150_000]],
+  );
+  const csv = await cli('usage', '--csv');
+  t.is(csv.code, 0, csv.stderr);
+  t.is(csv.stdout.trim().split('\n').length, 3, 'header and two rows');
+
+  const prices = await cli('prices');
+  t.regex(prices.stdout, /^claude-haiku-4-5 +1 +1\.25 +2 +0\.1 +5 +0\.01 +anthropic-/m);
+  t.notRegex(prices.stdout, /^claude-opus-4-6 /m);
+  const priced = await cli(
+    'price',
+    'claude-opus-4-6',
+    '--input',
+    '5',
+    '--cache-write-5m',
+    '6.25',
+    '--cache-write-1h',
+    '10',
+    '--cache-read',
+    '0.5',
+    '--output',
+    '25',
+  );
+  t.is(priced.code, 0, priced.stderr);
+  t.regex(priced.stdout, /claude-opus-4-6 is priced \(version admin-\d+\)/);
+  t.regex((await cli('prices')).stdout, /^claude-opus-4-6 +5 +6\.25 +10 +0\.5 +25 +0\.01 +admin-\d+$/m);
+  const badPrice = await cli(
+    'price',
+    'claude-opus-4-6',
+    '--input',
+    'x',
+    '--cache-write-5m',
+    '6.25',
+    '--cache-write-1h',
+    '10',
+    '--cache-read',
+    '0.5',
+    '--output',
+    '25',
+  );
+  t.is(badPrice.code, 1);
+  t.regex(badPrice.stderr, /input/);
 });
 
 test('health and info', async (t) => {
@@ -246,4 +351,16 @@ test('open prints a one-time sign-in link and token --rotate a new token; both g
   t.regex(all.stdout, /restarting with its new router token and meter key/);
   const newest = /^(mxi_\S+)$/m.exec(all.stdout)![1]!;
   t.not(newest, token);
+
+  // The meter key: a new one, shown once, the old one refused by the meter at once.
+  const meterKey = (key: string) => fetch(`${tp.platform.meter.url}/v1/budget`, { headers: { 'x-api-key': key } }).then((r) => r.status);
+  const before = await cli('meter-key', handle, '--rotate', '--json');
+  const first = (JSON.parse(before.stdout) as { key: string }).key;
+  t.is(await meterKey(first), 200);
+  const again = await cli('meter-key', handle, '--rotate');
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /New meter key for cli-open \(shown only now/);
+  const second = /^(mxm_\S+)$/m.exec(again.stdout)![1]!;
+  t.is(await meterKey(first), 401);
+  t.is(await meterKey(second), 200);
 });

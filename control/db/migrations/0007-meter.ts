@@ -12,7 +12,8 @@ import { DataTypes, type QueryInterface } from 'sequelize';
 
 export async function up(q: QueryInterface): Promise<void> {
   await q.createTable('meter_budgets', {
-    user_id: { type: DataTypes.STRING(64), primaryKey: true, references: { model: 'users', key: 'id' }, onDelete: 'CASCADE' },
+    // The instance's owner id, as reservations and the ledger hold it (an operator may provision for an id with no sign-up).
+    user_id: { type: DataTypes.STRING(64), primaryKey: true },
     limit_micro: { type: DataTypes.BIGINT, allowNull: true },
     period: { type: DataTypes.STRING(8), allowNull: true },
     updated_at: { type: DataTypes.DATE, allowNull: false },

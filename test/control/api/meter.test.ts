@@ -53,7 +53,8 @@ test('budgets: set, read and enforced; bad amounts are refused with a message na
     [{ usd: -1 }, /usd must be an amount/],
     [{ usd: '1.0000001' }, /usd must be an amount/],
     [{ usd: 1e21 }, /usd must be an amount/],
-    [{}, /usd must be an amount/],
+    [{}, /Give usd/],
+    [{ usd: true }, /usd must be an amount/],
     [{ usd: 1, period: 'weekly' }, /period must be one of none, daily, monthly/],
   ] as const) {
     const response = await platform.api('/users/alice/budget', { method: 'PUT', json: body });
@@ -64,7 +65,7 @@ test('budgets: set, read and enforced; bad amounts are refused with a message na
   t.is(notJson.status, 400);
   const nobody = await platform.api('/users/nobody/budget', { method: 'PUT', json: { usd: 1 } });
   t.is(nobody.status, 404);
-  t.regex(await errorMessage(nobody), /No user with handle "nobody"/);
+  t.regex(await errorMessage(nobody), /No user or instance with handle "nobody"/);
   t.is((await fetch(`${platform.apiUrl}/users/alice/budget`)).status, 401, 'the platform secret is required');
 
   const zero = await platform.api('/users/alice/budget', { method: 'PUT', json: { usd: 0 } });

@@ -98,11 +98,11 @@ for (const target of targets) {
     t.teardown(created.cleanup);
     const db = await open(t, created.url);
     const books = new MeterBooks(db, settings({ period: 'daily' }));
-    await books.setBudget('u-alice', 0, null, 'admin:root');
+    await books.setBudget('u-alice', { limit: 0 }, 'admin:root');
     const zero = await t.throwsAsync(books.reserve('u-alice', 'alice', 1), { instanceOf: BudgetExhaustedError });
     t.regex(zero.message, /\$0\.00 remaining of \$0\.00/);
     t.is(zero.headers['x-should-retry'], 'false');
-    await books.setBudget('u-alice', 250_000, null, 'admin:root');
+    await books.setBudget('u-alice', { limit: 250_000 }, 'admin:root');
     const day1 = new Date('2026-12-05T23:59:00Z');
     await books.settle((await books.reserve('u-alice', 'alice', 250_000, day1)).id, charge(250_000), day1);
     const exhausted = await t.throwsAsync(books.reserve('u-alice', 'alice', 1, day1), { instanceOf: BudgetExhaustedError });
@@ -111,6 +111,21 @@ for (const target of targets) {
     t.truthy(await books.reserve('u-alice', 'alice', 250_000, day2), 'a new day, a whole budget');
     const audit = await db.models.AuditEntry.findAll({ where: { action: 'set_budget' } });
     t.is(audit.length, 2);
+  });
+
+  target.test(`[${target.name}] a budget change keeps what it leaves out; null restores the default; concurrent changes do not collide`, async (t) => {
+    const created = await target.create();
+    t.teardown(created.cleanup);
+    const db = await open(t, created.url);
+    const books = new MeterBooks(db, settings({ defaultBudgetMicro: 5_000_000, period: 'none' }));
+    await Promise.all([books.setBudget('u-alice', { period: 'monthly' }, 'a'), books.setBudget('u-alice', { period: 'monthly' }, 'b')]);
+    t.like(await books.budget('u-alice'), { limit: 5_000_000, period: 'monthly' });
+    await books.setBudget('u-alice', { limit: 2_000_000 }, 'a');
+    t.like(await books.budget('u-alice'), { limit: 2_000_000, period: 'monthly' }, 'the period stayed');
+    await books.setBudget('u-alice', { period: null }, 'a');
+    t.like(await books.budget('u-alice'), { limit: 2_000_000, period: 'none' }, 'the period is the default again; the limit stayed');
+    await books.setBudget('u-alice', { limit: null }, 'a');
+    t.like(await books.budget('u-alice'), { limit: 5_000_000 });
   });
 }
 
