@@ -2,6 +2,7 @@
  * Shared helpers for the benchmarks: machine description, percentiles, the result
  * file format (bench/results/<name>.json) and a printed summary.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -180,4 +181,14 @@ export function systemMemoryUsed(): number {
     /* not Linux */
   }
   return os.totalmem() - os.freemem();
+}
+
+/** The commit measured, and whether control/ had uncommitted changes (the code under test may be mid-edit). */
+export function codeUnderTest(): { commit: string; controlDirty: boolean } | null {
+  try {
+    const git = (args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { commit: git(['rev-parse', '--short', 'HEAD']), controlDirty: git(['status', '--porcelain', '--', 'control']) !== '' };
+  } catch {
+    return null;
+  }
 }

@@ -26,16 +26,16 @@
  * BENCH_ROUTER_SECONDS (10), BENCH_ROUTER_WARMUP_SECONDS (2),
  * BENCH_ROUTER_WS_ROUNDTRIPS (2000), BENCH_ROUTER_WAKE_RUNS (5), BENCH_CHP_PREFIX.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { deriveCredential } from '../control/access/credentials.ts';
-import { BENCH_DIR, benchSecret, REPO_ROOT, round } from './lib.ts';
+import { BENCH_DIR, benchSecret, codeUnderTest, round } from './lib.ts';
+import { cleanupAll, get, onCleanup, spawnNode, stopChild } from './procs.ts';
 import { ensureChp, startChp } from './router/chp.ts';
 import { startNginx } from './router/nginx.ts';
 import { APT_INSTALL, BENCH_HANDLE, benchHandles, params, UPSTREAM_BODY } from './router/plan.ts';
-import { cleanupAll, get, onCleanup, spawnNode, stopChild } from './router/procs.ts';
 import { report } from './router/report.ts';
 import { seedRunning } from './router/seed.ts';
 import { checkAnswers, type HttpTarget, runTarget, type TargetName, type TargetRun } from './router/throughput.ts';
@@ -170,16 +170,6 @@ async function main(): Promise<void> {
     notes,
   });
   if (!result.pass && runs.router.non2xx > 0) throw new Error(`the router answered ${runs.router.non2xx} non-2xx responses under load: the benchmark failed`);
-}
-
-/** The commit measured, and whether control/ had uncommitted changes (the router is under active work). */
-function codeUnderTest(): { commit: string; controlDirty: boolean } | null {
-  try {
-    const git = (args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return { commit: git(['rev-parse', '--short', 'HEAD']), controlDirty: git(['status', '--porcelain', '--', 'control']) !== '' };
-  } catch {
-    return null;
-  }
 }
 
 function toolVersion(bin: string, args: string[]): string {

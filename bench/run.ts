@@ -28,6 +28,7 @@ const BENCHMARKS: BenchDef[] = [
   { name: 'nomad-provision', timeoutMs: 30 * 60_000 },
   { name: 'router', timeoutMs: 10 * 60_000 },
   { name: 'site', timeoutMs: 10 * 60_000 },
+  { name: 'meter', timeoutMs: 15 * 60_000 },
 ];
 
 interface Outcome {

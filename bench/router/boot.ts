@@ -14,7 +14,7 @@ import { referenceInstanceCommand } from '../../control/main.ts';
 import { freePort, terminateGroup } from '../../control/orchestrator/local-processes.ts';
 import { buildInstanceSpec } from '../../control/orchestrator/spec.ts';
 import { sleep } from '../lib.ts';
-import { get } from './procs.ts';
+import { get } from '../procs.ts';
 
 const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 

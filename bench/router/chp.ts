@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../control/orchestrator/local-processes.ts';
-import { track, waitForStatus } from './procs.ts';
+import { track, waitForStatus } from '../procs.ts';
 
 export const CHP_SPEC = 'configurable-http-proxy@4';
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../control/orchestrator/local-processes.ts';
 import { sleep } from '../lib.ts';
-import { processTree } from './procs.ts';
+import { processTree } from '../procs.ts';
 
 export interface RunningNginx {
   url: string;

@@ -4,8 +4,8 @@
  * proxy's processes and the upstream used during it (from /proc).
  */
 import { round, sleep } from '../lib.ts';
+import { cpuMs, get } from '../procs.ts';
 import { params } from './plan.ts';
-import { cpuMs, get } from './procs.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
 export type TargetName = 'direct' | 'router' | 'nginx' | 'chp' | 'bare' | 'router1';

@@ -18,9 +18,9 @@ import { createOrchestrator } from '../../control/main.ts';
 import { terminateGroup } from '../../control/orchestrator/local-processes.ts';
 import type { StoredEvent } from '../../control/provisioning/store.ts';
 import { benchSecret, median, REPO_ROOT, round, sleep } from '../lib.ts';
+import { onCleanup } from '../procs.ts';
 import { bootOnce, liveBoots, timeFirstByte } from './boot.ts';
 import { params, WAKE_HANDLE } from './plan.ts';
-import { onCleanup } from './procs.ts';
 
 export interface WakeRun {
   wakeMs: number;

@@ -1,12 +1,12 @@
 /**
- * Process plumbing for the router benchmark: Node children that report "ready" over
+ * Process plumbing for the benchmarks: Node children that report "ready" over
  * IPC, a registry so every child is killed in a finally block (and on SIGINT/SIGTERM),
  * polling until an HTTP endpoint answers, and CPU time of a process tree from /proc.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import { REPO_ROOT, sleep } from '../lib.ts';
+import { REPO_ROOT, sleep } from './lib.ts';
 
 const live = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void> | void> = [];
