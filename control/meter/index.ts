@@ -1,7 +1,7 @@
 /**
  * Builds the metering route and its listener (METER_HOST:METER_PORT, default
  * 127.0.0.1:8080): the books, the prices, the key index over the route table, and the
- * sweep that releases reservations whose call can no longer settle.
+ * sweep that releases the leases of replicas that died.
  */
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -64,7 +64,7 @@ export interface MeterServices {
 export async function openMeterServices(config: Config, db: Database, logger: Logger): Promise<MeterServices> {
   // A reservation's owner: this replica and this boot, so a restart knows what its last run held.
   const owner = `${config.replicaId}:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  const books = new MeterBooks(db, { ...config.meter, owner });
+  const books = new MeterBooks(db, { ...config.meter, owner }, logger.child({ component: 'meter' }));
   const prices = new PriceBook(db, PriceTable.fromFile(), logger.child({ component: 'meter' }));
   await prices.load();
   return { books, prices, reports: new MeterReports(db) };
@@ -86,6 +86,7 @@ export async function startMeter(deps: {
   // Reservations this replica held before a restart died with their calls.
   const released = await books.releaseStale(new Date(), `${config.replicaId}:`);
   if (released > 0) logger.warn({ released }, "released reservations of this replica's previous run");
+  books.start();
   const upstream = new Upstream(settings);
   if (!upstream.configured) logger.warn('ANTHROPIC_API_KEY is not set: the meter refuses model calls (503)');
   const drains = new Drains({ max: settings.drainMax, timeoutMs: settings.drainTimeoutMs });
@@ -121,7 +122,12 @@ export async function startMeter(deps: {
       await closed;
       // Answers still being read for their usage get a moment, then are cut (and charged their reservation).
       await upstream.close(2000);
-      await Promise.all(settling);
+      // Settlements resolve once written; a database that does not answer is not waited for long.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(settling), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer);
+      // The leases give their budget back; the books bound that wait too.
+      await books.close();
     },
   };
 }

@@ -61,21 +61,35 @@ export async function meteredCall(ctx: Context, deps: MeteredCallDeps, tenant: T
     price,
   );
   const { id, remaining } = await deps.books.reserve(tenant.ownerId, tenant.handle, worst);
-  deps.onActivity(tenant.handle);
   const admitted: Admitted = { reservation: id, worst, price, model: request.model };
-  const settle = (charge: Omit<Charge, 'model' | 'priceVersion'>) => {
-    const settling = settleWithRetries(deps, admitted, charge);
+  // Exactly one settlement per admitted call, whatever happens below: a failure past
+  // this point leaves the usage unknown, so the documented worst case applies.
+  let charge: ChargeParts = { usage: NO_USAGE, cost: worst, outcome: 'capped' };
+  try {
+    deps.onActivity(tenant.handle);
+    charge = await forward(ctx, deps, tenant, admitted, body, remaining);
+  } catch (err) {
+    deps.logger.error({ handle: tenant.handle, err: (err as Error).message }, 'a metered call failed after admission; charged its reservation');
+    throw err;
+  } finally {
+    const settling = settleCharge(deps, admitted, charge);
     deps.settling.add(settling);
     void settling.finally(() => deps.settling.delete(settling));
-  };
+  }
+}
 
+type ChargeParts = Omit<Charge, 'model' | 'priceVersion'>;
+
+/** Forwards an admitted call and streams the answer back; returns what to charge. */
+async function forward(ctx: Context, deps: MeteredCallDeps, tenant: Tenant, admitted: Admitted, body: Buffer, remaining: number): Promise<ChargeParts> {
+  const { worst, price } = admitted;
   let upstream: Awaited<ReturnType<Upstream['request']>>;
   try {
     upstream = await deps.upstream.request('POST', '/v1/messages', ctx.req.headers, body);
   } catch (err) {
-    settle({ usage: NO_USAGE, cost: 0, outcome: 'error' });
     deps.logger.warn({ handle: tenant.handle, err: (err as Error).message }, 'the model API could not be reached');
-    return anthropicError(ctx, 503, 'The model API could not be reached; try again shortly.');
+    anthropicError(ctx, 503, 'The model API could not be reached; try again shortly.');
+    return { usage: NO_USAGE, cost: 0, outcome: 'error' };
   }
   const res = ctx.res;
   ctx.respond = false;
@@ -89,19 +103,19 @@ export async function meteredCall(ctx: Context, deps: MeteredCallDeps, tenant: T
   const streamed = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
   const reader = streamed ? new StreamUsage() : new JsonAnswer();
   const outcome = await pump(upstream.body, res, reader, deps.drains);
-  if (upstream.statusCode !== 200) return settle({ usage: NO_USAGE, cost: 0, outcome: 'error' });
-  if (outcome === 'capped') return settle({ usage: reader.usage ?? NO_USAGE, cost: worst, outcome: 'capped' });
+  if (upstream.statusCode !== 200) return { usage: NO_USAGE, cost: 0, outcome: 'error' };
+  if (outcome === 'capped') return { usage: reader.usage ?? NO_USAGE, cost: worst, outcome: 'capped' };
   // An answer whose usage cannot be known (unreadable, or a stream cut off before its end)
   // is charged the most it could have cost: never less than the platform paid.
   const stream = streamed ? (reader as StreamUsage) : null;
   const failed = stream !== null && stream.error !== null;
   if (reader.usage === null || (stream !== null && (stream.problem !== null || (!stream.stopped && !failed))))
-    return settle({ usage: reader.usage ?? NO_USAGE, cost: worst, outcome: 'capped' });
+    return { usage: reader.usage ?? NO_USAGE, cost: worst, outcome: 'capped' };
   const cost = costOf(reader.usage, price);
   // The reservation is the most a call may spend; a cost above it means the estimate missed something.
   if (cost > worst)
-    deps.logger.warn({ handle: tenant.handle, model: request.model, cost, worst }, 'a call cost more than its reservation; charged the reservation');
-  settle({ usage: reader.usage, cost: Math.min(cost, worst), outcome: failed ? 'error' : outcome });
+    deps.logger.warn({ handle: tenant.handle, model: admitted.model, cost, worst }, 'a call cost more than its reservation; charged the reservation');
+  return { usage: reader.usage, cost: Math.min(cost, worst), outcome: failed ? 'error' : outcome };
 }
 
 /** Copies the answer to the client chunk by chunk, reading usage as it passes. */
@@ -145,22 +159,12 @@ async function pump(
   return capped ? 'capped' : gone ? 'disconnected' : 'ok';
 }
 
-async function settleWithRetries(deps: MeteredCallDeps, admitted: Admitted, charge: Omit<Charge, 'model' | 'priceVersion'>): Promise<void> {
-  const full: Charge = { ...charge, model: admitted.model, priceVersion: admitted.price.version };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await deps.books.settle(admitted.reservation, full);
-      return;
-    } catch (err) {
-      if (attempt >= 5) {
-        deps.logger.error(
-          { reservation: admitted.reservation, err: (err as Error).message },
-          'could not settle a metered call; the reservation is released when it expires',
-        );
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-    }
+async function settleCharge(deps: MeteredCallDeps, admitted: Admitted, charge: ChargeParts): Promise<void> {
+  // The books retry a write until the database answers; this only fails on a bug.
+  try {
+    await deps.books.settle(admitted.reservation, { ...charge, model: admitted.model, priceVersion: admitted.price.version });
+  } catch (err) {
+    deps.logger.error({ reservation: admitted.reservation, err: (err as Error).message }, 'could not settle a metered call');
   }
 }
 

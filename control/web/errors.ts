@@ -33,7 +33,7 @@ export function errorBody(code: string, message: string): ErrorBody {
 }
 
 /** The database did not answer: a lost or refused connection, a pool or lock timeout (SQLite busy). */
-function isDatabaseOutage(err: unknown): boolean {
+export function isDatabaseOutage(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (/^Sequelize(Connection|ConnectionRefused|HostNotFound|ConnectionTimedOut|ConnectionAcquireTimeout|Timeout)Error$/.test(err.name)) return true;
   return (

@@ -70,7 +70,8 @@ export interface TestMeter {
   ledger(): Promise<LedgerRow[]>;
   /** Resolves once the ledger holds `count` rows. */
   ledgerRows(count: number): Promise<LedgerRow[]>;
-  openReservations(): Promise<number>;
+  /** What calls in flight hold, over every tenant (a lease's free part is no call's). */
+  heldForCalls(): Promise<number>;
 }
 
 export const MODEL = 'claude-haiku-4-5';
@@ -156,9 +157,10 @@ export async function startTestMeter(
       );
       return last;
     },
-    async openReservations() {
-      const [rows] = await db.sequelize.query('SELECT COUNT(*) AS n FROM meter_reservations WHERE settled_at IS NULL AND released_at IS NULL');
-      return Number((rows as Array<{ n: number }>)[0]!.n);
+    async heldForCalls() {
+      let held = 0;
+      for (const route of routes.values()) held += (await meter.books.budget(route.ownerId)).reserved;
+      return held;
     },
   };
 }

@@ -41,7 +41,7 @@ for (const target of targets) {
     t.is(after.spent, 55_000, '1,000 + 2,000 + ... + 10,000');
   });
 
-  target.test(`[${target.name}] settling twice charges once; a stale reservation is released and a late settlement still charges`, async (t) => {
+  target.test(`[${target.name}] settling twice charges once; an expired lease is released and a late settlement still charges`, async (t) => {
     const created = await target.create();
     t.teardown(created.cleanup);
     const db = await open(t, created.url);
@@ -53,10 +53,12 @@ for (const target of targets) {
     const [rows] = await db.sequelize.query('SELECT COUNT(*) AS n FROM meter_ledger');
     t.is(Number((rows as Array<{ n: number }>)[0]!.n), 1, 'one ledger row');
 
-    const { id: stale } = await books.reserve('u-alice', 'alice', 200_000, new Date(Date.now() - 120_000));
+    // Another replica's lease that was not renewed before it expired.
+    const late = new MeterBooks(db, settings({ owner: 'replica-b:boot-1' }));
+    const { id: stale } = await late.reserve('u-alice', 'alice', 200_000, new Date(Date.now() - 120_000));
     t.is(await books.releaseStale(), 1, 'past its expiry');
     t.like(await books.budget('u-alice'), { reserved: 0 });
-    t.true(await books.settle(stale, charge(500)), 'its call finished after all');
+    t.true(await late.settle(stale, charge(500)), 'its call finished after all');
     t.like(await books.budget('u-alice'), { spent: 1734, reserved: 0 }, 'charged, and nothing released twice');
   });
 

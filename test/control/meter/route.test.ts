@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { deriveCredential } from '../../../control/access/credentials.ts';
+import { LEASE_IDLE_MS } from '../../../control/meter/books.ts';
 import { parseSse } from '../../doubles/anthropic/index.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
 import { MODEL, message, startTestMeter, type TestMeter } from '../../helpers/meter.ts';
@@ -66,7 +67,7 @@ test('a key is taken from x-api-key or Authorization: Bearer; anything else is 4
   await refused({ 'x-api-key': m.keyOf('alice') }, 'a destroyed instance');
 
   t.is(m.double.requests.length, 3, 'no refused call reached the upstream');
-  t.is(await m.openReservations(), 0);
+  t.is(await m.heldForCalls(), 0);
 });
 
 test('upstream gets the platform key and the client’s version and beta headers; clients get request-id, rate limits and the budget', async (t) => {
@@ -116,7 +117,7 @@ test('a stream passes byte for byte, split through events and characters, and is
   t.is(row!.model, MODEL);
   t.regex(row!.price_version, /^anthropic-/);
   t.is(row!.output_tokens, 200);
-  t.is(await m.openReservations(), 0);
+  t.is(await m.heldForCalls(), 0);
   t.deepEqual(m.activity, ['alice'], 'the call counts as activity');
 });
 
@@ -173,7 +174,7 @@ test('bad requests get a 400 that names the problem, before any reservation', as
   t.is(missing.error.type, 'not_found_error');
   t.is(m.double.requests.length, 0);
   t.deepEqual(await m.ledger(), []);
-  t.is(await m.openReservations(), 0);
+  t.is(await m.heldForCalls(), 0);
 });
 
 test('an exhausted budget is a 400 the SDK will not retry, saying what is left and when it resets', async (t) => {
@@ -279,7 +280,7 @@ test('a client that leaves after k chunks is billed once, for the whole answer r
   t.is(row!.cost_micro, USAGE_COST);
   await waitUntil(() => m.meter.drains.count === 0);
   t.is((await m.ledger()).length, 1, 'exactly one ledger row');
-  t.is(await m.openReservations(), 0);
+  t.is(await m.heldForCalls(), 0);
 });
 
 test('past the drain cap an abandoned stream is charged its reservation, the documented worst case', async (t) => {
@@ -295,7 +296,7 @@ test('past the drain cap an abandoned stream is charged its reservation, the doc
   // The worst case: max_tokens at the output rate, plus the body's bytes at the dearest input rate.
   t.true(row!.cost_micro >= 1000 * 5, `charged ${row!.cost_micro} µ$`);
   t.is(m.double.streams[0]!.state === 'open' ? 'open' : 'ended', 'ended', 'the upstream read was stopped');
-  t.is(await m.openReservations(), 0);
+  t.is(await m.heldForCalls(), 0);
 });
 
 test('upstream errors before any usage (4xx, 529, unreachable) cost $0 and release the reservation', async (t) => {
@@ -384,6 +385,11 @@ postgres.test('[postgres] two meter replicas on one database: 100 calls when 10 
   t.is(responses.filter((r) => r.status === 200).length, 10);
   t.is(a.double.requests.length + b.double.requests.length, 10);
   await a.ledgerRows(10);
+  // Each replica's lease gives back what its calls did not spend once idle.
+  for (const m of [a, b]) {
+    await m.meter.books.upkeep(new Date(Date.now() + LEASE_IDLE_MS + 1000));
+    await m.meter.books.flushed();
+  }
   const budget = await a.meter.books.budget('u-alice');
   t.true(budget.spent <= 1_000_000);
   t.is(budget.reserved, 0);
