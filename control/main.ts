@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       router: platform.publicListenUrl,
       routerProcesses: config.router.processes,
       api: platform.apiUrl,
+      meter: platform.meter.url,
       driver: platform.orchestrator.name,
       database: platform.db.dialect,
       mode: config.mode,
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     `\nMatrix OS platform ${config.mode}\n` +
       `  site and instances: ${config.public.url} (instances at ${instanceUrl(config, '{handle}')}; listening on ${platform.publicListenUrl})\n` +
       `  platform API:       ${platform.apiUrl} (health: ${platform.apiUrl}/health, metrics: ${platform.apiUrl}/metrics)\n` +
+      `  model meter:        ${platform.meter.url} (instances' ANTHROPIC_BASE_URL: ${platform.config.meterUrl})${config.meter.upstreamKey ? '' : '; set ANTHROPIC_API_KEY to let instances call models'}\n` +
       `Operator CLI: npm run cli -- list; open an instance in a browser: npm run cli -- open <handle>\n\n`,
   );
 
