@@ -16,8 +16,10 @@ import { definedOnly, dockerTask, httpCheck, nomadService, platformUpdateStrateg
 import type { NomadJob } from './types.ts';
 
 export interface CloudflaredJobOptions extends Placement {
-  /** The tunnel's token (Cloudflare dashboard or API). Secret. */
-  tunnelToken: string;
+  /** The tunnel's token (Cloudflare dashboard or API). Secret. Unset: tokenFromVariable. */
+  tunnelToken?: string;
+  /** TUNNEL_TOKEN comes from the job's Nomad Variable (nomad/jobs/platform-cloudflared); the jobspec holds no token. */
+  tokenFromVariable?: boolean;
   /** Default 'cloudflare/cloudflared:latest'. Pin a version in production. */
   image?: string;
   /** Static host port of the metrics server. Default 2000. */
@@ -33,15 +35,16 @@ export const CLOUDFLARED_DEFAULTS = { image: 'cloudflare/cloudflared:latest', me
 export const CLOUDFLARED_ARGS: readonly string[] = ['tunnel', '--no-autoupdate', 'run'];
 
 export function buildCloudflaredJob(options: CloudflaredJobOptions): NomadJob {
-  if (!options.tunnelToken) throw new RangeError('buildCloudflaredJob: tunnelToken is required');
+  if (!options.tunnelToken && !options.tokenFromVariable) throw new RangeError('buildCloudflaredJob: tunnelToken (or tokenFromVariable) is required');
   const o = { ...CLOUDFLARED_DEFAULTS, ...definedOnly(options) };
   const serviceName = `${CLOUDFLARED_JOB_ID}-metrics`;
 
   const task = dockerTask({
     name: 'cloudflared',
     config: { image: o.image, args: [...CLOUDFLARED_ARGS], network_mode: 'host' },
+    variableSecrets: o.tokenFromVariable ? { jobId: CLOUDFLARED_JOB_ID, names: ['TUNNEL_TOKEN'] } : undefined,
     env: {
-      TUNNEL_TOKEN: o.tunnelToken,
+      ...(o.tokenFromVariable ? {} : { TUNNEL_TOKEN: o.tunnelToken! }),
       // `--metrics` from the environment; Nomad interpolates the node address and static port.
       TUNNEL_METRICS: '${NOMAD_ADDR_metrics}',
     },

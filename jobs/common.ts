@@ -16,6 +16,7 @@ import type {
   ServiceCheck,
   Task,
   TaskGroup,
+  Template,
   UpdateStrategy,
   VolumeMount,
   VolumeRequest,
@@ -118,6 +119,31 @@ export interface DockerTaskInput {
   env: Record<string, string>;
   resources: Resources;
   volume?: AttachedVolume;
+  /** Names of secrets rendered from the job's Nomad Variable (variableSecretsTemplate). */
+  variableSecrets?: { jobId: string; names: readonly string[] };
+}
+
+/** Where a job's own Nomad Variable lives: its tasks may read it without any ACL policy. */
+export function jobVariablePath(jobId: string): string {
+  return `nomad/jobs/${jobId}`;
+}
+
+/**
+ * Secrets from the job's Nomad Variable, rendered into the task's environment at start:
+ * the stored job (what `read-job` and the UI show) holds their names, never their values.
+ * A changed variable restarts the task with the new values.
+ */
+export function variableSecretsTemplate(jobId: string, names: readonly string[]): Template {
+  const lines = names.map((name) => {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) throw new RangeError(`variableSecretsTemplate: "${name}" is not an environment variable name`);
+    return `${name}={{ .${name} | toJSON }}`;
+  });
+  return {
+    EmbeddedTmpl: `{{ with nomadVar "${jobVariablePath(jobId)}" }}\n${lines.join('\n')}\n{{ end }}\n`,
+    DestPath: 'secrets/platform.env',
+    ChangeMode: 'restart',
+    Envvars: true,
+  };
 }
 
 /** A docker task with the shared kill timeout and log rotation; a volume adds its mounts. */
@@ -131,6 +157,7 @@ export function dockerTask(input: DockerTaskInput): Task {
     Env: input.env,
     Resources: input.resources,
     ...(volume?.volumeMounts ? { VolumeMounts: volume.volumeMounts } : {}),
+    ...(input.variableSecrets?.names.length ? { Templates: [variableSecretsTemplate(input.variableSecrets.jobId, input.variableSecrets.names)] } : {}),
     KillTimeout: KILL_TIMEOUT,
     LogConfig: logConfig(),
   };

@@ -30,6 +30,8 @@ export interface ConduitJobOptions extends Placement {
   allowFederation?: boolean;
   /** Opens registration to holders of this token. Secret. */
   registrationToken?: string;
+  /** CONDUIT_REGISTRATION_TOKEN comes from the job's Nomad Variable (nomad/jobs/platform-conduit) instead. */
+  registrationTokenFromVariable?: boolean;
   /** Further CONDUIT_* settings; the ones above win. */
   env?: Record<string, string>;
   /** CPU in MHz. Default 500. */
@@ -68,9 +70,10 @@ export function buildConduitJob(options: ConduitJobOptions): NomadJob {
       CONDUIT_PORT: String(o.port),
       CONDUIT_ADDRESS: '0.0.0.0',
       CONDUIT_ALLOW_FEDERATION: String(o.allowFederation),
-      CONDUIT_ALLOW_REGISTRATION: String(Boolean(o.registrationToken)),
-      ...(o.registrationToken ? { CONDUIT_REGISTRATION_TOKEN: o.registrationToken } : {}),
+      CONDUIT_ALLOW_REGISTRATION: String(Boolean(o.registrationToken) || Boolean(o.registrationTokenFromVariable)),
+      ...(o.registrationToken && !o.registrationTokenFromVariable ? { CONDUIT_REGISTRATION_TOKEN: o.registrationToken } : {}),
     },
+    variableSecrets: o.registrationTokenFromVariable ? { jobId: CONDUIT_JOB_ID, names: ['CONDUIT_REGISTRATION_TOKEN'] } : undefined,
     resources: { CPU: o.cpu, MemoryMB: o.memoryMB },
     volume,
   });

@@ -37,12 +37,24 @@ export interface ControlJobOptions extends Placement {
   env?: Record<string, string>;
   /** Secret environment: task Env only (see the module comment). */
   secrets?: Record<string, string>;
+  /**
+   * Names of secrets held in the job's Nomad Variable (nomad/jobs/platform-control) and
+   * rendered into the environment at start: the jobspec holds no value (infra uses this).
+   */
+  variableSecrets?: readonly string[];
+  /**
+   * Docker network mode "host": the listeners bind on the node itself, so the API and
+   * the router can stay on loopback, out of the containers' reach (infra uses this).
+   */
+  hostNetwork?: boolean;
   /** Platform API port. Default 9000. */
   apiPort?: number;
   /** Public site and router port. Default 8000. */
   publicPort?: number;
   /** Meter port. Default 8080. */
   meterPort?: number;
+  /** With hostNetwork: the address the meter binds, where instances reach the host. Default the docker bridge, 172.17.0.1. */
+  meterHost?: string;
   /** CPU in MHz. Default 500. */
   cpu?: number;
   /** Memory in MB. Default 512. */
@@ -80,15 +92,17 @@ export function buildControlJob(options: ControlJobOptions): NomadJob {
 
   const task = dockerTask({
     name: 'control',
-    config: { image: o.image, ports: Object.keys(ports) },
+    config: { image: o.image, ports: Object.keys(ports), ...(o.hostNetwork ? { network_mode: 'host' } : {}) },
+    variableSecrets: o.variableSecrets ? { jobId: CONTROL_JOB_ID, names: o.variableSecrets } : undefined,
     env: {
       ...o.env,
       ...o.secrets,
-      [E.apiHost]: '0.0.0.0',
+      [E.apiHost]: o.hostNetwork ? '127.0.0.1' : '0.0.0.0',
       [E.apiPort]: String(ports.api),
-      [E.publicHost]: '0.0.0.0',
+      [E.publicHost]: o.hostNetwork ? '127.0.0.1' : '0.0.0.0',
       [E.publicPort]: String(ports.public),
-      [E.meterHost]: '0.0.0.0',
+      // On the host network the meter listens where containers reach the host (the bridge's address).
+      [E.meterHost]: o.hostNetwork ? (o.meterHost ?? '172.17.0.1') : '0.0.0.0',
       [E.meterPort]: String(ports.meter),
       ...(volume ? { DATA_DIR: o.dataDir } : {}),
     },

@@ -69,3 +69,14 @@ test('schema: with and without a volume', (t) => {
   t.deepEqual(validateAgainstNomadSchema(build(), 'Job'), []);
   t.deepEqual(validateAgainstNomadSchema(build({ dataHostVolume: 'd', region: 'eu' }), 'Job'), []);
 });
+
+test('secrets from the Nomad Variable: names only in the jobspec, a bad name is refused', (t) => {
+  const job = buildControlJob({ image: 'ghcr.io/x/control:1.0', variableSecrets: ['PLATFORM_SECRET'] });
+  const task = job.TaskGroups[0]!.Tasks[0]!;
+  t.deepEqual(
+    task.Templates?.map((tmpl) => tmpl.DestPath),
+    ['secrets/platform.env'],
+  );
+  t.false('PLATFORM_SECRET' in (task.Env ?? {}));
+  t.throws(() => buildControlJob({ image: 'x', variableSecrets: ['BAD }} name'] }), { instanceOf: RangeError });
+});

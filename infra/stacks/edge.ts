@@ -1,0 +1,60 @@
+/**
+ * edge: the way in. A remote-managed Cloudflare tunnel whose ingress sends the apex,
+ * every {handle}.DOMAIN (and *.INSTANCE_DOMAIN when set) to the router on the host, and
+ * everything else to a 404; proxied CNAMEs to the tunnel; the connector's token as an
+ * output for the services stack. No inbound port is ever opened on the host.
+ */
+import { DataCloudflareZeroTrustTunnelCloudflaredToken } from '@cdktf/provider-cloudflare/lib/data-cloudflare-zero-trust-tunnel-cloudflared-token/index.js';
+import { DataCloudflareZone } from '@cdktf/provider-cloudflare/lib/data-cloudflare-zone/index.js';
+import { DnsRecord } from '@cdktf/provider-cloudflare/lib/dns-record/index.js';
+import { CloudflareProvider } from '@cdktf/provider-cloudflare/lib/provider/index.js';
+import { ZeroTrustTunnelCloudflared } from '@cdktf/provider-cloudflare/lib/zero-trust-tunnel-cloudflared/index.js';
+import { ZeroTrustTunnelCloudflaredConfigA } from '@cdktf/provider-cloudflare/lib/zero-trust-tunnel-cloudflared-config/index.js';
+import { TerraformOutput, TerraformStack } from 'cdktf';
+import type { Construct } from 'constructs';
+import type { Inputs } from '../inputs.ts';
+
+/** Where cloudflared (host network) finds the router: the control service's public listener. */
+export const ROUTER_ORIGIN = 'http://127.0.0.1:8000';
+
+export class EdgeStack extends TerraformStack {
+  readonly tunnelToken: string;
+  readonly tunnelId: string;
+
+  constructor(scope: Construct, id: string, inputs: Pick<Inputs, 'domain' | 'instanceDomain' | 'cloudflareAccountId'>) {
+    super(scope, id);
+    // The API token comes from CLOUDFLARE_API_TOKEN at deploy time.
+    new CloudflareProvider(this, 'cloudflare', {});
+    const accountId = inputs.cloudflareAccountId;
+    const zone = new DataCloudflareZone(this, 'zone', { filter: { name: inputs.domain } });
+    const tunnel = new ZeroTrustTunnelCloudflared(this, 'tunnel', { accountId, name: `matrixos-${inputs.domain}`, configSrc: 'cloudflare' });
+    const hostnames = [inputs.domain, `*.${inputs.domain}`, ...(inputs.instanceDomain ? [`*.${inputs.instanceDomain}`] : [])];
+    new ZeroTrustTunnelCloudflaredConfigA(this, 'tunnel-config', {
+      accountId,
+      tunnelId: tunnel.id,
+      config: {
+        ingress: [
+          ...hostnames.map((hostname) => ({ hostname, service: ROUTER_ORIGIN })),
+          // Cloudflare requires a catch-all last: anything else is not ours.
+          { service: 'http_status:404' },
+        ],
+      },
+    });
+    const token = new DataCloudflareZeroTrustTunnelCloudflaredToken(this, 'tunnel-token', { accountId, tunnelId: tunnel.id });
+    const target = `${tunnel.id}.cfargotunnel.com`;
+    const cname = (name: string, fullName: string, zoneId: string) =>
+      new DnsRecord(this, name, { zoneId, name: fullName, type: 'CNAME', content: target, proxied: true, ttl: 1, comment: 'Matrix OS tunnel' });
+    cname('apex', inputs.domain, zone.zoneId);
+    cname('wildcard', `*.${inputs.domain}`, zone.zoneId);
+    if (inputs.instanceDomain) {
+      const instanceZone = new DataCloudflareZone(this, 'instance-zone', { filter: { name: inputs.instanceDomain } });
+      cname('instance-wildcard', `*.${inputs.instanceDomain}`, instanceZone.zoneId);
+    }
+    this.tunnelToken = token.token;
+    this.tunnelId = tunnel.id;
+    new TerraformOutput(this, 'site_url', { value: `https://${inputs.domain}` });
+    new TerraformOutput(this, 'instance_url_pattern', { value: `https://{handle}.${inputs.instanceDomain ?? inputs.domain}` });
+    new TerraformOutput(this, 'tunnel_id', { value: tunnel.id });
+    new TerraformOutput(this, 'tunnel_token', { value: token.token, sensitive: true });
+  }
+}
