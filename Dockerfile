@@ -25,4 +25,4 @@ VOLUME ["/data"]
 EXPOSE 8000 9000 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:' + (process.env.API_PORT || 9000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-CMD ["npx", "tsx", "control/main.ts"]
+CMD ["node", "--import", "tsx", "control/main.ts"]

@@ -10,5 +10,5 @@ while [ -L "$self" ]; do
     *) self=$(dirname "$self")/$target ;;
   esac
 done
-REPO=$(CDPATH= cd -- "$(dirname -- "$self")/.." && pwd -P)
+REPO=$(CDPATH='' cd -- "$(dirname -- "$self")/.." && pwd -P)
 exec node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/scripts/mxos.ts" "$@"
