@@ -206,6 +206,8 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
     version: PLATFORM_VERSION,
     mode: config.mode,
     startedAt: new Date(),
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
   });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;

@@ -1,10 +1,13 @@
-/** /health (no auth), /api/system/info and /metrics on the internal listener. */
+/** /health (no auth), /api/system/info, /metrics and POST /backups on the internal listener. */
 import Router from '@koa/router';
+import { recordAudit } from '../audit.ts';
+import { createBackup } from '../backup.ts';
 import type { Database } from '../db/database.ts';
 import { describeError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Orchestrator } from '../orchestrator/types.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
+import { actorOf } from './auth.ts';
 
 export interface SystemRoutesDeps {
   db: Database;
@@ -16,6 +19,9 @@ export interface SystemRoutesDeps {
   version: string;
   mode: string;
   startedAt: Date;
+  /** Where backups are written (DATA_DIR/backups) and what they copy. */
+  dataDir: string;
+  databaseUrl: string;
 }
 
 export function systemRoutes(deps: SystemRoutesDeps): Router {
@@ -49,6 +55,19 @@ export function systemRoutes(deps: SystemRoutesDeps): Router {
     ctx.set('Content-Type', deps.metrics.registry.contentType);
     const own = await deps.metrics.registry.metrics();
     ctx.body = deps.workerMetrics ? `${own}\n${await deps.workerMetrics()}` : own;
+  });
+
+  // A backup of the database and users/ under DATA_DIR/backups (restore: mxos restore, with the platform stopped).
+  router.post('/backups', async (ctx) => {
+    const backup = await createBackup({ db: deps.db, dataDir: deps.dataDir, databaseUrl: deps.databaseUrl });
+    await recordAudit(deps.db, {
+      actor: actorOf(ctx),
+      action: 'backup',
+      target: backup.path,
+      detail: { users: backup.manifest.users.length, bytes: backup.manifest.bytes },
+    });
+    ctx.status = 201;
+    ctx.body = { path: backup.path, manifest: backup.manifest };
   });
 
   return router;

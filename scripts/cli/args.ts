@@ -24,6 +24,8 @@ const COMMANDS = [
   'prices',
   'price',
   'meter-key',
+  'backup',
+  'restore',
   'health',
   'info',
   'help',
@@ -89,6 +91,8 @@ const SPECS: Record<CommandName, { handle: boolean; positional?: string; options
   prices: { handle: false, options: {} },
   price: { handle: true, positional: 'family', options: Object.fromEntries(Object.keys(RATE_OPTIONS).map((name) => [name, { type: 'string' }])) as Options },
   'meter-key': { handle: true, options: { rotate: { type: 'boolean' } } },
+  backup: { handle: false, options: {} },
+  restore: { handle: true, positional: 'backup-dir', options: { yes: { type: 'boolean' } } },
   health: { handle: false, options: {} },
   info: { handle: false, options: {} },
   help: { handle: false, options: {} },
@@ -182,6 +186,11 @@ export function parseCli(argv: readonly string[]): CliArgs {
       throw new UsageError(`rotate: say what to rotate: --all, or any of --token, --router, --meter. E.g. mxos rotate ${args.handle} --all`);
     }
   }
+  if (first === 'restore' && !args.yes) {
+    throw new UsageError(
+      `Refusing to restore without --yes. Restoring replaces the platform's database and users' data with the backup's (what it replaces is kept under DATA_DIR/archive). Stop the control service first, then re-run: mxos restore ${args.handle} --yes`,
+    );
+  }
   if (first === 'destroy' && !args.yes) {
     throw new UsageError(
       `Refusing to destroy "${args.handle}" without --yes. Destroying stops the instance and ` +
@@ -250,6 +259,10 @@ Commands:
   meter-key <handle> --rotate
                            issue a new meter key for the instance (shown once); the old one dies at once
                            and the instance restarts with the new one
+  backup                   back up the database and users' data (on the platform's host, DATA_DIR/backups)
+  restore <backup-dir> --yes
+                           put a backup back, with the control service stopped (run where it runs, with its
+                           DATA_DIR and DATABASE_URL); what it replaces is kept under DATA_DIR/archive
   health                   is the platform healthy (database, orchestrator)
   info                     version, mode, driver and instance counts
   help                     this text

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { BackupManifest } from '../../control/backup.ts';
 import type { StoredEvent } from '../../control/provisioning/store.ts';
 import type { InstanceView } from '../../control/provisioning/views.ts';
 
@@ -290,6 +291,10 @@ export class PlatformClient {
 
   rotateMeterKey(handle: string): Promise<{ handle: string; key: string; redeploying: boolean }> {
     return this.json('POST', `/users/${encodeURIComponent(handle)}/meter-key`);
+  }
+
+  backup(): Promise<{ path: string; manifest: BackupManifest }> {
+    return this.json('POST', '/backups');
   }
 
   /** 503 (degraded) is an answer here, not an error. */

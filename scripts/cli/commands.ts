@@ -239,6 +239,50 @@ async function health(ctx: Ctx): Promise<number> {
   return report.status === 'ok' ? 0 : 1;
 }
 
+async function backup(ctx: Ctx): Promise<number> {
+  const { path, manifest } = await ctx.client.backup();
+  if (ctx.args.json) printJson(ctx.io, { path, manifest });
+  else
+    ctx.io.out(
+      `Backup written on the platform's host: ${path}\n  database: ${manifest.dialect} (${manifest.database}), users' data: ${manifest.users.length}, ${(manifest.bytes / 1e6).toFixed(1)} MB\nRestore it with the control service stopped: mxos restore ${path} --yes`,
+    );
+  return 0;
+}
+
+/**
+ * Offline: the backup goes back into DATA_DIR and DATABASE_URL as the control service
+ * would read them from this environment, only while its API does not answer.
+ */
+async function restore(ctx: Ctx): Promise<number> {
+  const running = await ctx.client.health().then(
+    () => true,
+    () => false,
+  );
+  if (running) {
+    ctx.io.err(`mxos: the platform at ${ctx.client.baseUrl} is running: stop the control service (and its instances), then restore.`);
+    return 1;
+  }
+  const { loadConfig } = await import('../../control/config.ts');
+  const { restoreBackup } = await import('../../control/backup.ts');
+  const { PlatformError } = await import('../../control/errors.ts');
+  const config = loadConfig(process.env, process.cwd());
+  let restored: Awaited<ReturnType<typeof restoreBackup>>;
+  try {
+    restored = await restoreBackup({ from: ctx.args.handle, dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  } catch (err) {
+    if (!(err instanceof PlatformError)) throw err;
+    ctx.io.err(`mxos: ${err.message}`);
+    return 1;
+  }
+  const { manifest, previous } = restored;
+  if (ctx.args.json) printJson(ctx.io, { restored: ctx.args.handle, manifest, previous });
+  else
+    ctx.io.out(
+      `Restored the backup of ${manifest.createdAt} into ${config.dataDir} (${manifest.users.length} users' data).${previous ? `\nWhat it replaced is in ${previous}.` : ''}\nStart the platform: npm start`,
+    );
+  return 0;
+}
+
 async function info(ctx: Ctx): Promise<number> {
   const report = await ctx.client.info();
   if (ctx.args.json) printJson(ctx.io, report);
@@ -279,6 +323,10 @@ export async function runCommand(client: PlatformClient, args: CliArgs, io: Io):
       return price(ctx);
     case 'meter-key':
       return meterKey(ctx);
+    case 'backup':
+      return backup(ctx);
+    case 'restore':
+      return restore(ctx);
     case 'health':
       return health(ctx);
     case 'info':

@@ -1,0 +1,97 @@
+/**
+ * Backup and restore on the embedded default (SQLite, local driver, reference instance):
+ * mxos backup while the platform runs, changes after it, mxos restore with the platform
+ * stopped, and the platform started again finds exactly what the backup held.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { type Platform, startPlatform } from '../../control/compose.ts';
+import { loadConfig } from '../../control/config.ts';
+import { createLogger } from '../../control/logger.ts';
+import { createOrchestrator } from '../../control/main.ts';
+import { closedPort, runCli, SECRET } from './_cli.ts';
+
+const WAIT = { timeoutMs: 60_000 };
+
+async function start(dir: string): Promise<{ platform: Platform; close(): Promise<void> }> {
+  const config = loadConfig(
+    {
+      DATA_DIR: dir,
+      API_PORT: '0',
+      METER_PORT: '0',
+      PUBLIC_PORT: '0',
+      DEV_IDP_PORT: '0',
+      PLATFORM_SECRET: SECRET,
+      SECRET_KEY: 'y'.repeat(32),
+      WORKER_POLL_INTERVAL: '50ms',
+      LOG_LEVEL: 'silent',
+    },
+    dir,
+  );
+  const orchestrator = createOrchestrator(config);
+  const platform = await startPlatform(config, orchestrator, createLogger('silent'));
+  return {
+    platform,
+    async close() {
+      await platform.close();
+      for (const s of await orchestrator.list()) await orchestrator.stop(s.handle);
+    },
+  };
+}
+
+async function waitRunning(platform: Platform, handle: string): Promise<void> {
+  const deadline = Date.now() + WAIT.timeoutMs;
+  while ((await platform.service.get(handle)).status !== 'running') {
+    if (Date.now() > deadline) throw new Error(`${handle} did not reach running`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('mxos backup, then mxos restore with the platform stopped, gives back the same database and data', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mxos-backup-'));
+  let running: Awaited<ReturnType<typeof start>> | null = await start(dir);
+  t.teardown(async () => {
+    await running?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const api = () => ({ PLATFORM_URL: running!.platform.apiUrl, PLATFORM_SECRET: SECRET });
+  await running.platform.service.provision({ handle: 'alice', userId: 'u-alice' }, 'test');
+  await waitRunning(running.platform, 'alice');
+  const marker = path.join(dir, 'users', 'alice', 'marker.txt');
+  fs.writeFileSync(marker, 'before the backup');
+
+  const backup = await runCli(['backup', '--json'], api());
+  t.is(backup.code, 0, backup.stderr);
+  const { path: backupDir, manifest } = JSON.parse(backup.stdout) as { path: string; manifest: { users: string[]; database: string; dialect: string } };
+  t.like(manifest, { users: ['alice'], database: 'platform.sqlite', dialect: 'sqlite' });
+  t.true(backupDir.startsWith(path.join(dir, 'backups')));
+
+  // After the backup: another instance, and alice's file gone.
+  await running.platform.service.provision({ handle: 'bob', userId: 'u-bob' }, 'test');
+  await waitRunning(running.platform, 'bob');
+  fs.rmSync(marker);
+
+  const offline = { PLATFORM_URL: `http://127.0.0.1:${await closedPort()}`, DATA_DIR: dir };
+  const whileRunning = await runCli(['restore', backupDir, '--yes'], { ...api(), DATA_DIR: dir });
+  t.is(whileRunning.code, 1);
+  t.regex(whileRunning.stderr, /is running: stop the control service/);
+  t.is((await runCli(['restore', backupDir], offline)).code, 2, 'no --yes');
+
+  await running.close();
+  running = null;
+  const notABackup = await runCli(['restore', dir, '--yes'], offline);
+  t.is(notABackup.code, 1);
+  t.regex(notABackup.stderr, /is not a backup: it has no readable manifest\.json/);
+  const restored = await runCli(['restore', backupDir, '--yes'], offline);
+  t.is(restored.code, 0, restored.stderr);
+  t.regex(restored.stdout, /What it replaced is in .*pre-restore-/);
+
+  running = await start(dir);
+  t.is(fs.readFileSync(marker, 'utf8'), 'before the backup');
+  t.is((await running.platform.service.get('alice')).handle, 'alice');
+  await t.throwsAsync(running.platform.service.get('bob'), undefined, 'bob came after the backup');
+  const archived = fs.readdirSync(path.join(dir, 'archive')).find((name) => name.startsWith('pre-restore-'))!;
+  t.true(fs.existsSync(path.join(dir, 'archive', archived, 'users', 'bob')), 'what the restore replaced is kept');
+});
