@@ -3,10 +3,12 @@
  * on a persistent volume. The nomad orchestrator driver registers this JSON; infra
  * never does (instances are created on signup).
  *
- * Secrets (spec.secrets) go only into the task's Env. They never appear in Meta,
- * service tags or names: Meta is listed by GET /v1/jobs to anyone with list-jobs.
+ * Secrets (spec.secrets) are not in the job at all: the driver writes them to the job's
+ * own Nomad Variable (instanceSecretsVariable) and a template renders them into the
+ * task's environment, so `read-job` and the UI show their names, never their values.
+ * Nor are they in Meta, service tags or names: Meta is listed by GET /v1/jobs.
  */
-import { attachVolume, dockerTask, dynamicPorts, httpCheck, nomadService, serviceJob, singleTaskGroup } from './common.ts';
+import { attachVolume, dockerTask, dynamicPorts, httpCheck, jobVariablePath, nomadService, serviceJob, singleTaskGroup } from './common.ts';
 import type { NomadJob } from './types.ts';
 
 /**
@@ -90,18 +92,12 @@ export function buildInstanceJob(spec: InstanceJobInput, options: InstanceJobOpt
   const service = (label: InstancePortLabel) =>
     nomadService(instanceServiceName(handle, label), label, tags, [httpCheck(`${instanceServiceName(handle, label)}-health`, '/health')]);
 
+  const platformEnv = platformVariables(spec, options);
   const task = dockerTask({
     name: INSTANCE_TASK,
     config: { image: spec.image, ports: ['gateway', 'shell'], cpu_hard_limit: true },
-    env: {
-      ...spec.env,
-      ...spec.secrets,
-      PORT: String(ports.gateway),
-      SHELL_PORT: String(ports.shell),
-      HOST: '0.0.0.0',
-      MATRIX_DATA_DIR: homePath,
-      HOME: homePath,
-    },
+    env: { ...spec.env, ...platformEnv },
+    variableSecrets: { jobId: instanceJobId(handle), names: secretNames(spec, platformEnv) },
     resources: {
       CPU: instanceCpuMhz(spec.cpu, options.cpuMhzPerCore),
       MemoryMB: spec.memoryMB,
@@ -141,4 +137,28 @@ function checkInputs(spec: InstanceJobInput, options: InstanceJobOptions): void 
   if (!options.homePath.startsWith('/')) problems.push(`homePath must be absolute (got ${JSON.stringify(options.homePath)})`);
   if (options.datacenters.length === 0) problems.push('datacenters must not be empty');
   if (problems.length > 0) throw new RangeError(`Cannot build the Nomad job for instance ${JSON.stringify(spec.handle)}: ${problems.join('; ')}`);
+}
+
+/** What the platform sets in every instance's environment; neither env nor secrets override it. */
+function platformVariables(spec: InstanceJobInput, options: InstanceJobOptions): Record<string, string> {
+  return {
+    PORT: String(spec.ports.gateway),
+    SHELL_PORT: String(spec.ports.shell),
+    HOST: '0.0.0.0',
+    MATRIX_DATA_DIR: options.homePath,
+    HOME: options.homePath,
+  };
+}
+
+/** Secret names the template renders: a template would win over Env, so none may shadow a platform variable. */
+function secretNames(spec: InstanceJobInput, platformEnv: Record<string, string>): string[] {
+  return Object.keys(spec.secrets)
+    .filter((name) => !(name in platformEnv))
+    .sort();
+}
+
+/** The Nomad Variable the driver writes before registering the job: its template blocks without it. */
+export function instanceSecretsVariable(spec: InstanceJobInput, options: InstanceJobOptions): { path: string; items: Record<string, string> } {
+  const names = secretNames(spec, platformVariables(spec, options));
+  return { path: jobVariablePath(instanceJobId(spec.handle)), items: Object.fromEntries(names.map((name) => [name, spec.secrets[name]!])) };
 }

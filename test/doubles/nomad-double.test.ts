@@ -841,3 +841,67 @@ test('a batch job runs to its end: its allocation completes and the job is dead'
   const events = (await call(d, 'GET', `/v1/allocation/${alloc.ID}`)).json.TaskStates.instance.Events.map((e: J) => e.Type);
   t.deepEqual(events.slice(-1), ['Terminated']);
 });
+
+test('variables: put, read, check-and-set, delete, list; reserved paths refused; anonymous access denied', async (t) => {
+  const nomad = await startNomadDouble({ token: 'root' });
+  t.teardown(() => nomad.close());
+  const call = (method: string, path: string, body?: unknown, token: string | null = 'root') =>
+    fetch(`${nomad.url}${path}`, {
+      method,
+      headers: { ...(token ? { 'x-nomad-token': token } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  t.is((await call('GET', '/v1/var/nomad/jobs/app')).status, 404);
+  t.is(await (await call('GET', '/v1/var/nomad/jobs/app')).text(), 'variable not found');
+  t.is((await call('PUT', '/v1/var/nomad/jobs/app', { Items: { A: '1' } }, null)).status, 403, 'anonymous access is denied');
+  const put = await call('PUT', '/v1/var/nomad/jobs/app', { Path: 'nomad/jobs/app', Items: { A: '1' } });
+  t.is(put.status, 200);
+  const created = (await put.json()) as { ModifyIndex: number; Items: Record<string, string> };
+  t.deepEqual(created.Items, { A: '1' });
+  t.is((await call('PUT', `/v1/var/nomad/jobs/app?cas=${created.ModifyIndex - 1}`, { Items: { A: '2' } })).status, 409, 'a stale check-and-set conflicts');
+  t.is((await call('PUT', `/v1/var/nomad/jobs/app?cas=${created.ModifyIndex}`, { Items: { A: '2' } })).status, 200);
+  t.deepEqual(((await (await call('GET', '/v1/var/nomad/jobs/app')).json()) as { Items: unknown }).Items, { A: '2' });
+  const listed = (await (await call('GET', '/v1/vars?prefix=nomad/jobs')).json()) as Array<Record<string, unknown>>;
+  t.deepEqual(
+    listed.map((v) => v.Path),
+    ['nomad/jobs/app'],
+  );
+  t.false('Items' in listed[0]!, 'the list holds no items');
+  t.is((await call('PUT', '/v1/var/nomad/secrets', { Items: { A: '1' } })).status, 400, 'nomad/ is reserved');
+  t.is((await call('PUT', '/v1/var/nomad/jobs/app', { Items: {} })).status, 400);
+  t.is((await call('DELETE', '/v1/var/nomad/jobs/app')).status, 200);
+  t.is((await call('DELETE', '/v1/var/nomad/jobs/app')).status, 200, 'deleting again is no error');
+  t.deepEqual(nomad.variables(), []);
+});
+
+test('a task reads its job’s variable through its template; without the variable it fails the template', async (t) => {
+  let seen: Record<string, string> = {};
+  const d = await withDouble(t, {
+    onAllocationRunning: (info) => {
+      seen = info.env;
+    },
+  });
+  const withTemplate = (id: string) => {
+    const job = instanceJob(id);
+    task(job).Templates = [
+      {
+        EmbeddedTmpl: `{{ with nomadVar "nomad/jobs/${id}" }}\nSECRET={{ .SECRET | toJSON }}\n{{ end }}\n`,
+        DestPath: 'secrets/platform.env',
+        Envvars: true,
+        ChangeMode: 'restart',
+      },
+    ];
+    return job;
+  };
+  await register(d, withTemplate('mxos-orphan'));
+  await d.settled();
+  const orphan = d.allocations('mxos-orphan')[0] as J;
+  t.is(orphan.ClientStatus, 'failed');
+  t.regex(JSON.stringify(orphan.TaskStates.instance.Events), /Template failed: nomad\.var\.block\(nomad\/jobs\/mxos-orphan@default\.global\)/);
+
+  t.is((await call(d, 'PUT', '/v1/var/nomad/jobs/mxos-alice', { Items: { SECRET: 's3cr3t' } })).status, 200);
+  await register(d, withTemplate('mxos-alice'));
+  await d.settled();
+  t.is((d.allocations('mxos-alice')[0] as J).ClientStatus, 'running');
+  t.is(seen.SECRET, 's3cr3t');
+});

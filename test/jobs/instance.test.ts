@@ -1,5 +1,5 @@
 import test from 'ava';
-import { buildInstanceJob, DEFAULT_HOME_PATH, INSTANCE_META_KEYS, instanceJobId, specHashOf } from '../../jobs/instance.ts';
+import { buildInstanceJob, DEFAULT_HOME_PATH, INSTANCE_META_KEYS, instanceJobId, instanceSecretsVariable, specHashOf } from '../../jobs/instance.ts';
 import type { NomadJobRegisterRequest } from '../../jobs/types.ts';
 import { asJson, pathsContaining, SECRET_KEY, SECRET_TOKEN, sampleOptions, sampleSpec } from './_helpers.ts';
 import { validateAgainstNomadSchema } from './nomad-schema.ts';
@@ -30,14 +30,21 @@ test('Meta carries handle, owner and spec hash, nothing else', (t) => {
   t.is(task(job).Meta, undefined);
 });
 
-test('secrets appear only in the task Env, never in Meta or anywhere else', (t) => {
+test("secrets appear nowhere in the job: a template renders them from the job's Nomad Variable, which the driver writes", (t) => {
   const spec = sampleSpec();
   const job = build(spec);
-  const secrets = Object.values(spec.secrets);
-  t.deepEqual(pathsContaining(job.Meta, secrets), []);
-  t.deepEqual(pathsContaining(job, secrets).sort(), ['TaskGroups[0].Tasks[0].Env.ANTHROPIC_API_KEY', 'TaskGroups[0].Tasks[0].Env.MATRIX_AUTH_TOKEN']);
-  t.is(task(job).Env!.MATRIX_AUTH_TOKEN, SECRET_TOKEN);
-  t.is(task(job).Env!.ANTHROPIC_API_KEY, SECRET_KEY);
+  t.deepEqual(pathsContaining(job, Object.values(spec.secrets)), [], 'no secret value in the jobspec');
+  const [template] = task(job).Templates!;
+  t.is(template!.DestPath, 'secrets/platform.env');
+  t.true(template!.Envvars);
+  t.is(
+    template!.EmbeddedTmpl,
+    '{{ with nomadVar "nomad/jobs/matrixos-alice" }}\nANTHROPIC_API_KEY={{ .ANTHROPIC_API_KEY | toJSON }}\nMATRIX_AUTH_TOKEN={{ .MATRIX_AUTH_TOKEN | toJSON }}\n{{ end }}\n',
+  );
+  t.deepEqual(instanceSecretsVariable(spec, sampleOptions()), {
+    path: 'nomad/jobs/matrixos-alice',
+    items: { ANTHROPIC_API_KEY: SECRET_KEY, MATRIX_AUTH_TOKEN: SECRET_TOKEN },
+  });
 });
 
 test('network: host mode, dynamic gateway and shell ports mapped to the spec ports', (t) => {
@@ -88,12 +95,13 @@ test('resources: cores x MHz per core, rounded, at least 100 MHz; MemoryMaxMB on
   t.deepEqual(task(build(sampleSpec(), sampleOptions({ memoryMaxMB: 1024 }))).Resources, { CPU: 1000, MemoryMB: 256, MemoryMaxMB: 1024 });
 });
 
-test('env: spec env and secrets, then the platform variables, which the spec cannot override', (t) => {
+test('env: spec env, then the platform variables, which neither env nor a secret can override', (t) => {
   const spec = sampleSpec({ env: { MATRIX_HANDLE: 'alice', PORT: '1', HOME: '/root' } });
-  t.deepEqual(task(build(spec, sampleOptions({ homePath: '/data/home' }))).Env, {
+  spec.secrets = { ...spec.secrets, SHELL_PORT: 'sneaky' };
+  const options = sampleOptions({ homePath: '/data/home' });
+  t.false('SHELL_PORT' in instanceSecretsVariable(spec, options).items, 'a template would win over Env: such a secret is left out');
+  t.deepEqual(task(build(spec, options)).Env, {
     MATRIX_HANDLE: 'alice',
-    MATRIX_AUTH_TOKEN: SECRET_TOKEN,
-    ANTHROPIC_API_KEY: SECRET_KEY,
     PORT: '4000',
     SHELL_PORT: '3000',
     HOST: '0.0.0.0',

@@ -119,6 +119,16 @@ export class NomadClient {
     return (await this.call<ServiceRegistration[]>('GET', `/v1/service/${encodeURIComponent(name)}`)).value ?? [];
   }
 
+  /** Creates or replaces a Nomad Variable (its items are secrets: never logged). */
+  async putVariable(path: string, items: Record<string, string>): Promise<void> {
+    await this.call('PUT', `/v1/var/${variablePath(path)}`, { body: { Namespace: this.options.namespace, Path: path, Items: items } });
+  }
+
+  /** Deletes a Nomad Variable; an unknown one is not an error. */
+  async deleteVariable(path: string): Promise<void> {
+    await this.call('DELETE', `/v1/var/${variablePath(path)}`, { notFoundIsNull: true });
+  }
+
   /** Stops a job; purge also removes it. An unknown job is not an error (Nomad answers 200). */
   async stopJob(id: string, purge: boolean): Promise<{ EvalID: string }> {
     const query = purge ? { purge: 'true' } : undefined;
@@ -201,4 +211,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** A variable path in a URL: each segment escaped, the slashes kept. */
+function variablePath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
 }

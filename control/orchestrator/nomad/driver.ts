@@ -4,7 +4,8 @@
  * stops without purge (volume and history kept), and watches allocations with
  * blocking queries instead of polling.
  */
-import { buildInstanceJob, INSTANCE_META_KEYS, type InstanceJobOptions, instanceJobId } from '../../../jobs/instance.ts';
+import { jobVariablePath } from '../../../jobs/common.ts';
+import { buildInstanceJob, INSTANCE_META_KEYS, type InstanceJobOptions, instanceJobId, instanceSecretsVariable } from '../../../jobs/instance.ts';
 import { buildVolumePurgeJob } from '../../../jobs/purge.ts';
 import {
   type DestroyResult,
@@ -104,6 +105,7 @@ export class NomadOrchestrator implements Orchestrator {
   async destroy(handle: string, options: { purge: boolean }): Promise<DestroyResult> {
     const { value: job } = await this.client.readJob(instanceJobId(handle));
     await this.client.stopJob(instanceJobId(handle), true);
+    await this.client.deleteVariable(jobVariablePath(instanceJobId(handle)));
     this.specs.delete(handle);
     this.registered.delete(handle);
     this.lastEval.delete(handle);
@@ -197,6 +199,9 @@ export class NomadOrchestrator implements Orchestrator {
   }
 
   private async register(spec: InstanceSpec): Promise<void> {
+    // The secrets first: the job's template waits for them, and the jobspec holds none.
+    const secrets = instanceSecretsVariable(spec, this.jobOptions);
+    await this.client.putVariable(secrets.path, secrets.items);
     const response = await this.client.register(buildInstanceJob(spec, this.jobOptions));
     this.registered.set(spec.handle, { hash: spec.hash, stopped: false, ours: true, index: response.JobModifyIndex });
     if (response.EvalID) this.lastEval.set(spec.handle, response.EvalID);

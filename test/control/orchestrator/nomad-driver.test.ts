@@ -204,3 +204,26 @@ test("after a restart a placement failure still shows Nomad's reason", async (t)
   t.is(status.state, 'failed');
   t.regex(status.detail, /Nomad could not place the instance \(group instance: cpu exhausted on 1 node\(s\)\)/);
 });
+
+test('instance secrets live in the job’s Nomad Variable: the job shows none, the task gets them, destroy removes them', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t);
+  await provision(platform, 'vault');
+  await platform.waitFor('vault', 'running');
+  const spec = buildInstanceSpec(platform.config, platform.secretKey, { handle: 'vault', owner: 'u-vault', tokenGeneration: 1 });
+  const secretValues = Object.values(spec.secrets);
+  t.true(secretValues.length >= 2);
+  const job = JSON.stringify(nomad!.jobs().find((j) => j.ID === instanceJobId('vault')));
+  for (const value of secretValues) t.false(job.includes(value), 'no secret in the registered job');
+  const variable = nomad!.variables().find((v) => v.Path === 'nomad/jobs/matrixos-vault');
+  t.deepEqual(variable?.Items, spec.secrets);
+  // The task got its token from the variable: the instance answers only with it.
+  const token = spec.secrets.MATRIX_AUTH_TOKEN!;
+  const info = await fetch(`${(await platform.service.get('vault')).gateway_url}/api/system/info`, { headers: { authorization: `Bearer ${token}` } });
+  t.is(info.status, 200);
+  const ordered = nomad!.requests.map((r) => `${r.method} ${r.path}`);
+  t.true(ordered.indexOf('PUT /v1/var/nomad/jobs/matrixos-vault') < ordered.findIndex((r) => /^(PUT|POST) \/v1\/jobs$/.test(r)), 'the variable before the job');
+
+  await platform.api('/containers/vault?confirm=vault', { method: 'DELETE' });
+  await platform.waitFor('vault', 'destroyed');
+  t.false(nomad!.variables().some((v) => v.Path === 'nomad/jobs/matrixos-vault'));
+});

@@ -15,6 +15,7 @@ import { deregisterServices, registerServices } from './services.ts';
 import { nowNs, nowRfc3339 } from './state.ts';
 import { ev } from './task-events.ts';
 import type { AllocRecord, Obj, TaskEvent } from './types.ts';
+import { templateVariablePaths, variableKey } from './variables.ts';
 
 /** validation and driver: unrecoverable; pull: a failing image pull; crash: the task exits 1. */
 export interface TaskFailure {
@@ -105,6 +106,10 @@ export class AllocRunner {
     const driver = str(task.Driver);
     const diags = driverConfigDiagnostics(driver, task.Config);
     if (diags.length > 0) return { kind: 'validation', message: driverConfigError(diags) };
+    // Nomad keeps such a task waiting for its variable; the double fails it, so a missing secret shows.
+    for (const path of templateVariablePaths(task))
+      if (!this.rt.state.variables.has(variableKey(alloc.namespace, path)))
+        return { kind: 'driver', message: `Template failed: nomad.var.block(${path}@${alloc.namespace}.global): Missing: variable not found` };
     if (driver !== 'docker') return null;
     const config = isObj(task.Config) ? task.Config : {};
     const image = String(config.image ?? '');

@@ -6,6 +6,7 @@ import { findGroup } from './alloc-views.ts';
 import { isObj, num, objs, str } from './canonicalize.ts';
 import type { Runtime } from './runtime.ts';
 import type { AllocationInfo, AllocRecord, Obj } from './types.ts';
+import { renderTemplateEnv } from './variables.ts';
 import { allocJobView } from './views.ts';
 
 const clean = (key: string) => key.replace(/[^a-zA-Z0-9_]/g, '_');
@@ -60,6 +61,8 @@ export function taskEnv(rt: Runtime, alloc: AllocRecord, task: Obj): Record<stri
   }
   const base = { ...env };
   for (const [key, value] of Object.entries(isObj(task.Env) ? task.Env : {})) env[key] = interpolate(String(value), base);
+  // Templates with env = true come last: Nomad lets them win over the task's Env.
+  Object.assign(env, renderTemplateEnv(rt.state, alloc.namespace, task));
   return env;
 }
 

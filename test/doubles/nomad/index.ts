@@ -18,6 +18,7 @@ import { createHandler } from './router.ts';
 import { Runtime } from './runtime.ts';
 import { Scheduler } from './scheduler.ts';
 import type { LoggedRequest, Obj, RegistrationReport, ServiceRecord } from './types.ts';
+import type { VariableRecord } from './variables.ts';
 import { evalView, jobView } from './views.ts';
 
 export type { AllocationInfo, NomadDoubleOptions } from './options.ts';
@@ -39,6 +40,8 @@ export interface NomadDouble {
   readonly index: number;
   /** Jobs as GET /v1/job/:id shows them; namespace "*" for all. Default "default". */
   jobs(namespace?: string): Obj[];
+  /** Nomad Variables, items included (what an operator with read access would see). */
+  variables(namespace?: string): VariableRecord[];
   /** Allocations as GET /v1/allocation/:id shows them, optionally of one job. */
   allocations(jobId?: string, namespace?: string): Obj[];
   /** Evaluations as GET /v1/evaluation/:id shows them, optionally of one job. */
@@ -99,6 +102,7 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
       return rt.state.index;
     },
     jobs: (namespace) => [...rt.state.jobs.values()].filter((j) => inNamespace(namespace, j.namespace)).map((j) => jobView(j)),
+    variables: (namespace) => [...rt.state.variables.values()].filter((v) => inNamespace(namespace, v.Namespace)).map((v) => structuredClone(v)),
     allocations: (jobId, namespace) =>
       [...rt.state.allocs.values()]
         .filter((a) => (jobId === undefined || a.jobId === jobId) && inNamespace(namespace, a.namespace))

@@ -19,6 +19,7 @@ import {
 import type { Runtime } from './runtime.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { LoggedRequest } from './types.ts';
+import { variableEndpoint, variablesListEndpoint } from './variables.ts';
 import { jobView } from './views.ts';
 
 const NOT_IMPLEMENTED = new Set([
@@ -99,6 +100,9 @@ async function route(ctx: Ctx, scheduler: Scheduler): Promise<void> {
     if (service.includes('/')) return notImplemented(ctx);
     return serviceEndpoint(ctx, service);
   }
+  if (path === '/v1/vars') return variablesListEndpoint(ctx, ctx.rt.state);
+  const variable = under('/v1/var/');
+  if (variable !== null) return variableEndpoint(ctx, ctx.rt.state, variable);
   if (path === '/v1/namespaces') return namespacesEndpoint(ctx);
   if (path === '/v1/status/leader') return leaderEndpoint(ctx);
   return sendText(ctx, 404, '404 page not found\n');

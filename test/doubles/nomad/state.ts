@@ -5,19 +5,21 @@
  * and wakes the waiting queries.
  */
 import type { AllocRecord, EvalRecord, JobRecord, ServiceRecord } from './types.ts';
+import type { VariableRecord } from './variables.ts';
 
-export type Table = 'jobs' | 'evals' | 'allocs' | 'services';
+export type Table = 'jobs' | 'evals' | 'allocs' | 'services' | 'vars';
 
 export const jobKey = (namespace: string, id: string) => `${namespace}\u0000${id}`;
 
 export class NomadState {
   /** Last Raft index; a fresh cluster has already written a few entries. */
   index = 10;
-  readonly tables: Record<Table, number> = { jobs: 1, evals: 1, allocs: 1, services: 1 };
+  readonly tables: Record<Table, number> = { jobs: 1, evals: 1, allocs: 1, services: 1, vars: 1 };
   readonly jobs = new Map<string, JobRecord>();
   readonly evals = new Map<string, EvalRecord>();
   readonly allocs = new Map<string, AllocRecord>();
   readonly services = new Map<string, ServiceRecord>();
+  readonly variables = new Map<string, VariableRecord>();
   /** Index of the last change per (namespace, service name), so removals also move it forward. */
   readonly serviceNameIndex = new Map<string, number>();
   private readonly waiters = new Set<() => void>();
