@@ -37,6 +37,9 @@ server {
 client {
   enabled = true
   servers = ["127.0.0.1"]
+  # Instances' ports are published on loopback: the router (on the host) reaches them,
+  # the internet and other containers do not.
+  network_interface = "lo"
   host_volume "${PLATFORM_HOST_VOLUME}" {
     path      = "${DATA_MOUNT}/platform"
     read_only = false

@@ -34,7 +34,8 @@ export function buildApp(env: Record<string, string | undefined>, outdir?: strin
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
-    buildApp(process.env).synth();
+    // CDKTF_OUTDIR: where to write (default cdktf.out, as cdktf-cli expects).
+    buildApp(process.env, process.env.CDKTF_OUTDIR).synth();
   } catch (err) {
     if (!(err instanceof InfraInputError)) throw err;
     console.error(err.message);

@@ -92,7 +92,8 @@ export function buildControlJob(options: ControlJobOptions): NomadJob {
 
   const task = dockerTask({
     name: 'control',
-    config: { image: o.image, ports: Object.keys(ports), ...(o.hostNetwork ? { network_mode: 'host' } : {}) },
+    // On the host network the listeners bind the node's ports themselves: nothing to publish.
+    config: o.hostNetwork ? { image: o.image, network_mode: 'host' } : { image: o.image, ports: Object.keys(ports) },
     variableSecrets: o.variableSecrets ? { jobId: CONTROL_JOB_ID, names: o.variableSecrets } : undefined,
     env: {
       ...o.env,

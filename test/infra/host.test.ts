@@ -32,6 +32,7 @@ test('cloud-init is YAML: Docker and Nomad installed, Nomad on loopback with ACL
   t.is(file('/etc/nomad.d/nomad.hcl'), NOMAD_CONFIG);
   t.regex(NOMAD_CONFIG, /acl \{\n {2}enabled = true\n\}/);
   t.regex(NOMAD_CONFIG, /bind_addr = "127\.0\.0\.1"/);
+  t.regex(NOMAD_CONFIG, /network_interface = "lo"/, 'instance ports are published on loopback only');
   const daemon = JSON.parse(file('/etc/docker/daemon.json')) as Record<string, unknown>;
   t.like(daemon, { icc: false, 'data-root': `${DATA_MOUNT}/docker` });
   const firewall = file('/usr/local/sbin/matrixos-firewall');

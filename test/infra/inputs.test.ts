@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { InfraInputError, readInputs } from '../../infra/inputs.ts';
 import { buildApp } from '../../infra/main.ts';
@@ -32,4 +36,27 @@ test('the app synthesizes the platform stacks, or the single-user one', (t) => {
     ['single'],
   );
   t.throws(() => buildApp({ ...ENV, MXOS_DEPLOYMENT: 'cloud' }), { message: /MXOS_DEPLOYMENT must be platform or single/ });
+});
+
+test('npm run synth works offline: every stack written as Terraform JSON', (t) => {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mxos-synth-'));
+  t.teardown(() => fs.rmSync(outdir, { recursive: true, force: true }));
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'infra/main.ts'], {
+    cwd: path.resolve(import.meta.dirname, '../..'),
+    env: { PATH: process.env.PATH, ...ENV, CDKTF_OUTDIR: outdir },
+    encoding: 'utf8',
+  });
+  t.is(result.status, 0, result.stderr);
+  for (const stack of ['edge', 'host', 'services']) {
+    const file = path.join(outdir, 'stacks', stack, 'cdk.tf.json');
+    t.true(fs.existsSync(file), stack);
+    t.truthy((JSON.parse(fs.readFileSync(file, 'utf8')) as { terraform?: unknown }).terraform);
+  }
+  const missing = spawnSync(process.execPath, ['--import', 'tsx', 'infra/main.ts'], {
+    cwd: path.resolve(import.meta.dirname, '../..'),
+    env: { PATH: process.env.PATH, CDKTF_OUTDIR: outdir },
+    encoding: 'utf8',
+  });
+  t.is(missing.status, 2);
+  t.regex(missing.stderr, /DOMAIN is required/);
 });
