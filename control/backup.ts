@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Database } from './db/database.ts';
-import { UnavailableError, ValidationError } from './errors.ts';
+import { ConflictError, UnavailableError, ValidationError } from './errors.ts';
 
 export const BACKUP_FORMAT = 1;
 
@@ -100,6 +100,35 @@ export async function createBackup(deps: {
   return { path: target, manifest };
 }
 
+/** The running control service's pid, in DATA_DIR: a restore refuses while it is alive. */
+export const CONTROL_PID_FILE = 'control.pid';
+
+export function writeControlPid(dataDir: string): () => void {
+  const file = path.join(dataDir, CONTROL_PID_FILE);
+  fs.writeFileSync(file, `${process.pid}\n`);
+  return () => {
+    if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file, { force: true });
+  };
+}
+
+/** The pid of a control service still running on this DATA_DIR, or null. */
+export function runningControlPid(dataDir: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(path.join(dataDir, CONTROL_PID_FILE), 'utf8').trim());
+  } catch {
+    return null;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    // EPERM: alive, someone else's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}
+
 /** Reads and checks a backup's manifest. */
 export async function readBackup(from: string): Promise<BackupManifest> {
   let manifest: BackupManifest;
@@ -126,6 +155,9 @@ export async function restoreBackup(opts: {
   now?: Date;
 }): Promise<{ manifest: BackupManifest; previous: string | null }> {
   const manifest = await readBackup(opts.from);
+  const running = runningControlPid(opts.dataDir);
+  if (running !== null)
+    throw new ConflictError('platform_running', `The control service (pid ${running}) is running on ${opts.dataDir}: stop it (and its instances) first.`);
   const sqliteFile = sqliteFileOf(opts.databaseUrl);
   const dialect = sqliteFile === null ? 'postgres' : 'sqlite';
   if (manifest.dialect !== dialect) throw new ValidationError(`This backup is of a ${manifest.dialect} database; DATABASE_URL points at ${dialect}.`);

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { instanceUrl } from './access/urls.ts';
+import { writeControlPid } from './backup.ts';
 import { startPlatform } from './compose.ts';
 import { type Config, loadConfig } from './config.ts';
 import { ConfigError, describeError } from './errors.ts';
@@ -58,6 +59,9 @@ async function main(): Promise<void> {
     if (warning) logger.warn(`DEVELOPMENT ONLY: ${warning}`);
   }
   const platform = await startPlatform(config, orchestrator, logger);
+  // mxos restore refuses while this pid is alive.
+  const removePid = writeControlPid(config.dataDir);
+  process.once('exit', removePid);
   logger.info(
     {
       public: config.public.url,

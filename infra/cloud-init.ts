@@ -60,6 +60,8 @@ export const DOCKER_DAEMON = {
   'data-root': `${DATA_MOUNT}/docker`,
   // No container talks to another over the default bridge.
   icc: false,
+  // setuid binaries in an image cannot regain privileges.
+  'no-new-privileges': true,
   'live-restore': true,
   'log-driver': 'json-file',
   'log-opts': { 'max-size': '10m', 'max-file': '3' },
@@ -81,22 +83,29 @@ iptables -A MATRIXOS-TO-HOST -j DROP
 # Containers out: the internet, not private or link-local networks, not each other.
 chain MATRIXOS-EGRESS
 iptables -A MATRIXOS-EGRESS -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
-for net in 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 169.254.0.0/16 100.64.0.0/10; do
+for net in 0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 169.254.0.0/16 172.16.0.0/12 192.0.0.0/24 192.168.0.0/16 198.18.0.0/15 224.0.0.0/3; do
   iptables -A MATRIXOS-EGRESS -d "$net" -j DROP
 done
 iptables -A MATRIXOS-EGRESS -j RETURN
 
+# DOCKER-USER exists once Docker runs (this unit starts after it, and before Nomad).
+iptables -N DOCKER-USER 2>/dev/null || true
 for bridge in docker0 nomad; do
   iptables -C INPUT -i "$bridge" -j MATRIXOS-TO-HOST 2>/dev/null || iptables -I INPUT 1 -i "$bridge" -j MATRIXOS-TO-HOST
   iptables -C DOCKER-USER -i "$bridge" -j MATRIXOS-EGRESS 2>/dev/null || iptables -I DOCKER-USER 1 -i "$bridge" -j MATRIXOS-EGRESS
+  # No IPv6 from containers to the host either (Docker gives them none, link-local aside).
+  ip6tables -C INPUT -i "$bridge" -j DROP 2>/dev/null || ip6tables -I INPUT 1 -i "$bridge" -j DROP
 done
 `;
 }
 
 const FIREWALL_UNIT = `[Unit]
 Description=Matrix OS: what containers may reach
-After=docker.service nomad.service
+# After Docker (its DOCKER-USER chain), before Nomad starts any instance, again whenever Docker restarts.
+After=docker.service
+Before=nomad.service
 Requires=docker.service
+PartOf=docker.service
 
 [Service]
 Type=oneshot
@@ -105,6 +114,11 @@ RemainAfterExit=yes
 
 [Install]
 WantedBy=multi-user.target
+`;
+
+const NOMAD_DROP_IN = `[Unit]
+Requires=matrixos-firewall.service
+After=matrixos-firewall.service
 `;
 
 export function renderCloudInit(options: CloudInitOptions): string {
@@ -119,10 +133,15 @@ export function renderCloudInit(options: CloudInitOptions): string {
       { path: '/etc/docker/daemon.json', permissions: '0644', content: `${JSON.stringify(DOCKER_DAEMON, null, 2)}\n` },
       { path: '/usr/local/sbin/matrixos-firewall', permissions: '0755', content: firewallScript(options.meterPort) },
       { path: '/etc/systemd/system/matrixos-firewall.service', permissions: '0644', content: FIREWALL_UNIT },
+      // Nomad never runs an instance without the fence: it needs the firewall unit up.
+      { path: '/etc/systemd/system/nomad.service.d/matrixos-firewall.conf', permissions: '0644', content: NOMAD_DROP_IN },
     ],
     runcmd: [
       ['sh', '-c', `mkdir -p ${DATA_MOUNT} && (mountpoint -q ${DATA_MOUNT} || mount -o defaults,nofail,discard ${device} ${DATA_MOUNT})`],
       ['mkdir', '-p', `${DATA_MOUNT}/platform`, `${DATA_MOUNT}/docker`],
+      // The control image runs as node (uid 1000): its DATA_DIR is this host volume.
+      ['chown', '1000:1000', `${DATA_MOUNT}/platform`],
+      ['chmod', '0700', `${DATA_MOUNT}/platform`],
       ['install', '-m', '0755', '-d', '/etc/apt/keyrings'],
       ['sh', '-c', 'curl -fsSL https://download.docker.com/linux/ubuntu/gpg -o /etc/apt/keyrings/docker.asc'],
       [
@@ -140,8 +159,8 @@ export function renderCloudInit(options: CloudInitOptions): string {
       ['apt-get', 'install', '-y', 'docker-ce', 'docker-ce-cli', 'containerd.io', 'nomad'],
       ['systemctl', 'daemon-reload'],
       ['systemctl', 'enable', '--now', 'docker'],
-      ['systemctl', 'enable', '--now', 'nomad'],
       ['systemctl', 'enable', '--now', 'matrixos-firewall'],
+      ['systemctl', 'enable', '--now', 'nomad'],
     ],
   };
   return `#cloud-config\n${JSON.stringify(document, null, 2)}\n`;

@@ -103,7 +103,7 @@ export function buildControlJob(options: ControlJobOptions): NomadJob {
       [E.publicHost]: o.hostNetwork ? '127.0.0.1' : '0.0.0.0',
       [E.publicPort]: String(ports.public),
       // On the host network the meter listens where containers reach the host (the bridge's address).
-      [E.meterHost]: o.hostNetwork ? (o.meterHost ?? '172.17.0.1') : '0.0.0.0',
+      [E.meterHost]: o.hostNetwork ? meterHostOf(o) : '0.0.0.0',
       [E.meterPort]: String(ports.meter),
       ...(volume ? { DATA_DIR: o.dataDir } : {}),
     },
@@ -121,10 +121,19 @@ export function buildControlJob(options: ControlJobOptions): NomadJob {
       services: [
         nomadService(name('api'), 'api', tags, [httpCheck(`${name('api')}-health`, '/health')]),
         nomadService(name('public'), 'public', tags, [tcpCheck(`${name('public')}-tcp`)]),
-        nomadService(name('meter'), 'meter', tags, [tcpCheck(`${name('meter')}-tcp`)]),
+        // On the host network the meter binds the bridge address, not the port's (loopback): advertise and check that.
+        {
+          ...nomadService(name('meter'), 'meter', tags, [tcpCheck(`${name('meter')}-tcp`)]),
+          ...(o.hostNetwork ? { Address: meterHostOf(o) } : {}),
+        },
       ],
       task,
       volume,
     }),
   });
+}
+
+/** Where the meter listens on the host network: where containers reach the host (the docker bridge). */
+function meterHostOf(options: { meterHost?: string }): string {
+  return options.meterHost ?? '172.17.0.1';
 }

@@ -95,7 +95,7 @@ export function buildInstanceJob(spec: InstanceJobInput, options: InstanceJobOpt
   const platformEnv = platformVariables(spec, options);
   const task = dockerTask({
     name: INSTANCE_TASK,
-    config: { image: spec.image, ports: ['gateway', 'shell'], cpu_hard_limit: true },
+    config: { image: spec.image, ports: ['gateway', 'shell'], cpu_hard_limit: true, pids_limit: INSTANCE_PIDS_LIMIT },
     env: { ...spec.env, ...platformEnv },
     variableSecrets: { jobId: instanceJobId(handle), names: secretNames(spec, platformEnv) },
     resources: {
@@ -138,6 +138,9 @@ function checkInputs(spec: InstanceJobInput, options: InstanceJobOptions): void 
   if (options.datacenters.length === 0) problems.push('datacenters must not be empty');
   if (problems.length > 0) throw new RangeError(`Cannot build the Nomad job for instance ${JSON.stringify(spec.handle)}: ${problems.join('; ')}`);
 }
+
+/** Processes one instance may run: plenty for an agent, and a fork bomb cannot starve the host. */
+export const INSTANCE_PIDS_LIMIT = 1024;
 
 /** What the platform sets in every instance's environment; neither env nor secrets override it. */
 function platformVariables(spec: InstanceJobInput, options: InstanceJobOptions): Record<string, string> {

@@ -101,6 +101,8 @@ export interface UpdateStrategy {
 export interface Service {
   Name: string;
   PortLabel: string;
+  /** An address to advertise instead of the port's (a listener bound elsewhere). */
+  Address?: string;
   Provider: 'nomad' | 'consul';
   Tags?: string[];
   Meta?: Record<string, string>;
@@ -173,6 +175,8 @@ export interface DockerTaskConfig {
   network_mode?: string;
   force_pull?: boolean;
   mount?: DockerMount[];
+  /** Most processes the container may run: a fork bomb stays inside it. */
+  pids_limit?: number;
 }
 
 /** A docker `mount` block; named volumes need `volumes.enabled` in the docker plugin config. */

@@ -66,19 +66,23 @@ else
   run useradd --system --home-dir /var/lib/matrixos --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
 fi
 
-step "the project in ${PREFIX} (from ${SOURCE_DIR})"
+step "the project in ${PREFIX} (from ${SOURCE_DIR}): tracked files only, never local data or secrets"
 run mkdir -p "$PREFIX"
-run tar -C "$SOURCE_DIR" --exclude=./.git --exclude=./node_modules --exclude=./.data --exclude=./.env -cf "/tmp/matrixos-src.tar" .
-run tar -C "$PREFIX" -xf "/tmp/matrixos-src.tar"
-run rm -f "/tmp/matrixos-src.tar"
+if [ -d "${SOURCE_DIR}/.git" ] && command -v git >/dev/null 2>&1; then
+  run sh -c "git -C '${SOURCE_DIR}' archive --format=tar HEAD | tar -C '${PREFIX}' -xf -"
+else
+  # No git: everything but what may hold data or secrets.
+  run sh -c "tar -C '${SOURCE_DIR}' --exclude=./.git --exclude=./node_modules --exclude=./.data --exclude='./.env*' --exclude='*.tfstate*' --exclude='*.tfvars' --exclude=./cdktf.out -cf - . | tar -C '${PREFIX}' -xf -"
+fi
 
-step "dependencies (npm ci, production only)"
-run npm --prefix "$PREFIX" ci --omit=dev --no-audit --no-fund
+step "dependencies (npm ci, production only, no install scripts as root)"
+run npm --prefix "$PREFIX" ci --omit=dev --ignore-scripts --no-audit --no-fund
 run chown -R root:root "$PREFIX"
 
 step "settings in ${CONFIG_DIR}/matrixos.env"
 if [ -f "${CONFIG_DIR}/matrixos.env" ]; then
   printf '  kept (the token stays the same)\n'
+  run chmod 0600 "${CONFIG_DIR}/matrixos.env"
 elif [ "$DRY_RUN" -eq 1 ]; then
   printf '  would write it with a new random MATRIX_AUTH_TOKEN (mode 0600)\n'
 else

@@ -122,6 +122,11 @@ export class SingleStack extends TerraformStack {
         `PUBLIC_URL=https://${inputs.domain}`,
       ],
       volumes: [{ volumeName: home.name, containerPath: '/data' }],
+      // As the compose kit: a read-only root, no capabilities, no privilege gain.
+      readOnly: true,
+      tmpfs: { '/tmp': 'rw,noexec,nosuid,size=64m' },
+      capabilities: { drop: ['ALL'] },
+      securityOpts: ['no-new-privileges:true'],
       dependsOn: [droplet],
     });
     const cloudflaredImage = new Image(this, 'cloudflared-image', { provider: docker, name: inputs.cloudflaredImage, keepLocally: true });

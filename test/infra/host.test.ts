@@ -39,5 +39,10 @@ test('cloud-init is YAML: Docker and Nomad installed, Nomad on loopback with ACL
   t.regex(firewall, /-A MATRIXOS-TO-HOST -p tcp --dport 8080 -j RETURN\n.*-A MATRIXOS-TO-HOST -j DROP/);
   t.regex(firewall, /169\.254\.0\.0\/16/);
   t.regex(firewall, /for bridge in docker0 nomad/);
-  t.true(doc.runcmd.some((cmd) => cmd.join(' ') === 'systemctl enable --now matrixos-firewall'));
+  const enable = doc.runcmd.map((cmd) => cmd.join(' '));
+  t.true(enable.indexOf('systemctl enable --now matrixos-firewall') < enable.indexOf('systemctl enable --now nomad'), 'the fence before Nomad');
+  t.regex(file('/etc/systemd/system/nomad.service.d/matrixos-firewall.conf'), /Requires=matrixos-firewall\.service/);
+  t.regex(file('/etc/systemd/system/matrixos-firewall.service'), /Before=nomad\.service/);
+  t.regex(firewall, /ip6tables -I INPUT 1 -i "\$bridge" -j DROP/);
+  t.true(daemon['no-new-privileges']);
 });

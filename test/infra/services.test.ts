@@ -51,6 +51,8 @@ test('the control service runs on the host network with its API and router on lo
   const task = stack.jobs.control.TaskGroups[0]!.Tasks[0]!;
   t.is(task.Config.network_mode, 'host');
   t.false('ports' in task.Config, 'nothing published: the listeners bind the node itself');
+  const meter = stack.jobs.control.TaskGroups[0]!.Services!.find((s) => s.PortLabel === 'meter')!;
+  t.is(meter.Address, '172.17.0.1', 'the meter is advertised and checked where it listens');
   t.like(task.Env, { API_HOST: '127.0.0.1', PUBLIC_HOST: '127.0.0.1', METER_HOST: '172.17.0.1', ORCHESTRATOR: 'nomad', PLATFORM_MODE: 'production' });
   t.like(task.Env, { DOMAIN: 'matrix.example.com', PUBLIC_URL: 'https://matrix.example.com', INSTANCE_IMAGE: 'ghcr.io/example/matrixos-instance:1.2.3' });
 });

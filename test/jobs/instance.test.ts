@@ -1,5 +1,13 @@
 import test from 'ava';
-import { buildInstanceJob, DEFAULT_HOME_PATH, INSTANCE_META_KEYS, instanceJobId, instanceSecretsVariable, specHashOf } from '../../jobs/instance.ts';
+import {
+  buildInstanceJob,
+  DEFAULT_HOME_PATH,
+  INSTANCE_META_KEYS,
+  INSTANCE_PIDS_LIMIT,
+  instanceJobId,
+  instanceSecretsVariable,
+  specHashOf,
+} from '../../jobs/instance.ts';
 import type { NomadJobRegisterRequest } from '../../jobs/types.ts';
 import { asJson, pathsContaining, SECRET_KEY, SECRET_TOKEN, sampleOptions, sampleSpec } from './_helpers.ts';
 import { validateAgainstNomadSchema } from './nomad-schema.ts';
@@ -116,6 +124,7 @@ test('docker-volume mode: a named docker volume mounted at the home path, no Nom
     image: 'ghcr.io/hamedmp/matrix-os:1.2.3',
     ports: ['gateway', 'shell'],
     cpu_hard_limit: true,
+    pids_limit: INSTANCE_PIDS_LIMIT,
     mount: [{ type: 'volume', target: DEFAULT_HOME_PATH, source: 'matrixos-alice', readonly: false }],
   });
   t.false('Volumes' in group(job));
@@ -126,7 +135,7 @@ test('host mode: a group host volume and a task volume mount, no docker mount', 
   const job = build(sampleSpec(), sampleOptions({ volume: { mode: 'host' } }));
   t.deepEqual(group(job).Volumes, { home: { Name: 'home', Type: 'host', Source: 'matrixos-alice', ReadOnly: false } });
   t.deepEqual(task(job).VolumeMounts, [{ Volume: 'home', Destination: '/home/matrixos', ReadOnly: false }]);
-  t.deepEqual(task(job).Config, { image: 'ghcr.io/hamedmp/matrix-os:1.2.3', ports: ['gateway', 'shell'], cpu_hard_limit: true });
+  t.deepEqual(task(job).Config, { image: 'ghcr.io/hamedmp/matrix-os:1.2.3', ports: ['gateway', 'shell'], cpu_hard_limit: true, pids_limit: INSTANCE_PIDS_LIMIT });
 });
 
 for (const mode of ['docker-volume', 'host'] as const) {

@@ -81,6 +81,12 @@ test('mxos backup, then mxos restore with the platform stopped, gives back the s
 
   await running.close();
   running = null;
+  // A control service still alive on this DATA_DIR (its API elsewhere, or not answering): refused all the same.
+  fs.writeFileSync(path.join(dir, 'control.pid'), `${process.pid}\n`);
+  const alive = await runCli(['restore', backupDir, '--yes'], offline);
+  t.is(alive.code, 1);
+  t.regex(alive.stderr, new RegExp(`The control service \\(pid ${process.pid}\\) is running`));
+  fs.rmSync(path.join(dir, 'control.pid'));
   const notABackup = await runCli(['restore', dir, '--yes'], offline);
   t.is(notABackup.code, 1);
   t.regex(notABackup.stderr, /is not a backup: it has no readable manifest\.json/);

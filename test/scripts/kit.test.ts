@@ -56,7 +56,7 @@ test('setup-server.sh --dry-run prints the whole plan and changes nothing', (t) 
 });
 
 interface Compose {
-  services: Record<string, { volumes?: string[]; networks?: string[]; environment?: Record<string, string>; ports?: string[] }>;
+  services: Record<string, { volumes?: string[]; networks?: string[] | Record<string, unknown>; environment?: Record<string, string>; ports?: string[] }>;
   volumes?: Record<string, unknown>;
   networks?: Record<string, unknown>;
 }
@@ -70,11 +70,21 @@ for (const file of ['docker-compose.yml', 'docker-compose.platform.yml']) {
         const source = mount.split(':')[0]!;
         if (!source.startsWith('.') && !source.startsWith('/')) t.true(source in (compose.volumes ?? {}), `${name}: volume ${source} is defined`);
       }
-      for (const network of service.networks ?? []) t.true(network in (compose.networks ?? {}), `${name}: network ${network} is defined`);
+      const networks = Array.isArray(service.networks) ? service.networks : Object.keys(service.networks ?? {});
+      for (const network of networks) t.true(network in (compose.networks ?? {}), `${name}: network ${network} is defined`);
       for (const port of service.ports ?? []) t.true(port.startsWith('127.0.0.1:'), `${name}: ${port} is published on loopback only`);
     }
   });
 }
+
+test('docker-compose.platform.yml trusts only cloudflared’s fixed address to set X-Forwarded-For, and runs the control as root for per-instance users', (t) => {
+  const compose = yaml.load(fs.readFileSync(path.join(ROOT, 'docker-compose.platform.yml'), 'utf8')) as Compose & {
+    services: Record<string, { user?: string; networks?: Record<string, { ipv4_address?: string }> }>;
+  };
+  const cloudflared = compose.services.cloudflared!.networks as Record<string, { ipv4_address?: string }>;
+  t.is(compose.services.control!.environment!.TRUSTED_PROXIES, cloudflared.edge!.ipv4_address);
+  t.is((compose.services.control as { user?: string }).user, '0');
+});
 
 test('docker-compose.yml requires the token and keeps the home on a volume', (t) => {
   const compose = yaml.load(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as Compose;
