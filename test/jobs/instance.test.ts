@@ -135,7 +135,12 @@ test('host mode: a group host volume and a task volume mount, no docker mount', 
   const job = build(sampleSpec(), sampleOptions({ volume: { mode: 'host' } }));
   t.deepEqual(group(job).Volumes, { home: { Name: 'home', Type: 'host', Source: 'matrixos-alice', ReadOnly: false } });
   t.deepEqual(task(job).VolumeMounts, [{ Volume: 'home', Destination: '/home/matrixos', ReadOnly: false }]);
-  t.deepEqual(task(job).Config, { image: 'ghcr.io/hamedmp/matrix-os:1.2.3', ports: ['gateway', 'shell'], cpu_hard_limit: true, pids_limit: INSTANCE_PIDS_LIMIT });
+  t.deepEqual(task(job).Config, {
+    image: 'ghcr.io/hamedmp/matrix-os:1.2.3',
+    ports: ['gateway', 'shell'],
+    cpu_hard_limit: true,
+    pids_limit: INSTANCE_PIDS_LIMIT,
+  });
 });
 
 for (const mode of ['docker-volume', 'host'] as const) {
