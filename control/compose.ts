@@ -183,6 +183,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
     secretKey,
     onActivity: (handle) => activity.record(handle),
     logger,
+    registry: metrics.registry,
   });
   const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, logger });
 

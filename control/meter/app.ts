@@ -38,7 +38,10 @@ export function createMeterApp(deps: MeterAppDeps): Koa {
   app.use(renderAnthropicErrors(deps.logger));
   app.use(async (ctx, next) => {
     const tenant = tenantOf(ctx);
-    if (!tenant) return meterUnauthorized(ctx);
+    if (!tenant) {
+      deps.metrics?.refusals.inc({ reason: 'unauthenticated' });
+      return meterUnauthorized(ctx);
+    }
     ctx.state.tenant = tenant;
     return next();
   });

@@ -162,6 +162,8 @@ export class MeterBooks {
   private writing: Promise<void> | null = null;
   private tick: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Told of every settlement write: how many calls it carried, and whether it committed. */
+  onWrite: (calls: number, committed: boolean) => void = () => {};
 
   constructor(
     private readonly db: Database,
@@ -456,6 +458,7 @@ export class MeterBooks {
             retry,
             trims.map((t) => ({ lease: t.lease.ref!, amount: t.amount })),
           );
+          this.onWrite(batch.length, true);
           this.queue.splice(0, batch.length);
           this.closing = this.closing.filter((lease) => !closing.includes(lease));
           this.trims.splice(0, trims.length);
@@ -477,6 +480,7 @@ export class MeterBooks {
           for (const lease of new Set(batch.map((p) => p.lease))) this.trimNearEnd(lease);
         } catch (err) {
           failures++;
+          this.onWrite(batch.length, false);
           for (const p of batch) p.attempts++;
           // Trims are not idempotent: one whose commit may have happened is not tried again
           // (the lease then holds a little more than it says, until it closes).

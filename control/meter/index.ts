@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import { listenerUrl } from '../config-meter.ts';
 import type { Database } from '../db/database.ts';
@@ -15,6 +16,7 @@ import { createMeterApp } from './app.ts';
 import { MeterBooks } from './books.ts';
 import { Drains } from './drains.ts';
 import { type MeteredRoute, MeterKeys, type RouteSource } from './keys.ts';
+import { createMeterMetrics } from './metrics.ts';
 import { PriceBook } from './price-book.ts';
 import { PriceTable } from './prices.ts';
 import { MeterReports } from './reports.ts';
@@ -78,6 +80,8 @@ export async function startMeter(deps: {
   secretKey: string;
   onActivity(handle: string): void;
   logger: Logger;
+  /** Where the meter's metrics go (the control service's /metrics); none in tests that do not look. */
+  registry?: Registry;
 }): Promise<Meter> {
   const { config } = deps;
   const settings = config.meter;
@@ -87,6 +91,12 @@ export async function startMeter(deps: {
   const released = await books.releaseStale(new Date(), `${config.replicaId}:`);
   if (released > 0) logger.warn({ released }, "released reservations of this replica's previous run");
   books.start();
+  const metrics = deps.registry ? createMeterMetrics(deps.registry) : undefined;
+  if (metrics)
+    books.onWrite = (calls, committed) => {
+      metrics.writeBatches.inc({ result: committed ? 'ok' : 'failed' });
+      if (committed) metrics.writeBatchSize.observe(calls);
+    };
   const upstream = new Upstream(settings);
   if (!upstream.configured) logger.warn('ANTHROPIC_API_KEY is not set: the meter refuses model calls (503)');
   const drains = new Drains({ max: settings.drainMax, timeoutMs: settings.drainTimeoutMs });
@@ -102,6 +112,7 @@ export async function startMeter(deps: {
     logger,
     onActivity: deps.onActivity,
     settling,
+    metrics,
   });
   const sweep = setInterval(() => {
     books.releaseStale().catch((err) => logger.warn({ err: describeError(err) }, 'could not release stale reservations; the next sweep retries'));

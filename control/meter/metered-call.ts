@@ -5,14 +5,15 @@
  * for what it used: the answer is read to its end in the background, up to a cap.
  */
 import type { Context } from 'koa';
-import { UnavailableError, ValidationError } from '../errors.ts';
+import { PlatformError, UnavailableError, ValidationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { readBody } from '../web/body.ts';
 import { anthropicError } from './anthropic-errors.ts';
-import type { Charge, MeterBooks } from './books.ts';
+import { BudgetExhaustedError, type Charge, type MeterBooks } from './books.ts';
 import { costOf, worstCaseCost } from './cost.ts';
 import type { Drains } from './drains.ts';
 import type { Tenant } from './keys.ts';
+import type { MeterMetrics, RefusalReason } from './metrics.ts';
 import { formatUsd } from './money.ts';
 import type { ModelPrice, PriceTable } from './prices.ts';
 import { StreamUsage } from './stream-usage.ts';
@@ -30,6 +31,7 @@ export interface MeteredCallDeps {
   onActivity(handle: string): void;
   /** Settlements under way, so that a shutdown waits for them. */
   settling: Set<Promise<void>>;
+  metrics?: MeterMetrics;
 }
 
 /** Input tokens the API may add to a request beyond its bytes (tool definitions' system prompt). */
@@ -46,6 +48,45 @@ interface Admitted {
 }
 
 export async function meteredCall(ctx: Context, deps: MeteredCallDeps, tenant: Tenant): Promise<void> {
+  let admission: Awaited<ReturnType<typeof admit>>;
+  try {
+    admission = await admit(ctx, deps, tenant);
+  } catch (err) {
+    deps.metrics?.refusals.inc({ reason: refusalReason(err) });
+    throw err;
+  }
+  const { id, remaining, worst, price, body, model } = admission;
+  deps.metrics?.inFlight.inc();
+  const admitted: Admitted = { reservation: id, worst, price, model };
+  // Exactly one settlement per admitted call, whatever happens below: a failure past
+  // this point leaves the usage unknown, so the documented worst case applies.
+  let charge: ChargeParts = { usage: NO_USAGE, cost: worst, outcome: 'capped' };
+  try {
+    deps.onActivity(tenant.handle);
+    charge = await forward(ctx, deps, tenant, admitted, body, remaining);
+  } catch (err) {
+    deps.logger.error({ handle: tenant.handle, err: (err as Error).message }, 'a metered call failed after admission; charged its reservation');
+    throw err;
+  } finally {
+    deps.metrics?.inFlight.dec();
+    deps.metrics?.calls.inc({ outcome: charge.outcome });
+    deps.metrics?.spentMicro.inc(charge.cost);
+    const settling = settleCharge(deps, admitted, charge);
+    deps.settling.add(settling);
+    void settling.finally(() => deps.settling.delete(settling));
+  }
+}
+
+/** Why a call was refused before it reached the model API. */
+function refusalReason(err: unknown): RefusalReason {
+  if (err instanceof BudgetExhaustedError) return err.message.startsWith("The event's total budget") ? 'ceiling' : 'budget';
+  if (err instanceof ValidationError && /has no price on this platform/.test(err.message)) return 'unpriced';
+  if (err instanceof PlatformError && err.status < 500) return 'bad_request';
+  return 'unavailable';
+}
+
+/** Reads, prices and admits a call: its reservation, or an error that refuses it. */
+async function admit(ctx: Context, deps: MeteredCallDeps, tenant: Tenant) {
   if (!deps.upstream.configured) throw new UnavailableError('meter_unconfigured', 'The platform has no model API key configured; ask its operator.');
   const body = await readBody(ctx.req, deps.bodyLimitBytes);
   const request = parseRequest(body);
@@ -60,22 +101,10 @@ export async function meteredCall(ctx: Context, deps: MeteredCallDeps, tenant: T
     { promptTokensUpperBound: body.length + API_PROMPT_TOKENS, maxTokens: request.maxTokens, webSearchMaxUses: request.webSearchMaxUses },
     price,
   );
+  const started = performance.now();
   const { id, remaining } = await deps.books.reserve(tenant.ownerId, tenant.handle, worst);
-  const admitted: Admitted = { reservation: id, worst, price, model: request.model };
-  // Exactly one settlement per admitted call, whatever happens below: a failure past
-  // this point leaves the usage unknown, so the documented worst case applies.
-  let charge: ChargeParts = { usage: NO_USAGE, cost: worst, outcome: 'capped' };
-  try {
-    deps.onActivity(tenant.handle);
-    charge = await forward(ctx, deps, tenant, admitted, body, remaining);
-  } catch (err) {
-    deps.logger.error({ handle: tenant.handle, err: (err as Error).message }, 'a metered call failed after admission; charged its reservation');
-    throw err;
-  } finally {
-    const settling = settleCharge(deps, admitted, charge);
-    deps.settling.add(settling);
-    void settling.finally(() => deps.settling.delete(settling));
-  }
+  deps.metrics?.admissionSeconds.observe((performance.now() - started) / 1000);
+  return { id, remaining, worst, price, model: request.model, body };
 }
 
 type ChargeParts = Omit<Charge, 'model' | 'priceVersion'>;

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import type { ExecutionContext } from 'ava';
+import type { Registry } from 'prom-client';
 import { deriveCredential } from '../../control/access/credentials.ts';
 import { type Database, openDatabase } from '../../control/db/database.ts';
 import { createLogger, type Logger } from '../../control/logger.ts';
@@ -82,7 +83,14 @@ export function message(over: Record<string, unknown> = {}): Record<string, unkn
 
 export async function startTestMeter(
   t: ExecutionContext,
-  options: { databaseUrl?: string; env?: Record<string, string>; tenants?: string[]; double?: AnthropicDoubleOptions; logger?: Logger } = {},
+  options: {
+    databaseUrl?: string;
+    env?: Record<string, string>;
+    tenants?: string[];
+    double?: AnthropicDoubleOptions;
+    logger?: Logger;
+    registry?: Registry;
+  } = {},
 ): Promise<TestMeter> {
   const dataDir = await makeDataDir('mxos-meter-');
   const double = await startAnthropicDouble(options.double);
@@ -107,6 +115,7 @@ export async function startTestMeter(
     secretKey: TEST_KEY,
     onActivity: (handle) => activity.push(handle),
     logger: options.logger ?? createLogger('silent'),
+    registry: options.registry,
   });
   t.teardown(async () => {
     await meter.close();

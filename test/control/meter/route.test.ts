@@ -3,6 +3,7 @@
  * what goes upstream and comes back, streams byte for byte, exact charges, refusals.
  */
 import test from 'ava';
+import { Registry } from 'prom-client';
 import { deriveCredential } from '../../../control/access/credentials.ts';
 import { LEASE_IDLE_MS } from '../../../control/meter/books.ts';
 import { parseSse } from '../../doubles/anthropic/index.ts';
@@ -393,4 +394,22 @@ postgres.test('[postgres] two meter replicas on one database: 100 calls when 10 
   const budget = await a.meter.books.budget('u-alice');
   t.true(budget.spent <= 1_000_000);
   t.is(budget.reserved, 0);
+});
+
+test('metrics: calls by outcome, refusals by reason, spend, admission time and settlement writes', async (t) => {
+  const registry = new Registry();
+  const m = await startTestMeter(t, { registry });
+  t.is((await m.call('alice', message())).status, 200);
+  t.is((await m.call('alice', message({ model: 'claude-unknown-9' }))).status, 400);
+  t.is((await fetch(`${m.meter.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'mxm_forged' }, body: '{}' })).status, 401);
+  const [row] = await m.ledgerRows(1);
+  await m.meter.books.flushed();
+  const text = await registry.metrics();
+  t.regex(text, /^mxos_meter_calls_total\{outcome="ok"\} 1$/m);
+  t.regex(text, /^mxos_meter_refusals_total\{reason="unpriced"\} 1$/m);
+  t.regex(text, /^mxos_meter_refusals_total\{reason="unauthenticated"\} 1$/m);
+  t.regex(text, new RegExp(`^mxos_meter_spend_microdollars_total ${row!.cost_micro}$`, 'm'));
+  t.regex(text, /^mxos_meter_calls_in_flight 0$/m);
+  t.regex(text, /^mxos_meter_admission_seconds_count 1$/m);
+  t.regex(text, /^mxos_meter_write_batches_total\{result="ok"\} [1-9]/m);
 });
