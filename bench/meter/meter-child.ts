@@ -4,6 +4,7 @@
  * out, and beside it a bare Node hop to the same upstream (bare-hop.ts). Answers over IPC: "stats" (ledger rows, what calls hold, leases against windows) and "profile" (the
  * cost of each step of a call, measured one at a time, to say where the time goes).
  */
+import { Registry } from 'prom-client';
 import { deriveCredential } from '../../control/access/credentials.ts';
 import { loadConfig } from '../../control/config.ts';
 import { openDatabase } from '../../control/db/database.ts';
@@ -34,6 +35,8 @@ const meter = await startMeter({
   secretKey: config.secretKey!,
   onActivity: () => undefined,
   logger: createLogger('silent'),
+  // As production runs it: metrics recorded on every call.
+  registry: new Registry(),
 });
 
 async function count(sql: string): Promise<number> {
