@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type PostgresCluster, postgresAvailable, startPostgresCluster } from '../test/helpers/postgres.ts';
+import { waitUntil } from '../test/helpers/wait.ts';
 import { BENCH_DIR, benchSecret, codeUnderTest, intEnv, percentile, printTargets, round, type TargetResult, target, writeResult } from './lib.ts';
 import { type LoadRun, loadTarget, runLoad } from './meter/load.ts';
 import { cleanupAll, cpuMs, onCleanup, spawnNode, stopChild } from './procs.ts';
@@ -175,11 +176,15 @@ async function runDialect(dialect: 'sqlite' | 'postgres', upstreamChild: Upstrea
   }
   // Every metered call settled once; nothing is left held for a call; the books balance.
   type Stats = { ledger: number; heldForCalls: number; leases: number; windows: number };
+  // The last settlements may still be on their way to the database: wait for them, with a deadline.
   let stats = await meter.ask<Stats>('stats');
-  for (let i = 0; i < 50 && (stats.ledger < sent || stats.heldForCalls > 0); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    stats = await meter.ask<Stats>('stats');
-  }
+  await waitUntil(
+    async () => {
+      stats = await meter.ask<Stats>('stats');
+      return stats.ledger >= sent && stats.heldForCalls === 0;
+    },
+    { timeoutMs: 5000, intervalMs: 100 },
+  ).catch(() => undefined);
   if (stats.ledger !== sent || stats.heldForCalls !== 0 || stats.leases !== stats.windows)
     throw new Error(`[${dialect}] ${sent} metered calls, but the books say ${JSON.stringify(stats)}`);
   const profile = await meter.ask<Record<string, number>>('profile', 120_000);

@@ -4,15 +4,13 @@
  * everything else to a 404; proxied CNAMEs to the tunnel; the connector's token as an
  * output for the services stack. No inbound port is ever opened on the host.
  */
-import { DataCloudflareZeroTrustTunnelCloudflaredToken } from '@cdktf/provider-cloudflare/lib/data-cloudflare-zero-trust-tunnel-cloudflared-token/index.js';
 import { DataCloudflareZone } from '@cdktf/provider-cloudflare/lib/data-cloudflare-zone/index.js';
 import { DnsRecord } from '@cdktf/provider-cloudflare/lib/dns-record/index.js';
 import { CloudflareProvider } from '@cdktf/provider-cloudflare/lib/provider/index.js';
-import { ZeroTrustTunnelCloudflared } from '@cdktf/provider-cloudflare/lib/zero-trust-tunnel-cloudflared/index.js';
-import { ZeroTrustTunnelCloudflaredConfigA } from '@cdktf/provider-cloudflare/lib/zero-trust-tunnel-cloudflared-config/index.js';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import type { Inputs } from '../inputs.ts';
+import { remoteTunnel } from './parts.ts';
 
 /** Where cloudflared (host network) finds the router: the control service's public listener. */
 export const ROUTER_ORIGIN = 'http://127.0.0.1:8000';
@@ -27,21 +25,14 @@ export class EdgeStack extends TerraformStack {
     new CloudflareProvider(this, 'cloudflare', {});
     const accountId = inputs.cloudflareAccountId;
     const zone = new DataCloudflareZone(this, 'zone', { filter: { name: inputs.domain } });
-    const tunnel = new ZeroTrustTunnelCloudflared(this, 'tunnel', { accountId, name: `matrixos-${inputs.domain}`, configSrc: 'cloudflare' });
     const hostnames = [inputs.domain, `*.${inputs.domain}`, ...(inputs.instanceDomain ? [`*.${inputs.instanceDomain}`] : [])];
-    new ZeroTrustTunnelCloudflaredConfigA(this, 'tunnel-config', {
+    const tunnel = remoteTunnel(
+      this,
       accountId,
-      tunnelId: tunnel.id,
-      config: {
-        ingress: [
-          ...hostnames.map((hostname) => ({ hostname, service: ROUTER_ORIGIN })),
-          // Cloudflare requires a catch-all last: anything else is not ours.
-          { service: 'http_status:404' },
-        ],
-      },
-    });
-    const token = new DataCloudflareZeroTrustTunnelCloudflaredToken(this, 'tunnel-token', { accountId, tunnelId: tunnel.id });
-    const target = `${tunnel.id}.cfargotunnel.com`;
+      `matrixos-${inputs.domain}`,
+      hostnames.map((hostname) => ({ hostname, service: ROUTER_ORIGIN })),
+    );
+    const target = tunnel.target;
     const cname = (name: string, fullName: string, zoneId: string) =>
       new DnsRecord(this, name, { zoneId, name: fullName, type: 'CNAME', content: target, proxied: true, ttl: 1, comment: 'Matrix OS tunnel' });
     cname('apex', inputs.domain, zone.zoneId);
@@ -50,11 +41,11 @@ export class EdgeStack extends TerraformStack {
       const instanceZone = new DataCloudflareZone(this, 'instance-zone', { filter: { name: inputs.instanceDomain } });
       cname('instance-wildcard', `*.${inputs.instanceDomain}`, instanceZone.zoneId);
     }
-    this.tunnelToken = token.token;
+    this.tunnelToken = tunnel.token;
     this.tunnelId = tunnel.id;
     new TerraformOutput(this, 'site_url', { value: `https://${inputs.domain}` });
     new TerraformOutput(this, 'instance_url_pattern', { value: `https://{handle}.${inputs.instanceDomain ?? inputs.domain}` });
     new TerraformOutput(this, 'tunnel_id', { value: tunnel.id });
-    new TerraformOutput(this, 'tunnel_token', { value: token.token, sensitive: true });
+    new TerraformOutput(this, 'tunnel_token', { value: tunnel.token, sensitive: true });
   }
 }

@@ -4,7 +4,6 @@
  * in but SSH: traffic arrives through the tunnel, which the host dials out to.
  */
 import { Droplet } from '@cdktf/provider-digitalocean/lib/droplet/index.js';
-import { Firewall } from '@cdktf/provider-digitalocean/lib/firewall/index.js';
 import { DigitaloceanProvider } from '@cdktf/provider-digitalocean/lib/provider/index.js';
 import { SshKey } from '@cdktf/provider-digitalocean/lib/ssh-key/index.js';
 import { Volume } from '@cdktf/provider-digitalocean/lib/volume/index.js';
@@ -14,8 +13,7 @@ import type { Construct } from 'constructs';
 import { CONTROL_DEFAULTS } from '../../jobs/control.ts';
 import { renderCloudInit } from '../cloud-init.ts';
 import type { Inputs } from '../inputs.ts';
-
-export const OUTBOUND_ANYWHERE = ['0.0.0.0/0', '::/0'];
+import { closedFirewall } from './parts.ts';
 
 export class HostStack extends TerraformStack {
   readonly address: string;
@@ -45,16 +43,7 @@ export class HostStack extends TerraformStack {
       tags: ['matrixos'],
     });
     new VolumeAttachment(this, 'data-attachment', { dropletId: Token.asNumber(droplet.id), volumeId: volume.id });
-    new Firewall(this, 'firewall', {
-      name: `${name}-closed`,
-      dropletIds: [Token.asNumber(droplet.id)],
-      inboundRule: [{ protocol: 'tcp', portRange: '22', sourceAddresses: inputs.sshAllowedCidrs }],
-      outboundRule: [
-        { protocol: 'tcp', portRange: '1-65535', destinationAddresses: OUTBOUND_ANYWHERE },
-        { protocol: 'udp', portRange: '1-65535', destinationAddresses: OUTBOUND_ANYWHERE },
-        { protocol: 'icmp', destinationAddresses: OUTBOUND_ANYWHERE },
-      ],
-    });
+    closedFirewall(this, name, droplet, inputs.sshAllowedCidrs);
     this.address = droplet.ipv4Address;
     new TerraformOutput(this, 'host_ipv4', { value: droplet.ipv4Address });
     new TerraformOutput(this, 'ssh', { value: `ssh root@${droplet.ipv4Address}` });

@@ -5,24 +5,20 @@
  * instance's bearer token is a sensitive Terraform variable; nothing is public without it.
  */
 
-import { DataCloudflareZeroTrustTunnelCloudflaredToken } from '@cdktf/provider-cloudflare/lib/data-cloudflare-zero-trust-tunnel-cloudflared-token/index.js';
 import { DataCloudflareZone } from '@cdktf/provider-cloudflare/lib/data-cloudflare-zone/index.js';
 import { DnsRecord } from '@cdktf/provider-cloudflare/lib/dns-record/index.js';
 import { CloudflareProvider } from '@cdktf/provider-cloudflare/lib/provider/index.js';
-import { ZeroTrustTunnelCloudflared } from '@cdktf/provider-cloudflare/lib/zero-trust-tunnel-cloudflared/index.js';
-import { ZeroTrustTunnelCloudflaredConfigA } from '@cdktf/provider-cloudflare/lib/zero-trust-tunnel-cloudflared-config/index.js';
 import { Droplet } from '@cdktf/provider-digitalocean/lib/droplet/index.js';
-import { Firewall } from '@cdktf/provider-digitalocean/lib/firewall/index.js';
 import { DigitaloceanProvider } from '@cdktf/provider-digitalocean/lib/provider/index.js';
 import { SshKey } from '@cdktf/provider-digitalocean/lib/ssh-key/index.js';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
 import { Volume as DockerVolume } from '@cdktf/provider-docker/lib/volume/index.js';
-import { TerraformOutput, TerraformStack, TerraformVariable, Token } from 'cdktf';
+import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import type { Construct } from 'constructs';
 import type { Inputs } from '../inputs.ts';
-import { OUTBOUND_ANYWHERE } from './host.ts';
+import { closedFirewall, remoteTunnel } from './parts.ts';
 
 /** The instance's gateway inside the container (and on the host's loopback, for the tunnel). */
 export const SINGLE_GATEWAY_PORT = 4000;
@@ -80,28 +76,13 @@ export class SingleStack extends TerraformStack {
       userData: SINGLE_CLOUD_INIT,
       tags: ['matrixos-single'],
     });
-    new Firewall(this, 'firewall', {
-      name: `${name}-closed`,
-      dropletIds: [Token.asNumber(droplet.id)],
-      inboundRule: [{ protocol: 'tcp', portRange: '22', sourceAddresses: inputs.sshAllowedCidrs }],
-      outboundRule: [
-        { protocol: 'tcp', portRange: '1-65535', destinationAddresses: OUTBOUND_ANYWHERE },
-        { protocol: 'udp', portRange: '1-65535', destinationAddresses: OUTBOUND_ANYWHERE },
-        { protocol: 'icmp', destinationAddresses: OUTBOUND_ANYWHERE },
-      ],
-    });
+    closedFirewall(this, name, droplet, inputs.sshAllowedCidrs);
 
     // The tunnel: only DOMAIN, to the instance's gateway on the server's loopback.
     const accountId = inputs.cloudflareAccountId;
     const zone = new DataCloudflareZone(this, 'zone', { filter: { name: inputs.domain } });
-    const tunnel = new ZeroTrustTunnelCloudflared(this, 'tunnel', { accountId, name, configSrc: 'cloudflare' });
-    new ZeroTrustTunnelCloudflaredConfigA(this, 'tunnel-config', {
-      accountId,
-      tunnelId: tunnel.id,
-      config: { ingress: [{ hostname: inputs.domain, service: `http://127.0.0.1:${SINGLE_GATEWAY_PORT}` }, { service: 'http_status:404' }] },
-    });
-    const token = new DataCloudflareZeroTrustTunnelCloudflaredToken(this, 'tunnel-token', { accountId, tunnelId: tunnel.id });
-    new DnsRecord(this, 'apex', { zoneId: zone.zoneId, name: inputs.domain, type: 'CNAME', content: `${tunnel.id}.cfargotunnel.com`, proxied: true, ttl: 1 });
+    const tunnel = remoteTunnel(this, accountId, name, [{ hostname: inputs.domain, service: `http://127.0.0.1:${SINGLE_GATEWAY_PORT}` }]);
+    new DnsRecord(this, 'apex', { zoneId: zone.zoneId, name: inputs.domain, type: 'CNAME', content: tunnel.target, proxied: true, ttl: 1 });
 
     // Docker on the droplet, over SSH (the operator's agent holds the key).
     const docker = new DockerProvider(this, 'docker', { host: `ssh://root@${droplet.ipv4Address}:22` });
@@ -137,7 +118,7 @@ export class SingleStack extends TerraformStack {
       restart: 'unless-stopped',
       networkMode: 'host',
       command: ['tunnel', '--no-autoupdate', 'run'],
-      env: [`TUNNEL_TOKEN=${token.token}`],
+      env: [`TUNNEL_TOKEN=${tunnel.token}`],
     });
     new TerraformOutput(this, 'url', { value: `https://${inputs.domain}` });
     new TerraformOutput(this, 'ssh', { value: `ssh root@${droplet.ipv4Address}` });

@@ -9,6 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { createOrchestrator } from '../../control/main.ts';
 import { makeDataDir, TEST_KEY, TEST_SECRET, testConfig } from './platform.ts';
 import { freePort } from './postgres.ts';
+import { waitUntil } from './wait.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 
@@ -40,17 +41,17 @@ export async function startControl(dataDir: string, port: number, env: Record<st
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += String(chunk)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`control exited: ${stderr}`);
-    const ok = await fetch(`${url}/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return { url, child };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`control did not become healthy: ${stderr}`);
+  await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`control exited: ${stderr}`);
+      return fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    { timeoutMs: 30_000, intervalMs: 100, message: () => `control healthy (stderr: ${stderr})` },
+  );
+  return { url, child };
 }
 
 export function kill9(control: Control): Promise<void> {

@@ -24,8 +24,8 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
-export async function startTestPlatform(name: string, env: Record<string, string> = {}): Promise<TestPlatform> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), `mxos-${name}-`));
+/** A control service on `dir` (local driver, reference instance); close() stops it and every instance it left, and keeps `dir`. */
+export async function startPlatformIn(dir: string, env: Record<string, string> = {}): Promise<{ platform: Platform; close(): Promise<void> }> {
   const config = loadConfig(
     {
       DATA_DIR: dir,
@@ -45,11 +45,22 @@ export async function startTestPlatform(name: string, env: Record<string, string
   const platform = await startPlatform(config, orchestrator, createLogger('silent'));
   return {
     platform,
-    dir,
     async close() {
       await platform.close();
       // After close the worker is stopped, so nothing restarts what we stop here.
       for (const s of await orchestrator.list()) await orchestrator.stop(s.handle);
+    },
+  };
+}
+
+export async function startTestPlatform(name: string, env: Record<string, string> = {}): Promise<TestPlatform> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `mxos-${name}-`));
+  const { platform, close } = await startPlatformIn(dir, env);
+  return {
+    platform,
+    dir,
+    async close() {
+      await close();
       await rm(dir, { recursive: true, force: true });
     },
   };

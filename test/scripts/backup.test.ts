@@ -7,46 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { type Platform, startPlatform } from '../../control/compose.ts';
-import { loadConfig } from '../../control/config.ts';
-import { createLogger } from '../../control/logger.ts';
-import { createOrchestrator } from '../../control/main.ts';
-import { closedPort, runCli, SECRET } from './_cli.ts';
+import type { Platform } from '../../control/compose.ts';
+import { waitUntil } from '../helpers/wait.ts';
+import { closedPort, runCli, SECRET, startPlatformIn } from './_cli.ts';
 
-const WAIT = { timeoutMs: 60_000 };
-
-async function start(dir: string): Promise<{ platform: Platform; close(): Promise<void> }> {
-  const config = loadConfig(
-    {
-      DATA_DIR: dir,
-      API_PORT: '0',
-      METER_PORT: '0',
-      PUBLIC_PORT: '0',
-      DEV_IDP_PORT: '0',
-      PLATFORM_SECRET: SECRET,
-      SECRET_KEY: 'y'.repeat(32),
-      WORKER_POLL_INTERVAL: '50ms',
-      LOG_LEVEL: 'silent',
-    },
-    dir,
-  );
-  const orchestrator = createOrchestrator(config);
-  const platform = await startPlatform(config, orchestrator, createLogger('silent'));
-  return {
-    platform,
-    async close() {
-      await platform.close();
-      for (const s of await orchestrator.list()) await orchestrator.stop(s.handle);
-    },
-  };
-}
+const start = (dir: string) => startPlatformIn(dir);
 
 async function waitRunning(platform: Platform, handle: string): Promise<void> {
-  const deadline = Date.now() + WAIT.timeoutMs;
-  while ((await platform.service.get(handle)).status !== 'running') {
-    if (Date.now() > deadline) throw new Error(`${handle} did not reach running`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntil(async () => (await platform.service.get(handle)).status === 'running', { timeoutMs: 60_000, message: `${handle} running` });
 }
 
 test('mxos backup, then mxos restore with the platform stopped, gives back the same database and data', async (t) => {

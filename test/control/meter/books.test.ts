@@ -1,19 +1,11 @@
 import { type Database, openDatabase } from '../../../control/db/database.ts';
-import { BudgetExhaustedError, type Charge, MeterBooks } from '../../../control/meter/books.ts';
+import { BudgetExhaustedError, MeterBooks } from '../../../control/meter/books.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
+import { booksSettings, charge } from '../../helpers/meter-books.ts';
 
 const targets = await databaseTargets();
 
-const usage = { input: 10, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 5, webSearches: 0 };
-const charge = (cost: number): Charge => ({ model: 'claude-haiku-4-5', priceVersion: 'test-1', usage, cost, outcome: 'ok' });
-const settings = (over: Partial<ConstructorParameters<typeof MeterBooks>[1]> = {}) => ({
-  defaultBudgetMicro: 1_000_000,
-  period: 'none' as const,
-  platformBudgetMicro: null,
-  reservationTtlMs: 60_000,
-  owner: 'replica-a:boot-1',
-  ...over,
-});
+const settings = booksSettings;
 
 async function open(t: import('ava').ExecutionContext, url: string): Promise<Database> {
   const db = await openDatabase(url);

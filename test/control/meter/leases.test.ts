@@ -7,21 +7,15 @@ import test from 'ava';
 import { QueryTypes } from 'sequelize';
 import { type Database, openDatabase } from '../../../control/db/database.ts';
 import { BookStore } from '../../../control/meter/book-store.ts';
-import { BudgetExhaustedError, type Charge, LEASE_IDLE_MS, leaseHeadroom, MeterBooks } from '../../../control/meter/books.ts';
+import { type BooksSettings, BudgetExhaustedError, LEASE_IDLE_MS, leaseHeadroom, MeterBooks } from '../../../control/meter/books.ts';
 import { databaseTargets } from '../../helpers/databases.ts';
+import { booksSettings, charge, TEST_USAGE } from '../../helpers/meter-books.ts';
 
 const targets = await databaseTargets();
 
-const usage = { input: 10, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, output: 5, webSearches: 0 };
-const charge = (cost: number): Charge => ({ model: 'claude-haiku-4-5', priceVersion: 'test-1', usage, cost, outcome: 'ok' });
-const settings = (over: Partial<ConstructorParameters<typeof MeterBooks>[1]> = {}) => ({
-  defaultBudgetMicro: 100_000_000,
-  period: 'none' as const,
-  platformBudgetMicro: null,
-  reservationTtlMs: 60_000,
-  owner: 'replica-a:boot-1',
-  ...over,
-});
+const usage = TEST_USAGE;
+// A budget far from its end: calls admitted from leases.
+const settings = (over: Partial<BooksSettings> = {}) => booksSettings({ defaultBudgetMicro: 100_000_000, ...over });
 
 async function open(t: import('ava').ExecutionContext, url: string): Promise<Database> {
   const db = await openDatabase(url);
