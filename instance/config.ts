@@ -2,9 +2,11 @@
  * Instance configuration. `loadConfig` turns environment variables into a frozen,
  * typed object; `defineConfig` applies defaults to programmatic options (tests, the
  * in-process driver). Both enforce the same auth policy. The LLM API key is reduced
- * to a boolean here so it can never reach a response or a log line.
+ * to a boolean here so it can never reach a response or a log line; the social
+ * credentials are needed later, so they are kept as Secrets, which print redacted.
  */
 import path from 'node:path';
+import { Secret } from './secret.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -28,9 +30,34 @@ export interface InstanceConfig {
   readonly channels: readonly string[];
   readonly modules: readonly string[];
   readonly llm: LlmRoute;
+  /** The platform's instance-facing social API; undefined when the platform gave none (sending answers 503). */
+  readonly social: SocialApi | undefined;
+  /** The AI's account on the platform's homeserver; undefined when there is none (nothing is received). */
+  readonly matrix: MatrixAccount | undefined;
 }
 
-export type ConfigInput = Partial<Omit<InstanceConfig, 'dataDir'>> & { dataDir: string };
+export interface SocialApi {
+  /** MATRIXOS_SOCIAL_URL without a trailing slash, e.g. http://127.0.0.1:8080/social. */
+  readonly url: string;
+  /** MATRIXOS_SOCIAL_TOKEN (mxs_…): the instance's own credential for that API. */
+  readonly token: Secret;
+}
+
+export interface MatrixAccount {
+  /** MATRIX_HOMESERVER_URL without a trailing slash. */
+  readonly homeserverUrl: string;
+  /** MATRIX_USER_ID, e.g. @alice_ai:example.com. */
+  readonly userId: string;
+  readonly accessToken: Secret;
+  readonly deviceId: string | undefined;
+}
+
+/** Programmatic options may give the credentials as plain strings; defineConfig wraps them. A loaded config is valid input too. */
+export type ConfigInput = Partial<Omit<InstanceConfig, 'dataDir' | 'social' | 'matrix'>> & {
+  dataDir: string;
+  social?: { url: string; token: string | Secret } | undefined;
+  matrix?: { homeserverUrl: string; userId: string; accessToken: string | Secret; deviceId?: string | undefined } | undefined;
+};
 
 export const DEFAULTS = Object.freeze({
   port: 4000,
@@ -41,7 +68,8 @@ export const DEFAULTS = Object.freeze({
   dataDir: './data',
 });
 
-const HANDLE_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+export const HANDLE_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+const MATRIX_USER_ID_PATTERN = /^@[^\s:@]+:[^\s:]+(?::\d{1,5})?$/;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 export class ConfigError extends Error {
@@ -69,6 +97,15 @@ export function defineConfig(input: ConfigInput, cwd: string = process.cwd()): I
     channels: Object.freeze([...(input.channels ?? [])]),
     modules: Object.freeze([...(input.modules ?? [])]),
     llm: Object.freeze({ ...(input.llm ?? { configured: false }) }),
+    social: input.social && Object.freeze({ url: trimSlashes(input.social.url), token: asSecret(input.social.token) }),
+    matrix:
+      input.matrix &&
+      Object.freeze({
+        homeserverUrl: trimSlashes(input.matrix.homeserverUrl),
+        userId: input.matrix.userId,
+        accessToken: asSecret(input.matrix.accessToken),
+        deviceId: input.matrix.deviceId,
+      }),
   });
 }
 
@@ -100,6 +137,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       channels: readNames(env, 'MATRIX_CHANNELS'),
       modules: readNames(env, 'MATRIX_MODULES'),
       llm: readLlmRoute(env),
+      social: readSocialApi(env),
+      matrix: readMatrixAccount(env),
     },
     cwd,
   );
@@ -139,20 +178,48 @@ function readNames(env: Env, name: string): string[] {
 
 function readLlmRoute(env: Env): LlmRoute {
   const configured = read(env, 'ANTHROPIC_API_KEY') !== undefined;
-  const raw = read(env, 'ANTHROPIC_BASE_URL');
-  if (raw === undefined) return { configured };
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`ANTHROPIC_BASE_URL must be an http:// or https:// URL, got "${stripCredentials(raw)}"`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`ANTHROPIC_BASE_URL must be an http:// or https:// URL, got "${stripCredentials(raw)}"`);
-  }
+  const url = readHttpUrl(env, 'ANTHROPIC_BASE_URL');
+  if (url === undefined) return { configured };
   url.username = '';
   url.password = '';
-  return { configured, baseUrl: url.toString().replace(/\/+$/, '') };
+  return { configured, baseUrl: trimSlashes(url.toString()) };
+}
+
+/** Both variables or nothing: a URL without its token could only ever answer 401. */
+function readSocialApi(env: Env): ConfigInput['social'] {
+  const url = readHttpUrl(env, 'MATRIXOS_SOCIAL_URL');
+  const token = read(env, 'MATRIXOS_SOCIAL_TOKEN');
+  return url === undefined || token === undefined ? undefined : { url: url.toString(), token };
+}
+
+/** The platform leaves these unset until the AI's account exists; a partial set means "not ready" too. */
+function readMatrixAccount(env: Env): ConfigInput['matrix'] {
+  const homeserverUrl = readHttpUrl(env, 'MATRIX_HOMESERVER_URL');
+  const userId = read(env, 'MATRIX_USER_ID');
+  if (userId !== undefined && !MATRIX_USER_ID_PATTERN.test(userId)) {
+    throw new ConfigError(`MATRIX_USER_ID must be a Matrix user id such as @alice_ai:example.com, got "${userId}"`);
+  }
+  const accessToken = read(env, 'MATRIX_ACCESS_TOKEN');
+  if (homeserverUrl === undefined || userId === undefined || accessToken === undefined) return undefined;
+  return { homeserverUrl: homeserverUrl.toString(), userId, accessToken, deviceId: read(env, 'MATRIX_DEVICE_ID') };
+}
+
+function readHttpUrl(env: Env, name: string): URL | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http:// or https:// URL, got "${stripCredentials(raw)}"`);
+  }
+  return url;
+}
+
+function asSecret(value: string | Secret): Secret {
+  return value instanceof Secret ? value : new Secret(value);
+}
+
+function trimSlashes(url: string): string {
+  return url.replace(/\/+$/, '');
 }
 
 function stripCredentials(value: string): string {

@@ -1,7 +1,8 @@
 /**
  * The gateway's routes: /health, /api/system/info, the file API (also mounted at
- * /files, where the platform router sends it) and the /ws upgrade. Everything
- * except /health requires the instance token.
+ * /files, where the platform router sends it), the social API (/api/social/…,
+ * social-routes.ts) and the /ws upgrade. Everything except /health requires the
+ * instance token.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,6 +14,8 @@ import type { FileErrorCode, FileStore } from './files.ts';
 import { FileError, MAX_FILE_BYTES, parseFilePath } from './files.ts';
 import type { InstanceLogger, Route } from './http.ts';
 import { allow, elapsed, HttpError, parseTarget, sendJson } from './http.ts';
+import type { SocialServices } from './social-routes.ts';
+import { routeSocial, SOCIAL_PREFIX } from './social-routes.ts';
 import { collectSystemInfo } from './system-info.ts';
 import type { EchoServer } from './websocket.ts';
 import { rejectUpgrade } from './websocket.ts';
@@ -21,6 +24,7 @@ export interface GatewayContext {
   readonly config: InstanceConfig;
   readonly auth: Authenticator;
   readonly files: FileStore;
+  readonly social: SocialServices;
   readonly logger: InstanceLogger;
   readonly startedAt: Date;
 }
@@ -43,6 +47,7 @@ export function gatewayRoute(ctx: GatewayContext): Route {
       allow(req, ['GET', 'HEAD']);
       return sendJson(req, res, 200, await collectSystemInfo(ctx.config, ctx.startedAt));
     }
+    if (pathname.startsWith(SOCIAL_PREFIX)) return routeSocial(ctx.social, req, res, pathname);
     if (pathname === '/ws') {
       throw new HttpError(426, 'upgrade_required', 'Connect to /ws with a WebSocket client.', { Upgrade: 'websocket', Connection: 'Upgrade' });
     }

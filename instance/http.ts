@@ -90,6 +90,25 @@ export function allow(req: IncomingMessage, methods: readonly string[]): void {
   }
 }
 
+/** Reads a JSON request body of at most `maxBytes`: 413 beyond that, 400 when it does not parse. */
+export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const tooLarge = () => new HttpError(413, 'payload_too_large', `The body must be at most ${maxBytes} bytes.`);
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Keep the request open when reading stops early, so the 413 can still be delivered.
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'The body must be a JSON object.');
+  }
+}
+
 export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
   sendText(req, res, status, JSON.stringify(body), { 'Content-Type': 'application/json; charset=utf-8', ...headers });
 }

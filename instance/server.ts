@@ -1,7 +1,8 @@
 /**
  * The reference Matrix OS instance: a small stand-in for the Matrix OS image that
  * the platform's local driver runs per user. Two HTTP servers share one process:
- * the gateway (JSON API, file store, /ws echo) and the shell (HTML home page).
+ * the gateway (JSON API, file store, social API, /ws echo) and the shell (HTML
+ * home page); beside them, the Matrix receiver fills the AI's inbox.
  *
  * Run it with `tsx instance/server.ts` (configured by environment, see
  * docs/instance.md), or call startInstance() to run it in-process.
@@ -11,7 +12,9 @@ import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import http, { STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openStateDir } from './atomic-file.ts';
 import type { Authenticator } from './auth.ts';
 import { createAuthenticator, unauthorizedMessage } from './auth.ts';
 import type { ConfigInput, InstanceConfig } from './config.ts';
@@ -21,6 +24,10 @@ import { gatewayRoute, gatewayUpgrade } from './gateway.ts';
 import { PAGE_SECURITY_POLICY, renderErrorPage, renderHomePage, renderNotFoundPage, renderUnauthorizedPage } from './home-page.ts';
 import type { InstanceLogger, Route, Target } from './http.ts';
 import { allow, closeServer, HttpError, listen, requestListener, respondWithJsonError, sendJson, sendText } from './http.ts';
+import { Inbox } from './inbox.ts';
+import { startMatrixReceiver } from './matrix-sync.ts';
+import { ProfileStore } from './profile.ts';
+import type { SocialServices } from './social-routes.ts';
 import { createEchoServer } from './websocket.ts';
 
 export type { InstanceLogger, RequestLogEntry } from './http.ts';
@@ -34,7 +41,7 @@ export interface RunningInstance {
   readonly config: InstanceConfig;
   readonly gatewayPort: number;
   readonly shellPort: number;
-  /** Closes both servers and every WebSocket; safe to call more than once. */
+  /** Closes both servers and every WebSocket, and stops the Matrix receiver; safe to call more than once. */
   close(): Promise<void>;
 }
 
@@ -53,15 +60,24 @@ export async function startInstance(options: InstanceOptions): Promise<RunningIn
   const config = defineConfig(input);
   await mkdir(config.dataDir, { recursive: true });
   const auth = createAuthenticator(config.authToken);
-  const ctx = { config, auth, files: await FileStore.open(config.dataDir), logger, startedAt: new Date() };
+  const files = await FileStore.open(config.dataDir);
   if (!auth.required) logger.warn(UNAUTHENTICATED_WARNING);
 
+  const socialDir = await openStateDir(path.join(config.dataDir, 'social'));
+  const inbox = await Inbox.open(socialDir);
+  const social: SocialServices = {
+    api: config.social,
+    profile: await ProfileStore.open(socialDir, { handle: config.handle, matrixUserId: config.matrix?.userId ?? null }, logger),
+    inbox,
+    matrix: startMatrixReceiver(config.matrix, { inbox, socialDir, logger }),
+  };
+  const ctx = { config, auth, files, social, logger, startedAt: new Date() };
   const echo = createEchoServer();
   const gateway = http.createServer(requestListener('gateway', logger, gatewayRoute(ctx), respondWithJsonError));
   gateway.on('upgrade', gatewayUpgrade(ctx, echo));
-  const shell = http.createServer(requestListener('shell', logger, shellRoute(config, auth), respondWithHtmlError));
+  const shell = http.createServer(requestListener('shell', logger, shellRoute(config, auth, social), respondWithHtmlError));
   const closeAll = async () => {
-    await Promise.all([echo.close(), closeServer(gateway, CLOSE_GRACE_MS), closeServer(shell, CLOSE_GRACE_MS)]);
+    await Promise.all([social.matrix.close(), echo.close(), closeServer(gateway, CLOSE_GRACE_MS), closeServer(shell, CLOSE_GRACE_MS)]);
   };
 
   try {
@@ -82,7 +98,7 @@ export async function startInstance(options: InstanceOptions): Promise<RunningIn
 }
 
 /** The shell also takes the token from the matrix_token cookie, so a browser can open it in single-user mode. */
-function shellRoute(config: InstanceConfig, auth: Authenticator): Route {
+function shellRoute(config: InstanceConfig, auth: Authenticator, social: SocialServices): Route {
   return async (req, res, { pathname }) => {
     if (pathname === '/health') {
       allow(req, ['GET', 'HEAD']);
@@ -93,7 +109,7 @@ function shellRoute(config: InstanceConfig, auth: Authenticator): Route {
     }
     if (pathname !== '/') throw new HttpError(404, 'not_found', `There is nothing at ${pathname}.`);
     allow(req, ['GET', 'HEAD']);
-    sendHtml(req, res, 200, renderHomePage(config));
+    sendHtml(req, res, 200, renderHomePage({ handle: config.handle, version: config.version, messages: social.inbox.list(), matrix: social.matrix.status() }));
   };
 }
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import test from 'ava';
 
 import { ConfigError, loadConfig } from '../../instance/config.ts';
@@ -23,6 +24,8 @@ test('an empty environment yields the documented defaults', (t) => {
       channels: [],
       modules: [],
       llm: { configured: false },
+      social: undefined,
+      matrix: undefined,
     },
   );
 });
@@ -91,6 +94,38 @@ test('the LLM API key is reduced to a flag and credentials are stripped from the
   t.false(JSON.stringify(config).includes('u:p'));
   const bad = t.throws(() => loadConfig({ ANTHROPIC_BASE_URL: 'not a url://u:p@x' }));
   t.false(bad?.message.includes('u:p'));
+});
+
+test('the social API and the Matrix account are read together, and their tokens never print', (t) => {
+  const config = loadConfig({
+    MATRIXOS_SOCIAL_URL: 'http://127.0.0.1:8080/social/',
+    MATRIXOS_SOCIAL_TOKEN: 'mxs_social-secret',
+    MATRIX_HOMESERVER_URL: 'http://conduit.internal:6167',
+    MATRIX_USER_ID: '@alice_ai:example.com',
+    MATRIX_ACCESS_TOKEN: 'syt_matrix-secret',
+    MATRIX_DEVICE_ID: 'ABCDEFGHIJ',
+  });
+  t.is(config.social?.url, 'http://127.0.0.1:8080/social');
+  t.is(config.social?.token.reveal(), 'mxs_social-secret');
+  t.like(config.matrix, { homeserverUrl: 'http://conduit.internal:6167', userId: '@alice_ai:example.com', deviceId: 'ABCDEFGHIJ' });
+  t.is(config.matrix?.accessToken.reveal(), 'syt_matrix-secret');
+  t.true(Object.isFrozen(config.social) && Object.isFrozen(config.matrix));
+  for (const printed of [JSON.stringify(config), inspect(config, { depth: 5 }), `${config.social?.token}`]) {
+    t.false(printed.includes('mxs_social-secret') || printed.includes('syt_matrix-secret'), printed);
+  }
+  t.true(JSON.stringify(config).includes('[redacted]'));
+
+  t.is(loadConfig({ MATRIXOS_SOCIAL_URL: 'http://127.0.0.1:8080/social' }).social, undefined, 'a URL without its token is no API');
+  t.is(loadConfig({ MATRIX_HOMESERVER_URL: 'http://conduit:6167', MATRIX_USER_ID: '@a:b' }).matrix, undefined, 'no account until the token is there');
+  t.is(loadConfig({ MATRIX_HOMESERVER_URL: 'http://conduit:6167', MATRIX_USER_ID: '@a:b', MATRIX_ACCESS_TOKEN: 'x' }).matrix?.deviceId, undefined);
+  t.throws(() => loadConfig({ MATRIXOS_SOCIAL_URL: 'ftp://u:p@x/social' }), {
+    instanceOf: ConfigError,
+    message: 'MATRIXOS_SOCIAL_URL must be an http:// or https:// URL, got "ftp://x/social"',
+  });
+  t.throws(() => loadConfig({ MATRIX_HOMESERVER_URL: 'conduit:6167' }), { message: /^MATRIX_HOMESERVER_URL must be an http:\/\/ or https:\/\/ URL/ });
+  t.throws(() => loadConfig({ MATRIX_USER_ID: 'alice_ai' }), {
+    message: 'MATRIX_USER_ID must be a Matrix user id such as @alice_ai:example.com, got "alice_ai"',
+  });
 });
 
 test('running the server with a bad variable exits 1 with one line on stderr', async (t) => {
