@@ -15,6 +15,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { createSiteHandler } from '../site/index.ts';
+import { InstanceKeys } from './access/instance-keys.ts';
 import { AccessCodes } from './access/login-codes.ts';
 import { instanceUrl } from './access/urls.ts';
 import { createApiApp } from './api/app.ts';
@@ -34,6 +35,13 @@ import { ProvisioningWorker } from './provisioning/worker.ts';
 import { type Edge, startEdge } from './router/edge.ts';
 import { RouteCache } from './router/route-cache.ts';
 import { type RouterWorkers, startRouterWorkers, type WorkerMessage } from './router/workers.ts';
+import { MatrixAccounts } from './social/accounts.ts';
+import { SocialFeed } from './social/feed.ts';
+import { createInstanceSocialApp } from './social/instance-api.ts';
+import { MatrixClient } from './social/matrix-client.ts';
+import { SecretBox } from './social/secret-box.ts';
+import { SocialService } from './social/service.ts';
+import { SocialWorker } from './social/worker.ts';
 import { SiteSessions } from './users/sessions.ts';
 import { UserStore } from './users/store.ts';
 
@@ -53,6 +61,8 @@ export interface Services {
   activity: ActivityRecorder;
   /** Budgets, prices and spend (the meter itself runs in the all-in-one role). */
   spend: MeterServices;
+  /** Discovery, profiles, messages, blocks and the feed (its worker runs in the all-in-one role). */
+  social: SocialService;
 }
 
 export interface Platform extends Services {
@@ -67,6 +77,8 @@ export interface Platform extends Services {
   routerWorkers: RouterWorkers | null;
   /** The metering route instances call (ANTHROPIC_BASE_URL). */
   meter: Meter;
+  /** Registers Matrix accounts and delivers messages. */
+  socialWorker: SocialWorker;
   /** Where the public listener is bound, e.g. http://127.0.0.1:8000. */
   publicListenUrl: string;
   /** Base URL of the internal API, e.g. http://127.0.0.1:9000 */
@@ -96,19 +108,28 @@ export function startPlatform(config: Config, orchestrator: Orchestrator, logger
   return compose(config, logger, { kind: 'all-in-one', orchestrator });
 }
 
-async function openServices(config: Config, logger: Logger): Promise<Services> {
+async function openServices(config: Config, logger: Logger, secretKey: string): Promise<Services> {
   const db = await openDatabase(config.databaseUrl);
   const store = new InstanceStore(db);
   const activity = new ActivityRecorder(db);
   activity.startFlushing(config.lifecycle.activityFlushIntervalMs, logger);
+  const users = new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs), store);
   return {
     db,
     store,
     service: new InstanceService(db, store, config.orchestrator),
-    users: new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs), store),
+    users,
     codes: new AccessCodes(db),
     activity,
     spend: await openMeterServices(config, db, logger),
+    social: new SocialService({
+      db,
+      users,
+      feed: new SocialFeed(db),
+      config: config.social,
+      secretKey,
+      instanceUrl: (handle) => instanceUrl(config, handle),
+    }),
   };
 }
 
@@ -125,7 +146,7 @@ function startPublicListener(
 }
 
 async function composeRouterWorker(config: Config, logger: Logger, role: Extract<Role, { kind: 'router-worker' }>): Promise<RouterWorkerProcess> {
-  const services = await openServices(config, logger);
+  const services = await openServices(config, logger, role.secretKey);
   // What this process changed (a wake, a start or a token from the site) goes to the primary as
   // if it had happened there: its provisioning worker acts at once, and every other worker hears.
   const forwardTransition = (change: TransitionChange) => role.toPrimary({ type: 'transition', change });
@@ -155,11 +176,12 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
   const platformSecret = config.platformSecret ?? dev!.platformSecret;
   const secretKey = config.secretKey ?? dev!.secretKey;
 
-  const services = await openServices(config, logger);
+  const services = await openServices(config, logger, secretKey);
   const { db, store, service, activity, codes } = services;
   const metrics = createMetrics(() => store.countByState());
   const lifecycle = new Lifecycle({ db, store, orchestrator, activity, config, logger, metrics });
-  const worker = new ProvisioningWorker({ store, orchestrator, config, secretKey, logger, metrics });
+  const socialWorker = composeSocialWorker(config, services, secretKey, logger);
+  const worker = new ProvisioningWorker({ store, orchestrator, config, secretKey, logger, metrics, hooks: socialWorker.hooks() });
 
   // Leases held by this replica's previous run are ours to take back now, not after they expire.
   const reclaimed = await store.releaseLeases(worker.replicaLeasePattern());
@@ -168,6 +190,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
   if (fixes.length) logger.warn({ fixes }, 'start-up reconcile fixed drift');
   worker.start();
   lifecycle.start();
+  socialWorker.start();
 
   const identity = await startIdentity(config, secretKey, logger);
   const inProcess = config.router.processes === 1;
@@ -184,6 +207,10 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
     onActivity: (handle) => activity.record(handle),
     logger,
     registry: metrics.registry,
+    // Instances reach the platform on this one port: the social API for them shares it.
+    mounts: [
+      { prefix: '/social/', app: createInstanceSocialApp({ service: services.social, keys: new InstanceKeys(secretKey, 'social-key', meterRoutes), logger }) },
+    ],
   });
   const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, logger });
 
@@ -230,6 +257,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
     edge,
     routerWorkers,
     meter,
+    socialWorker,
     platformSecret,
     secretKey,
     publicListenUrl: edge?.listenUrl ?? routerWorkers!.listenUrl,
@@ -246,6 +274,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 2000).unref();
         await worker.stop();
+        await socialWorker.stop();
         await lifecycle.stop();
         await activity.stop();
         const stopped = options.stopInstances ? await lifecycle.stopAll('Stopping: the control service was shut down; the next visit wakes it') : [];
@@ -257,6 +286,25 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
       return closing;
     },
   };
+}
+
+/** The social worker; with a homeserver configured, the Matrix accounts it keeps (tokens sealed under SECRET_KEY). */
+function composeSocialWorker(config: Config, services: Services, secretKey: string, logger: Logger): SocialWorker {
+  const matrix = config.social.matrix;
+  const client = matrix ? new MatrixClient(matrix.homeserverUrl, { timeoutMs: matrix.timeoutMs }) : null;
+  const accounts = matrix ? new MatrixAccounts(services.db, client!, new SecretBox(secretKey, 'matrix-tokens', config.secretKeyPrevious), matrix) : null;
+  return new SocialWorker({
+    db: services.db,
+    store: services.store,
+    service: services.social,
+    feed: services.social.feed,
+    accounts,
+    client,
+    config: config.social,
+    owner: `${config.replicaId}:${process.pid}`,
+    pollIntervalMs: config.provisioning.pollIntervalMs,
+    logger: logger.child({ component: 'social' }),
+  });
 }
 
 /** A router worker's metrics registry: the primary's /metrics collects it (prom-client's cluster aggregation). */

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type MeterConfig, parseMeter } from './config-meter.ts';
 import { deepFreeze, type Env, EnvReader } from './config-parse.ts';
+import { parseSocial, type SocialConfig } from './config-social.ts';
 import { ConfigError } from './errors.ts';
 
 type PlatformMode = 'development' | 'production';
@@ -25,6 +26,8 @@ export interface Config {
   platformSecret: string | null;
   /** Key from which per-instance credentials are derived; same rule as platformSecret. */
   secretKey: string | null;
+  /** SECRET_KEY values rotated out: secrets sealed at rest under them still open (and are sealed again). */
+  secretKeyPrevious: string[];
   /** PLATFORM_DEV=1: the platform API accepts requests without a bearer secret. */
   apiAuthDisabled: boolean;
   orchestrator: OrchestratorKind;
@@ -118,6 +121,7 @@ export interface Config {
   /** What instances get as ANTHROPIC_BASE_URL; null: the meter's own listener URL. */
   meterUrl: string | null;
   meter: MeterConfig;
+  social: SocialConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Development-only choices in force, each warned about loudly at start-up. */
   devWarnings: string[];
@@ -137,6 +141,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const apiAuthDisabled = read.flag('PLATFORM_DEV');
   const orchestrator = read.oneOf('ORCHESTRATOR', ['local', 'nomad'] as const, 'local');
   const allowLocalDriver = read.flag('ALLOW_LOCAL_DRIVER');
+  const publicSide = parsePublic(read, production);
 
   const config: Config = {
     mode,
@@ -149,6 +154,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     },
     platformSecret,
     secretKey,
+    secretKeyPrevious: read
+      .string('SECRET_KEY_PREVIOUS', '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean),
     apiAuthDisabled,
     orchestrator,
     replicaId: parseReplicaId(read),
@@ -187,7 +197,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       pollIntervalMs: read.duration('WORKER_POLL_INTERVAL', 1000, 10),
       concurrency: read.integer('WORKER_CONCURRENCY', 16, 1, 256),
     },
-    public: parsePublic(read, production),
+    public: publicSide,
     router: {
       gatewayPaths: parseGatewayPaths(read),
       bodyLimitBytes: read.integer('ROUTER_BODY_LIMIT_BYTES', 32 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
@@ -214,6 +224,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     },
     meterUrl: read.raw('METER_URL') === undefined ? null : read.url('METER_URL', '', ['http:', 'https:']),
     meter: parseMeter(read),
+    social: parseSocial(read, publicSide.domain),
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     devWarnings: [],
   };

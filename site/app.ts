@@ -15,6 +15,7 @@ import { dashboardPages } from './pages/dashboard.ts';
 import { landingPages } from './pages/landing.ts';
 import { openPages } from './pages/open.ts';
 import { signupPages } from './pages/signup.ts';
+import { socialPages } from './pages/social.ts';
 import { spendPages } from './pages/spend.ts';
 import { tokenPages } from './pages/token.ts';
 import { errorPage } from './views.ts';
@@ -24,7 +25,7 @@ const ASSETS: Record<string, { file: URL; type: string }> = {
   '/assets/site.js': { file: new URL('./assets/site.js', import.meta.url), type: 'text/javascript; charset=utf-8' },
 };
 
-const PAGES = [landingPages, authPages, signupPages, dashboardPages, tokenPages, openPages, communityPages, adminPages, spendPages];
+const PAGES = [landingPages, authPages, signupPages, dashboardPages, tokenPages, openPages, communityPages, socialPages, adminPages, spendPages];
 
 export function createSiteApp(deps: SiteDeps): Koa<SiteState> {
   const app = new Koa<SiteState>();

@@ -13,6 +13,7 @@ import type { Logger } from '../control/logger.ts';
 import type { MeterServices } from '../control/meter/index.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
+import type { SocialService } from '../control/social/service.ts';
 import type { SiteSession } from '../control/users/sessions.ts';
 import type { UserStore } from '../control/users/store.ts';
 import { readForm } from '../control/web/body.ts';
@@ -33,6 +34,9 @@ interface SiteSettings {
   instanceLimits: { memoryMB: number; cpu: number };
   /** Every user's model budget unless an admin set another (µ$), and its reset period. */
   budgetDefaults: { limit: number; period: BudgetPeriod };
+  /** Messages between AIs are possible (a Matrix homeserver is configured), and their longest text. */
+  messaging: boolean;
+  messageMaxChars: number;
 }
 
 export interface SiteDeps {
@@ -43,6 +47,7 @@ export interface SiteDeps {
   codes: AccessCodes;
   /** Model budgets, prices and spend. */
   spend: MeterServices;
+  social: SocialService;
   login: OidcLogin;
   /** The audit log is read from here (admin page). */
   db: Database;

@@ -8,6 +8,7 @@ import type { Logger } from '../control/logger.ts';
 import type { MeterServices } from '../control/meter/index.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
+import type { SocialService } from '../control/social/service.ts';
 import type { UserStore } from '../control/users/store.ts';
 import { TrustedProxies } from '../control/web/client-address.ts';
 import { createSiteApp } from './app.ts';
@@ -21,6 +22,7 @@ interface SiteParts {
   users: UserStore;
   codes: AccessCodes;
   spend: MeterServices;
+  social: SocialService;
   identity: OidcSettings;
   secretKey: string;
   instanceUrl(handle: string): string;
@@ -37,12 +39,15 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
       adminEmails: config.identity.adminEmails,
       instanceLimits: { memoryMB: config.instance.memoryMB, cpu: config.instance.cpu },
       budgetDefaults: { limit: config.meter.defaultBudgetMicro, period: config.meter.period },
+      messaging: config.social.matrix !== null,
+      messageMaxChars: config.social.messageMaxChars,
     },
     service: parts.service,
     store: parts.store,
     users: parts.users,
     codes: parts.codes,
     spend: parts.spend,
+    social: parts.social,
     login: new OidcLogin(parts.identity),
     db: parts.db,
     secretKey: parts.secretKey,

@@ -128,7 +128,7 @@ interface CommunityRow {
   url: string;
 }
 
-export function communityPage(user: PageUser, rows: CommunityRow[], hidden: boolean): string {
+export function communityPage(user: PageUser, rows: CommunityRow[], hidden: boolean, feed: string): string {
   const items = rows
     .map(
       (r) =>
@@ -140,7 +140,8 @@ export function communityPage(user: PageUser, rows: CommunityRow[], hidden: bool
     `<h1>Community</h1>
 <form method="post" action="/community/visibility" class="inline"><input type="hidden" name="csrf" value="${e(user.csrf)}">
 <input type="hidden" name="hidden" value="${hidden ? '0' : '1'}"><button type="submit">${hidden ? 'Show me in the community' : 'Hide me from the community'}</button></form>
-<ul id="community">${items || '<li>No one yet.</li>'}</ul>`,
+<ul id="community">${items || '<li>No one yet.</li>'}</ul>
+${feed}`,
     user,
   );
 }

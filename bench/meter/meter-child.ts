@@ -6,12 +6,12 @@
  */
 import { Registry } from 'prom-client';
 import { deriveCredential } from '../../control/access/credentials.ts';
+import type { MeteredRoute, RouteSource } from '../../control/access/instance-keys.ts';
 import { loadConfig } from '../../control/config.ts';
 import { openDatabase } from '../../control/db/database.ts';
 import { createLogger } from '../../control/logger.ts';
 import { costOf, worstCaseCost } from '../../control/meter/cost.ts';
 import { bindMeterListener, openMeterServices, startMeter } from '../../control/meter/index.ts';
-import type { MeteredRoute, RouteSource } from '../../control/meter/keys.ts';
 import { StreamUsage } from '../../control/meter/stream-usage.ts';
 import type { MeteredUsage } from '../../control/meter/usage.ts';
 import { startBareHop } from './bare-hop.ts';

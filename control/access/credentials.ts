@@ -10,10 +10,11 @@ import crypto from 'node:crypto';
  *   (generation = access_generation; rotating it never restarts the instance).
  * router-token: what the router presents to the instance; only the platform knows it.
  * meter-key: what the instance presents to the metering route.
+ * social-key: what the instance presents to the platform's social API (it sends as itself).
  */
-type CredentialPurpose = 'instance-token' | 'router-token' | 'meter-key';
+export type CredentialPurpose = 'instance-token' | 'router-token' | 'meter-key' | 'social-key';
 
-const PREFIX: Record<CredentialPurpose, string> = { 'instance-token': 'mxi_', 'router-token': 'mxr_', 'meter-key': 'mxm_' };
+const PREFIX: Record<CredentialPurpose, string> = { 'instance-token': 'mxi_', 'router-token': 'mxr_', 'meter-key': 'mxm_', 'social-key': 'mxs_' };
 
 export function deriveCredential(secretKey: string, purpose: CredentialPurpose, handle: string, generation: number): string {
   const mac = crypto.createHmac('sha256', secretKey).update(`${purpose}\0${handle}\0${generation}`).digest('base64url');

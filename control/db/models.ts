@@ -21,6 +21,11 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare suspended_at: CreationOptional<Date | null>;
   /** The user chose not to appear in the community panel. */
   declare hidden: CreationOptional<boolean>;
+  /** What the platform keeps of a public profile (the display name above, set on the dashboard). */
+  declare bio: CreationOptional<string | null>;
+  declare avatar_url: CreationOptional<string | null>;
+  /** The user lets their instance post its own activity on the public feed. */
+  declare share_activity: CreationOptional<boolean>;
   declare last_login_at: CreationOptional<Date | null>;
 }
 
@@ -98,6 +103,70 @@ export class Session extends Model<InferAttributes<Session>, InferCreationAttrib
   declare created_at: CreationOptional<Date>;
 }
 
+export type MatrixAccountKind = 'human' | 'ai' | 'service';
+/** pending: to register; active; deactivating: to deactivate; deactivated. */
+export type MatrixAccountState = 'pending' | 'active' | 'deactivating' | 'deactivated';
+
+export class MatrixAccount extends Model<InferAttributes<MatrixAccount>, InferCreationAttributes<MatrixAccount>> {
+  declare id: CreationOptional<number>;
+  declare handle: string;
+  declare kind: MatrixAccountKind;
+  declare epoch: CreationOptional<number>;
+  declare matrix_user_id: string;
+  declare password_sealed: string;
+  declare access_token_sealed: CreationOptional<string | null>;
+  declare device_id: CreationOptional<string | null>;
+  declare state: MatrixAccountState;
+  declare attempts: CreationOptional<number>;
+  declare last_error: CreationOptional<string | null>;
+  declare next_attempt_at: CreationOptional<Date | null>;
+  declare created_at: CreationOptional<Date>;
+  declare updated_at: CreationOptional<Date>;
+}
+
+export class SocialRoom extends Model<InferAttributes<SocialRoom>, InferCreationAttributes<SocialRoom>> {
+  declare pair: string;
+  declare room_id: string;
+  declare created_at: CreationOptional<Date>;
+}
+
+export type MessageState = 'queued' | 'delivered' | 'failed';
+
+export class SocialMessage extends Model<InferAttributes<SocialMessage>, InferCreationAttributes<SocialMessage>> {
+  declare id: string;
+  declare sender_handle: string;
+  declare recipient_handle: string;
+  declare via: 'site' | 'instance';
+  declare body: string;
+  declare state: MessageState;
+  declare attempts: CreationOptional<number>;
+  declare last_error: CreationOptional<string | null>;
+  declare next_attempt_at: CreationOptional<Date | null>;
+  declare lease_owner: CreationOptional<string | null>;
+  declare lease_expires_at: CreationOptional<Date | null>;
+  declare room_id: CreationOptional<string | null>;
+  declare event_id: CreationOptional<string | null>;
+  declare created_at: CreationOptional<Date>;
+  declare delivered_at: CreationOptional<Date | null>;
+}
+
+export class SocialBlock extends Model<InferAttributes<SocialBlock>, InferCreationAttributes<SocialBlock>> {
+  declare blocker_id: string;
+  declare blocked_id: string;
+  declare created_at: CreationOptional<Date>;
+}
+
+export type FeedKind = 'joined' | 'message' | 'activity';
+
+export class FeedEntry extends Model<InferAttributes<FeedEntry>, InferCreationAttributes<FeedEntry>> {
+  declare id: CreationOptional<number>;
+  declare kind: FeedKind;
+  declare actor_handle: string;
+  declare target_handle: CreationOptional<string | null>;
+  declare text: CreationOptional<string | null>;
+  declare created_at: CreationOptional<Date>;
+}
+
 const common = { underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
 const appendOnly = { underscored: true, createdAt: 'created_at', updatedAt: false } as const;
 
@@ -108,6 +177,11 @@ export interface Models {
   AuditEntry: typeof AuditEntry;
   AccessCode: typeof AccessCode;
   Session: typeof Session;
+  MatrixAccount: typeof MatrixAccount;
+  SocialRoom: typeof SocialRoom;
+  SocialMessage: typeof SocialMessage;
+  SocialBlock: typeof SocialBlock;
+  FeedEntry: typeof FeedEntry;
 }
 
 /**
@@ -133,6 +207,9 @@ export function defineModels(sequelize: Sequelize): Models {
       deleted_at: { type: DataTypes.DATE, allowNull: true },
       suspended_at: { type: DataTypes.DATE, allowNull: true },
       hidden: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      bio: { type: DataTypes.STRING(500), allowNull: true },
+      avatar_url: { type: DataTypes.STRING(500), allowNull: true },
+      share_activity: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       last_login_at: { type: DataTypes.DATE, allowNull: true },
     },
     { sequelize, tableName: 'users', modelName: 'User', ...common },
@@ -217,7 +294,83 @@ export function defineModels(sequelize: Sequelize): Models {
     },
     { sequelize, tableName: 'sessions', modelName: 'Session', ...appendOnly },
   );
+  const MatrixAccountModel = class extends MatrixAccount {};
+  MatrixAccountModel.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      handle: { type: DataTypes.STRING(32), allowNull: false },
+      kind: { type: DataTypes.STRING(8), allowNull: false },
+      epoch: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
+      matrix_user_id: { type: DataTypes.STRING(255), allowNull: false },
+      password_sealed: { type: DataTypes.TEXT, allowNull: false },
+      access_token_sealed: DataTypes.TEXT,
+      device_id: DataTypes.STRING(64),
+      state: { type: DataTypes.STRING(16), allowNull: false },
+      attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      last_error: DataTypes.TEXT,
+      next_attempt_at: DataTypes.DATE,
+      created_at: DataTypes.DATE,
+      updated_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'matrix_accounts', modelName: 'MatrixAccount', ...common },
+  );
+  const SocialRoomModel = class extends SocialRoom {};
+  SocialRoomModel.init(
+    {
+      pair: { type: DataTypes.STRING(520), primaryKey: true },
+      room_id: { type: DataTypes.STRING(255), allowNull: false },
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'social_rooms', modelName: 'SocialRoom', ...appendOnly },
+  );
+  const SocialMessageModel = class extends SocialMessage {};
+  SocialMessageModel.init(
+    {
+      id: { type: DataTypes.STRING(36), primaryKey: true },
+      sender_handle: { type: DataTypes.STRING(32), allowNull: false },
+      recipient_handle: { type: DataTypes.STRING(32), allowNull: false },
+      via: { type: DataTypes.STRING(16), allowNull: false },
+      body: { type: DataTypes.TEXT, allowNull: false },
+      state: { type: DataTypes.STRING(16), allowNull: false },
+      attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      last_error: DataTypes.TEXT,
+      next_attempt_at: DataTypes.DATE,
+      lease_owner: DataTypes.STRING(96),
+      lease_expires_at: DataTypes.DATE,
+      room_id: DataTypes.STRING(255),
+      event_id: DataTypes.STRING(255),
+      created_at: DataTypes.DATE,
+      delivered_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'social_messages', modelName: 'SocialMessage', ...appendOnly },
+  );
+  const SocialBlockModel = class extends SocialBlock {};
+  SocialBlockModel.init(
+    {
+      blocker_id: { type: DataTypes.STRING(64), primaryKey: true },
+      blocked_id: { type: DataTypes.STRING(64), primaryKey: true },
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'social_blocks', modelName: 'SocialBlock', ...appendOnly },
+  );
+  const FeedEntryModel = class extends FeedEntry {};
+  FeedEntryModel.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      kind: { type: DataTypes.STRING(16), allowNull: false },
+      actor_handle: { type: DataTypes.STRING(32), allowNull: false },
+      target_handle: DataTypes.STRING(32),
+      text: DataTypes.STRING(500),
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'social_feed', modelName: 'FeedEntry', ...appendOnly },
+  );
   return {
+    MatrixAccount: MatrixAccountModel,
+    SocialRoom: SocialRoomModel,
+    SocialMessage: SocialMessageModel,
+    SocialBlock: SocialBlockModel,
+    FeedEntry: FeedEntryModel,
     User: UserModel,
     Instance: InstanceModel,
     InstanceEvent: InstanceEventModel,

@@ -5,17 +5,17 @@
  */
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
+import type { InstanceKeys, Tenant } from '../access/instance-keys.ts';
 import type { Logger } from '../logger.ts';
 import { readBody } from '../web/body.ts';
 import { anthropicError, meterUnauthorized, renderAnthropicErrors } from './anthropic-errors.ts';
 import type { MeterBooks } from './books.ts';
-import type { MeterKeys, Tenant } from './keys.ts';
 import { type MeteredCallDeps, meteredCall } from './metered-call.ts';
 import { formatUsd } from './money.ts';
 import { passBackHeaders } from './upstream.ts';
 
 export interface MeterAppDeps extends MeteredCallDeps {
-  keys: MeterKeys;
+  keys: InstanceKeys;
   books: MeterBooks;
   logger: Logger;
 }

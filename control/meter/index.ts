@@ -6,7 +6,9 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import type { Registry } from 'prom-client';
+import { InstanceKeys, type MeteredRoute, type RouteSource } from '../access/instance-keys.ts';
 import type { Config } from '../config.ts';
 import { listenerUrl } from '../config-meter.ts';
 import type { Database } from '../db/database.ts';
@@ -15,7 +17,6 @@ import type { Logger } from '../logger.ts';
 import { createMeterApp } from './app.ts';
 import { MeterBooks } from './books.ts';
 import { Drains } from './drains.ts';
-import { type MeteredRoute, MeterKeys, type RouteSource } from './keys.ts';
 import { createMeterMetrics } from './metrics.ts';
 import { PriceBook } from './price-book.ts';
 import { PriceTable } from './prices.ts';
@@ -24,7 +25,7 @@ import { Upstream } from './upstream.ts';
 
 export interface Meter extends MeterServices {
   url: string;
-  keys: MeterKeys;
+  keys: InstanceKeys;
   drains: Drains;
   close(): Promise<void>;
 }
@@ -82,6 +83,8 @@ export async function startMeter(deps: {
   logger: Logger;
   /** Where the meter's metrics go (the control service's /metrics); none in tests that do not look. */
   registry?: Registry;
+  /** Other platform APIs for instances served on this listener under their own path prefix. */
+  mounts?: Array<{ prefix: string; app: Koa }>;
 }): Promise<Meter> {
   const { config } = deps;
   const settings = config.meter;
@@ -100,7 +103,7 @@ export async function startMeter(deps: {
   const upstream = new Upstream(settings);
   if (!upstream.configured) logger.warn('ANTHROPIC_API_KEY is not set: the meter refuses model calls (503)');
   const drains = new Drains({ max: settings.drainMax, timeoutMs: settings.drainTimeoutMs });
-  const keys = new MeterKeys(deps.secretKey, deps.routes);
+  const keys = new InstanceKeys(deps.secretKey, 'meter-key', deps.routes);
   const settling = new Set<Promise<void>>();
   const app = createMeterApp({
     keys,
@@ -119,7 +122,12 @@ export async function startMeter(deps: {
   }, SWEEP_MS);
   sweep.unref();
   const { server, url } = deps.listener;
-  deps.listener.serve(app.callback());
+  const meterCallback = app.callback();
+  const mounts = (deps.mounts ?? []).map((m) => ({ prefix: m.prefix, callback: m.app.callback() }));
+  deps.listener.serve((req, res) => {
+    const mount = mounts.find((m) => req.url?.startsWith(m.prefix));
+    return (mount?.callback ?? meterCallback)(req, res);
+  });
   return {
     url,
     keys,

@@ -5,6 +5,7 @@
  * for what it used: the answer is read to its end in the background, up to a cap.
  */
 import type { Context } from 'koa';
+import type { Tenant } from '../access/instance-keys.ts';
 import { PlatformError, UnavailableError, ValidationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { readBody } from '../web/body.ts';
@@ -12,7 +13,6 @@ import { anthropicError } from './anthropic-errors.ts';
 import { BudgetExhaustedError, type Charge, type MeterBooks } from './books.ts';
 import { costOf, worstCaseCost } from './cost.ts';
 import type { Drains } from './drains.ts';
-import type { Tenant } from './keys.ts';
 import type { MeterMetrics, RefusalReason } from './metrics.ts';
 import { formatUsd } from './money.ts';
 import type { ModelPrice, PriceTable } from './prices.ts';

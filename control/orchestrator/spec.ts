@@ -13,10 +13,12 @@ import type { InstanceSpec } from './types.ts';
 const GATEWAY_PORT = 4000;
 export const SHELL_PORT = 3000;
 
-interface SpecInput {
+export interface SpecInput {
   handle: string;
   owner: string;
   tokenGeneration: number;
+  /** The AI's Matrix account, once registered (the instance uses it with matrix-js-sdk or plain HTTP). */
+  matrix?: { homeserverUrl: string; userId: string; deviceId: string; accessToken: string } | null;
 }
 
 function userDataPath(dataDir: string, handle: string): string {
@@ -24,7 +26,8 @@ function userDataPath(dataDir: string, handle: string): string {
 }
 
 export function buildInstanceSpec(config: Config, secretKey: string, input: SpecInput): InstanceSpec {
-  const { handle, owner, tokenGeneration } = input;
+  const { handle, owner, tokenGeneration, matrix } = input;
+  const meterUrl = config.meterUrl ?? listenerUrl(config.meter);
   const body: Omit<InstanceSpec, 'hash'> = {
     handle,
     owner,
@@ -37,12 +40,17 @@ export function buildInstanceSpec(config: Config, secretKey: string, input: Spec
     env: {
       MATRIX_HANDLE: handle,
       PLATFORM_MODE: config.mode,
-      ANTHROPIC_BASE_URL: config.meterUrl ?? listenerUrl(config.meter),
+      ANTHROPIC_BASE_URL: meterUrl,
+      // The platform's social API for instances shares the meter's listener (the one platform port instances reach).
+      MATRIXOS_SOCIAL_URL: config.social.instanceUrl ?? `${meterUrl.replace(/\/+$/, '')}/social`,
+      ...(matrix ? { MATRIX_HOMESERVER_URL: matrix.homeserverUrl, MATRIX_USER_ID: matrix.userId, MATRIX_DEVICE_ID: matrix.deviceId } : {}),
     },
     secrets: {
       // The router authenticates to the instance with this; users hold a separate, rotatable token.
       MATRIX_AUTH_TOKEN: deriveCredential(secretKey, 'router-token', handle, tokenGeneration),
       ANTHROPIC_API_KEY: deriveCredential(secretKey, 'meter-key', handle, tokenGeneration),
+      MATRIXOS_SOCIAL_TOKEN: deriveCredential(secretKey, 'social-key', handle, tokenGeneration),
+      ...(matrix ? { MATRIX_ACCESS_TOKEN: matrix.accessToken } : {}),
     },
   };
   return { ...body, hash: hashSpec(body) };

@@ -3,13 +3,28 @@
  * Every step is idempotent, so a step cut short by a crash is simply run again.
  */
 import type { Instance } from '../db/models.ts';
+import type { SpecInput } from '../orchestrator/spec.ts';
 import type { InstanceSpec, Orchestrator } from '../orchestrator/types.ts';
 import { waitUntilHealthy } from './health.ts';
 import type { InstanceStatus, TransientStatus } from './states.ts';
 import type { InstancePatch } from './store.ts';
 
+/**
+ * What other capabilities add to an instance's life, without provisioning knowing them
+ * (the social layer's Matrix accounts). Each is idempotent, like the steps.
+ */
+export interface InstanceHooks {
+  /** Before the instance is defined; may report progress. Must not fail for a dependency's outage. */
+  provisioning(handle: string, progress: (message: string) => Promise<void>): Promise<void>;
+  /** What the instance's spec gets from the hooks (credentials for its Matrix account). */
+  specExtras(handle: string): Promise<Pick<SpecInput, 'matrix'>>;
+  /** After the instance is destroyed: schedule what is owed elsewhere (deactivations). */
+  destroyed(handle: string): Promise<void>;
+}
+
 interface StepContext {
   row: Instance;
+  hooks: InstanceHooks | null;
   spec: InstanceSpec;
   orchestrator: Orchestrator;
   startTimeoutMs: number;
@@ -28,7 +43,8 @@ export const STEPS: Record<TransientStatus, (ctx: StepContext) => Promise<StepOu
     return { to: 'provisioning', message: 'Provisioning started' };
   },
 
-  async provisioning({ spec, orchestrator }) {
+  async provisioning({ spec, orchestrator, hooks, row, progress }) {
+    await hooks?.provisioning(row.handle, progress);
     const { ref } = await orchestrator.ensure(spec);
     return { to: 'starting', message: 'Storage and instance definition ready', patch: { spec_hash: spec.hash, runtime_ref: ref } };
   },
@@ -60,8 +76,9 @@ export const STEPS: Record<TransientStatus, (ctx: StepContext) => Promise<StepOu
     return { to: 'stopped', message: 'Stopped; data kept', patch: { stopped_at: new Date(), gateway_url: null, shell_url: null, attempts: 0 } };
   },
 
-  async destroying({ orchestrator, row }) {
+  async destroying({ orchestrator, row, hooks }) {
     const { archivePath } = await orchestrator.destroy(row.handle, { purge: row.purge_on_destroy });
+    await hooks?.destroyed(row.handle);
     return {
       to: 'destroyed',
       message: row.purge_on_destroy ? 'Destroyed; data purged' : 'Destroyed; data archived',

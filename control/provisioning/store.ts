@@ -235,6 +235,28 @@ export class InstanceStore {
   }
 
   /**
+   * Restarts a running instance with a fresh spec (what it is given changed, say its
+   * Matrix account became ready): running → starting with its event row, the same
+   * path as a credential rotation. Returns false when it is not running.
+   */
+  async redeploy(handle: string, message: string): Promise<boolean> {
+    let event: InstanceEvent | undefined;
+    await this.db.transaction(async (transaction) => {
+      const row = await this.Instance.findOne({ where: { handle, status: 'running' }, attributes: ['id'], transaction });
+      if (!row) return;
+      const [count] = await this.Instance.update(
+        { status: 'starting', requested_at: new Date(), attempts: 0, next_attempt_at: null, lease_owner: null, lease_expires_at: null },
+        { where: { id: row.id, status: 'running' }, transaction },
+      );
+      if (count === 1) event = await this.insertEvent(row.id, handle, 'transition', 'running', 'starting', message, transaction);
+    });
+    if (!event) return false;
+    this.bus.emit('transition', { handle, from: 'running', to: 'starting' } satisfies TransitionChange);
+    this.bus.emit('event', toStoredEvent(event));
+    return true;
+  }
+
+  /**
    * A running instance moved (the orchestrator placed it elsewhere): the new address
    * and a 'reconcile' event in one transaction, so every route table (this process's
    * through the bus, router workers and other replicas through the event table)

@@ -14,7 +14,7 @@ import { buildInstanceSpec } from '../orchestrator/spec.ts';
 import type { Orchestrator } from '../orchestrator/types.ts';
 import { StartTimeoutError } from './health.ts';
 import { isTransient, type TransientStatus } from './states.ts';
-import { STEPS } from './steps.ts';
+import { type InstanceHooks, STEPS } from './steps.ts';
 import type { InstanceStore, TransitionChange } from './store.ts';
 
 interface WorkerDeps {
@@ -24,6 +24,7 @@ interface WorkerDeps {
   secretKey: string;
   logger: Logger;
   metrics: Metrics;
+  hooks?: InstanceHooks | null;
 }
 
 class LeaseLost extends Error {}
@@ -141,13 +142,16 @@ export class ProvisioningWorker {
         Math.max(100, Math.floor(config.provisioning.leaseMs / 3)),
       );
       try {
+        const hooks = this.deps.hooks ?? null;
         const spec = buildInstanceSpec(config, this.deps.secretKey, {
           handle: current.handle,
           owner: current.owner_id,
           tokenGeneration: current.token_generation,
+          ...(hooks && status === 'starting' ? await hooks.specExtras(current.handle) : {}),
         });
         const outcome = await STEPS[status]({
           row: current,
+          hooks,
           spec,
           orchestrator: this.deps.orchestrator,
           startTimeoutMs: config.instance.startTimeoutMs,

@@ -92,13 +92,44 @@ export class UserStore {
   }
 
   /** Users with a handle who neither hid themselves nor are suspended, by handle. */
-  async community(limit: number): Promise<Array<Pick<User, 'handle' | 'display_name'>>> {
+  /**
+   * The community: people with a handle who neither hide nor are suspended, by handle,
+   * `limit` after the handle `after` (keyset pages), matching `query` in the handle or
+   * display name when given.
+   */
+  async community(options: { limit: number; after?: string; query?: string }): Promise<User[]> {
+    const where: WhereOptions<User> = { handle: { [Op.ne]: null }, hidden: false, suspended_at: null, deleted_at: null };
+    const and: WhereOptions<User>[] = [where];
+    if (options.after) and.push({ handle: { [Op.gt]: options.after } });
+    if (options.query) {
+      // Case-insensitive substring, wildcards literal (the ESCAPE rule of page() below).
+      const { sequelize } = this.db;
+      const pattern = sequelize.escape(`%${options.query.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      const like = (column: 'handle' | 'display_name') => sequelize.literal(`LOWER("${column}") LIKE ${pattern} ESCAPE '\\'`);
+      and.push({ [Op.or]: [like('handle'), like('display_name')] });
+    }
     return this.User.findAll({
-      where: { handle: { [Op.ne]: null }, hidden: false, suspended_at: null, deleted_at: null },
+      where: { [Op.and]: and },
       order: [['handle', 'ASC']],
-      limit,
-      attributes: ['handle', 'display_name'],
+      limit: options.limit,
+      attributes: ['id', 'handle', 'display_name', 'bio', 'avatar_url', 'created_at'],
     });
+  }
+
+  /** A person the community may see (by handle); null when there is none, or they hide, or are suspended. */
+  findPublic(handle: string): Promise<User | null> {
+    return this.User.findOne({ where: { handle, hidden: false, suspended_at: null, deleted_at: null } });
+  }
+
+  /** What the user sets on the dashboard for their public profile. */
+  async setProfile(
+    userId: string,
+    profile: { displayName: string | null; bio: string | null; avatarUrl: string | null; shareActivity: boolean },
+  ): Promise<void> {
+    await this.User.update(
+      { display_name: profile.displayName, bio: profile.bio, avatar_url: profile.avatarUrl, share_activity: profile.shareActivity },
+      { where: { id: userId } },
+    );
   }
 
   async setHidden(userId: string, hidden: boolean): Promise<void> {

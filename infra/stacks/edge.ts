@@ -1,6 +1,7 @@
 /**
  * edge: the way in. A remote-managed Cloudflare tunnel whose ingress sends the apex,
- * every {handle}.DOMAIN (and *.INSTANCE_DOMAIN when set) to the router on the host, and
+ * every {handle}.DOMAIN (and *.INSTANCE_DOMAIN when set) to the router on the host,
+ * matrix.DOMAIN to the homeserver's client API (Conduit), and
  * everything else to a 404; proxied CNAMEs to the tunnel; the connector's token as an
  * output for the services stack. No inbound port is ever opened on the host.
  */
@@ -10,7 +11,7 @@ import { CloudflareProvider } from '@cdktf/provider-cloudflare/lib/provider/inde
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import type { Inputs } from '../inputs.ts';
-import { remoteTunnel } from './parts.ts';
+import { MATRIX_ORIGIN, matrixHost, remoteTunnel } from './parts.ts';
 
 /** Where cloudflared (host network) finds the router: the control service's public listener. */
 export const ROUTER_ORIGIN = 'http://127.0.0.1:8000';
@@ -26,12 +27,12 @@ export class EdgeStack extends TerraformStack {
     const accountId = inputs.cloudflareAccountId;
     const zone = new DataCloudflareZone(this, 'zone', { filter: { name: inputs.domain } });
     const hostnames = [inputs.domain, `*.${inputs.domain}`, ...(inputs.instanceDomain ? [`*.${inputs.instanceDomain}`] : [])];
-    const tunnel = remoteTunnel(
-      this,
-      accountId,
-      `matrixos-${inputs.domain}`,
-      hostnames.map((hostname) => ({ hostname, service: ROUTER_ORIGIN })),
-    );
+    const tunnel = remoteTunnel(this, accountId, `matrixos-${inputs.domain}`, [
+      { hostname: inputs.domain, service: ROUTER_ORIGIN },
+      // Before the wildcard: the first matching rule wins.
+      { hostname: matrixHost(inputs.domain), service: MATRIX_ORIGIN },
+      ...hostnames.slice(1).map((hostname) => ({ hostname, service: ROUTER_ORIGIN })),
+    ]);
     const target = tunnel.target;
     const cname = (name: string, fullName: string, zoneId: string) =>
       new DnsRecord(this, name, { zoneId, name: fullName, type: 'CNAME', content: target, proxied: true, ttl: 1, comment: 'Matrix OS tunnel' });

@@ -6,6 +6,7 @@ import type { Droplet } from '@cdktf/provider-digitalocean/lib/droplet/index.js'
 import { Firewall } from '@cdktf/provider-digitalocean/lib/firewall/index.js';
 import { Token } from 'cdktf';
 import type { Construct } from 'constructs';
+import { CONDUIT_DEFAULTS } from '../../jobs/conduit.ts';
 
 export const OUTBOUND_ANYWHERE = ['0.0.0.0/0', '::/0'];
 
@@ -43,3 +44,11 @@ export function remoteTunnel(
   const token = new DataCloudflareZeroTrustTunnelCloudflaredToken(scope, 'tunnel-token', { accountId, tunnelId: tunnel.id });
   return { id: tunnel.id, target: `${tunnel.id}.cfargotunnel.com`, token: token.token };
 }
+
+/**
+ * Where cloudflared and the control service (host network) find Conduit (its static port on the host's loopback). `matrix.DOMAIN` is how
+ * instances reach the homeserver: their fence lets them reach nothing else on the host
+ * but the meter, and "matrix" is a reserved handle.
+ */
+export const MATRIX_ORIGIN = `http://127.0.0.1:${CONDUIT_DEFAULTS.port}`;
+export const matrixHost = (domain: string) => `matrix.${domain}`;

@@ -19,9 +19,10 @@ import { buildControlJob, CONTROL_JOB_ID } from '../../jobs/control.ts';
 import type { NomadJob } from '../../jobs/types.ts';
 import { PLATFORM_HOST_VOLUME } from '../cloud-init.ts';
 import type { Inputs } from '../inputs.ts';
+import { MATRIX_ORIGIN, matrixHost } from './parts.ts';
 
 /** The control service's secrets, each a sensitive Terraform variable of the same name in lower case. */
-export const CONTROL_SECRETS = ['PLATFORM_SECRET', 'SECRET_KEY', 'ANTHROPIC_API_KEY', 'OIDC_CLIENT_SECRET', 'CONDUIT_REGISTRATION_TOKEN'] as const;
+export const CONTROL_SECRETS = ['PLATFORM_SECRET', 'SECRET_KEY', 'ANTHROPIC_API_KEY', 'OIDC_CLIENT_SECRET', 'MATRIX_REGISTRATION_TOKEN'] as const;
 
 /** The jobspec as `nomad job run -output` prints it, which the provider takes with json = true. */
 export function jobspec(job: NomadJob): string {
@@ -72,6 +73,10 @@ export class ServicesStack extends TerraformStack {
         ...(inputs.instanceDomain ? { INSTANCE_DOMAIN: inputs.instanceDomain } : {}),
         INSTANCE_IMAGE: inputs.instanceImage,
         TRUSTED_PROXIES: '127.0.0.1',
+        // Conduit (the conduit job): the control service on the host's loopback, instances through the tunnel.
+        MATRIX_HOMESERVER_URL: MATRIX_ORIGIN,
+        MATRIX_INSTANCE_HOMESERVER_URL: `https://${matrixHost(inputs.domain)}`,
+        MATRIX_SERVER_NAME: inputs.domain,
         ...(inputs.oidcIssuer ? { OIDC_ISSUER: inputs.oidcIssuer } : {}),
         ...(inputs.adminEmails ? { ADMIN_EMAILS: inputs.adminEmails } : {}),
       },
@@ -85,7 +90,7 @@ export class ServicesStack extends TerraformStack {
     for (const name of CONTROL_SECRETS) controlSecrets[name] = secret(name).stringValue;
     // The control service drives instance jobs with a token of its own (docs/deployment.md: its policy).
     controlSecrets.NOMAD_TOKEN = secret('CONTROL_NOMAD_TOKEN').stringValue;
-    const registration = controlSecrets.CONDUIT_REGISTRATION_TOKEN!;
+    const registration = controlSecrets.MATRIX_REGISTRATION_TOKEN!;
 
     const variables = [
       new Variable(this, 'control-secrets', { path: jobVariablePath(CONTROL_JOB_ID), items: controlSecrets }),

@@ -46,4 +46,24 @@
       }
     });
   }
+  // The community feed, live: new entries arrive over SSE and go on top.
+  const feed = document.getElementById('feed');
+  if (feed && window.EventSource) {
+    const source = new EventSource(feed.getAttribute('data-feed-url'));
+    source.addEventListener('feed', (message) => {
+      const item = JSON.parse(message.data);
+      if (feed.querySelector(`[data-id="${item.id}"]`)) return;
+      const empty = feed.querySelector('.empty');
+      if (empty) empty.remove();
+      const li = document.createElement('li');
+      li.setAttribute('data-id', String(item.id));
+      li.textContent = `${item.text} `;
+      const time = document.createElement('time');
+      time.className = 'hint';
+      time.dateTime = item.at;
+      time.textContent = item.at.slice(0, 16).replace('T', ' ');
+      li.appendChild(time);
+      feed.insertBefore(li, feed.firstChild);
+    });
+  }
 })();

@@ -5,6 +5,7 @@ import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
 import { instanceView } from '../../control/provisioning/views.ts';
 import { streamEvents } from '../../control/web/sse.ts';
 import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
+import { messagesSection, profileSettingsSection } from '../social-views.ts';
 import { budgetSection, lastDays } from '../spend-views.ts';
 import { dashboardPage } from '../views.ts';
 
@@ -30,10 +31,25 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
       ? await Promise.all([deps.spend.books.budget(session.user.id), deps.spend.reports.byDay(CHART_DAYS, session.user.id)])
       : [null, []];
     const spend = budget ? budgetSection(budget, lastDays(days, CHART_DAYS, new Date())) : '';
+    const messages = instance ? messagesSection(await deps.social.messages(instance.handle, 10)) : '';
+    const profile = session.user.handle
+      ? profileSettingsSection(pageUser(session)!, {
+          displayName: session.user.display_name ?? null,
+          bio: session.user.bio ?? null,
+          avatarUrl: session.user.avatar_url ?? null,
+          shareActivity: session.user.share_activity ?? false,
+        })
+      : '';
     html(
       ctx,
       200,
-      dashboardPage(pageUser(session)!, instance ? instanceView(instance) : null, instance ? deps.instanceUrl(instance.handle) : null, events, spend),
+      dashboardPage(
+        pageUser(session)!,
+        instance ? instanceView(instance) : null,
+        instance ? deps.instanceUrl(instance.handle) : null,
+        events,
+        spend + messages + profile,
+      ),
     );
   });
 

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { Testing } from 'cdktf';
 import { EdgeStack, ROUTER_ORIGIN } from '../../infra/stacks/edge.ts';
+import { MATRIX_ORIGIN } from '../../infra/stacks/parts.ts';
 import { inputs, parse } from './_inputs.ts';
 
 const synth = (over: Record<string, string> = {}) => Testing.synth(new EdgeStack(Testing.app(), 'edge', inputs(over)));
@@ -12,7 +13,7 @@ test('the zone is looked up by name, and records use its zone id (not its id)', 
   for (const record of records) t.regex(String(record.zone_id), /^\$\{data\.cloudflare_zone\.zone\.zone_id\}$/);
 });
 
-test('a remote-managed tunnel whose ingress sends the apex and every handle to the router, then a 404 catch-all last', (t) => {
+test('a remote-managed tunnel whose ingress sends the apex and every handle to the router, matrix.DOMAIN to Conduit, then a 404 catch-all last', (t) => {
   const out = synth();
   t.true(Testing.toHaveResourceWithProperties(out, 'cloudflare_zero_trust_tunnel_cloudflared', { account_id: 'acc-0123456789', config_src: 'cloudflare' }));
   const config = Object.values(parse(out).resource.cloudflare_zero_trust_tunnel_cloudflared_config!)[0] as {
@@ -20,6 +21,8 @@ test('a remote-managed tunnel whose ingress sends the apex and every handle to t
   };
   t.deepEqual(config.config.ingress, [
     { hostname: 'matrix.example.com', service: ROUTER_ORIGIN },
+    // Instances reach the homeserver through the tunnel: their fence keeps them off the host's loopback.
+    { hostname: 'matrix.matrix.example.com', service: MATRIX_ORIGIN },
     { hostname: '*.matrix.example.com', service: ROUTER_ORIGIN },
     { service: 'http_status:404' },
   ]);
@@ -49,7 +52,7 @@ test('INSTANCE_DOMAIN adds its wildcard: ingress before the catch-all, a CNAME i
   };
   t.deepEqual(
     config.config.ingress.map((rule) => rule.hostname ?? rule.service),
-    ['matrix.example.com', '*.matrix.example.com', '*.matrix-users.net', 'http_status:404'],
+    ['matrix.example.com', 'matrix.matrix.example.com', '*.matrix.example.com', '*.matrix-users.net', 'http_status:404'],
   );
   t.true(Testing.toHaveDataSourceWithProperties(out, 'cloudflare_zone', { filter: { name: 'matrix-users.net' } }));
   t.true(

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { Testing } from 'cdktf';
+import { MATRIX_ORIGIN } from '../../infra/stacks/parts.ts';
 import { CONTROL_SECRETS, ServicesStack } from '../../infra/stacks/services.ts';
 import { buildCloudflaredJob } from '../../jobs/cloudflared.ts';
 import { buildConduitJob } from '../../jobs/conduit.ts';
@@ -55,4 +56,21 @@ test('the control service runs on the host network with its API and router on lo
   t.is(meter.Address, '172.17.0.1', 'the meter is advertised and checked where it listens');
   t.like(task.Env, { API_HOST: '127.0.0.1', PUBLIC_HOST: '127.0.0.1', METER_HOST: '172.17.0.1', ORCHESTRATOR: 'nomad', PLATFORM_MODE: 'production' });
   t.like(task.Env, { DOMAIN: 'matrix.example.com', PUBLIC_URL: 'https://matrix.example.com', INSTANCE_IMAGE: 'ghcr.io/example/matrixos-instance:1.2.3' });
+});
+
+test("the control service reaches Conduit on the host's loopback and hands instances its public address; both share one registration token", (t) => {
+  const { stack, out } = build();
+  const task = stack.jobs.control.TaskGroups[0]!.Tasks[0]!;
+  t.like(task.Env, {
+    MATRIX_HOMESERVER_URL: MATRIX_ORIGIN,
+    MATRIX_INSTANCE_HOMESERVER_URL: 'https://matrix.matrix.example.com',
+    MATRIX_SERVER_NAME: 'matrix.example.com',
+  });
+  t.true(CONTROL_SECRETS.includes('MATRIX_REGISTRATION_TOKEN'));
+  t.true(
+    Testing.toHaveResourceWithProperties(out, 'nomad_variable', {
+      path: 'nomad/jobs/platform-conduit',
+      items: { CONDUIT_REGISTRATION_TOKEN: '${var.matrix_registration_token}' },
+    }),
+  );
 });

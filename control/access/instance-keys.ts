@@ -1,14 +1,15 @@
 /**
- * Which instance a meter key belongs to, without a database read per call: an index
+ * Which instance a key it was given (the meter key, the social key) belongs to,
+ * without a database read per call: an index
  * kept beside the route table (which follows every transition, rotation and suspension
  * in this process at once, and other replicas' within a second). Only SHA-256 digests
  * of the keys are held, and a presented key is looked up by its digest and compared in
  * constant time, so neither the table nor a timing side channel gives a key away.
  */
 import crypto from 'node:crypto';
-import { deriveCredential } from '../access/credentials.ts';
+import { type CredentialPurpose, deriveCredential } from './credentials.ts';
 
-/** What the meter needs of a route. */
+/** What the index needs of a route. */
 export interface MeteredRoute {
   handle: string;
   ownerId: string;
@@ -16,7 +17,7 @@ export interface MeteredRoute {
   tokenGeneration: number;
 }
 
-/** The route table, as far as the meter reads it. */
+/** The route table, as far as the index reads it. */
 export interface RouteSource<R extends MeteredRoute> {
   values(): IterableIterator<R>;
   onChange(listener: (handle: string, before: R | undefined, after: R | undefined) => void): void;
@@ -29,7 +30,7 @@ export interface Tenant {
 
 const digest = (key: string) => crypto.createHash('sha256').update(key).digest();
 
-export class MeterKeys {
+export class InstanceKeys {
   /** hex digest of the current key -> handle. */
   private readonly byDigest = new Map<string, { handle: string; digest: Buffer }>();
   /** handle -> hex digest, to drop a rotated key at once. */
@@ -38,6 +39,7 @@ export class MeterKeys {
 
   constructor(
     private readonly secretKey: string,
+    private readonly purpose: Extract<CredentialPurpose, 'meter-key' | 'social-key'>,
     source: RouteSource<MeteredRoute>,
   ) {
     for (const route of source.values()) this.set(route);
@@ -57,7 +59,7 @@ export class MeterKeys {
 
   private set(route: MeteredRoute): void {
     this.routes.set(route.handle, route);
-    const d = digest(deriveCredential(this.secretKey, 'meter-key', route.handle, route.tokenGeneration));
+    const d = digest(deriveCredential(this.secretKey, this.purpose, route.handle, route.tokenGeneration));
     const hex = d.toString('hex');
     if (this.byHandle.get(route.handle) === hex) return;
     this.drop(route.handle, false);
