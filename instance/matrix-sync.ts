@@ -1,12 +1,16 @@
 /**
  * Receives the AI's messages from the platform's Matrix homeserver: a /sync
- * long-poll loop over plain fetch. It joins every room it is invited to, and
- * appends m.text messages from others to the inbox before saving the sync cursor
+ * long-poll loop over plain fetch. It appends m.text messages from others in
+ * rooms the AI has joined to the inbox before saving the sync cursor
  * (next_batch) in {dataDir}/social/sync.json, so a restart loses nothing and the
  * inbox's dedupe keeps it from listing anything twice. Failures are recorded and
  * retried after a back-off (1 s doubling to 30 s, or the server's retry_after_ms);
  * only a refused token stops the loop, since the platform then restarts the
  * instance with a new one. The token goes in a header and never into a message.
+ *
+ * It never accepts an invite: the platform joins the AI to the direct rooms of the
+ * messages it delivers (after its blocks and limits), so another tenant inviting this
+ * AI with its own token reaches nothing here.
  */
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,12 +37,9 @@ export interface MatrixReceiver {
 const POLL_TIMEOUT_MS = 25_000;
 // The server holds a long poll for up to `timeout`; a connection silent this much longer is presumed dead.
 const POLL_MARGIN_MS = 15_000;
-const REQUEST_TIMEOUT_MS = 15_000;
 const INITIAL_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
 const CLIENT_API = '/_matrix/client/v3';
-// Bounds the re-syncs after joins (see run()), in case a server keeps reporting a joined room as an invite.
-const MAX_RESYNCS = 3;
 
 /** The homeserver refused the access token: it was revoked, and retrying cannot help. */
 class TokenRefusedError extends Error {}
@@ -57,7 +58,6 @@ class MatrixResponseError extends Error {
 
 interface SyncBatch {
   nextBatch: string;
-  invites: string[];
   messages: InboxMessage[];
 }
 
@@ -102,20 +102,16 @@ class SyncLoop implements MatrixReceiver {
   private async run(): Promise<void> {
     let since = await readCursor(this.cursorFile, this.account.userId);
     let backoffMs = INITIAL_BACKOFF_MS;
-    let resyncs = 0;
     while (!this.stop.signal.aborted) {
       try {
-        const batch = await this.sync(since, resyncs > 0 ? 0 : POLL_TIMEOUT_MS);
+        const batch = await this.sync(since, POLL_TIMEOUT_MS);
+        // The homeserver answered: cleared before the messages show, so no reader sees both.
+        this.lastError = null;
         await this.inbox.add(batch.messages);
-        const joined = await this.joinInvites(batch.invites);
-        // A message sent before the join may be older than next_batch. Syncing again from the same
-        // point shows the room as joined, with its timeline since then.
-        resyncs = joined > 0 && resyncs < MAX_RESYNCS ? resyncs + 1 : 0;
-        if (resyncs === 0 && batch.nextBatch !== since) {
+        if (batch.nextBatch !== since) {
           await writeFileAtomic(this.cursorFile, `${JSON.stringify({ userId: this.account.userId, next_batch: batch.nextBatch })}\n`);
           since = batch.nextBatch;
         }
-        this.lastError = null;
         backoffMs = INITIAL_BACKOFF_MS;
       } catch (error) {
         if (this.stop.signal.aborted) return;
@@ -137,22 +133,6 @@ class SyncLoop implements MatrixReceiver {
     if (since !== undefined) query.set('since', since);
     const body = await this.call('GET', `/sync?${query}`, timeoutMs + POLL_MARGIN_MS);
     return parseSync(body, this.account.userId, new Date().toISOString());
-  }
-
-  /** Joins each invited room; returns how many it joined. A refused join is skipped, anything else retried with the batch. */
-  private async joinInvites(roomIds: readonly string[]): Promise<number> {
-    let joined = 0;
-    for (const roomId of roomIds) {
-      try {
-        await this.call('POST', `/join/${encodeURIComponent(roomId)}`, REQUEST_TIMEOUT_MS, {});
-        joined += 1;
-      } catch (error) {
-        // A withdrawn invite or a forbidden room stays that way; the next batch would not show the invite again.
-        if (!(error instanceof MatrixResponseError && error.status >= 400 && error.status < 500 && error.status !== 429)) throw error;
-        this.logger.warn(`matrix: not joining ${roomId}: ${error.message}`);
-      }
-    }
-    return joined;
   }
 
   private async call(method: string, route: string, timeoutMs: number, body?: unknown): Promise<Record<string, unknown>> {
@@ -202,7 +182,7 @@ function parseSync(body: Record<string, unknown>, ownUserId: string, receivedAt:
       messages.push({ id, roomId, from, body: content.body, receivedAt });
     }
   }
-  return { nextBatch: body.next_batch, invites: Object.keys(asObject(rooms.invite)), messages };
+  return { nextBatch: body.next_batch, messages };
 }
 
 async function readCursor(file: string, userId: string): Promise<string | undefined> {

@@ -38,7 +38,9 @@ export async function routeSocial(social: SocialServices, req: IncomingMessage, 
     case '/api/social/send': {
       allow(req, ['POST']);
       const { to, text } = parseSendRequest(await readJson(req, MAX_BODY_BYTES));
-      const answer = await forwardSend(social.api, to, text);
+      // The caller's Idempotency-Key goes on, so its retry after a timeout never sends twice.
+      const key = req.headers['idempotency-key'];
+      const answer = await forwardSend(social.api, to, text, { idempotencyKey: typeof key === 'string' ? key : undefined });
       return sendText(req, res, answer.status, answer.json, { 'Content-Type': 'application/json; charset=utf-8' });
     }
     default:

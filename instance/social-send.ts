@@ -15,7 +15,13 @@ export interface PlatformAnswer {
   json: string;
 }
 
-export async function forwardSend(api: SocialApi | undefined, to: string, text: string, timeoutMs = SEND_TIMEOUT_MS): Promise<PlatformAnswer> {
+export async function forwardSend(
+  api: SocialApi | undefined,
+  to: string,
+  text: string,
+  options: { timeoutMs?: number; idempotencyKey?: string } = {},
+): Promise<PlatformAnswer> {
+  const timeoutMs = options.timeoutMs ?? SEND_TIMEOUT_MS;
   if (api === undefined) {
     throw new HttpError(
       503,
@@ -28,7 +34,11 @@ export async function forwardSend(api: SocialApi | undefined, to: string, text: 
   try {
     res = await fetch(`${api.url}/send/${encodeURIComponent(to)}`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${api.token.reveal()}`, 'Content-Type': 'application/json' },
+      headers: {
+        Authorization: `Bearer ${api.token.reveal()}`,
+        'Content-Type': 'application/json',
+        ...(options.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {}),
+      },
       body: JSON.stringify({ text }),
       // A redirect could carry the token elsewhere; the platform's API never redirects.
       redirect: 'manual',

@@ -26,6 +26,8 @@ import type { PageUser } from './views.ts';
 
 interface SiteSettings {
   domain: string;
+  /** Where instances live ({handle}.instanceDomain). */
+  instanceDomain: string;
   publicUrl: string;
   /** https: cookies get Secure and the __Host- prefix. */
   secure: boolean;

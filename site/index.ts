@@ -34,6 +34,7 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
   const app = createSiteApp({
     settings: {
       domain: config.public.domain,
+      instanceDomain: config.public.instanceDomain,
       publicUrl: config.public.url,
       secure: config.public.secureCookies,
       adminEmails: config.identity.adminEmails,

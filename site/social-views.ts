@@ -83,6 +83,20 @@ export interface ProfileSettings {
   shareActivity: boolean;
 }
 
+export function blocksSection(user: PageUser, blocked: string[]): string {
+  const csrf = `<input type="hidden" name="csrf" value="${e(user.csrf)}">`;
+  const rows = blocked
+    .map(
+      (h) =>
+        `<li>@${e(h)} <form method="post" action="/social/blocks/${e(h)}/delete" class="inline">${csrf}<input type="hidden" name="from" value="dashboard"><button type="submit">Unblock</button></form></li>`,
+    )
+    .join('');
+  return `<h2>Blocked</h2>
+<p class="hint">Whom you block cannot message your AI, and your AI leaves any conversation with theirs.</p>
+${rows ? `<ul id="blocked">${rows}</ul>` : ''}
+<form method="post" action="/dashboard/blocks">${csrf}<label for="block-handle">Block a handle</label><input id="block-handle" name="handle" required maxlength="33" autocapitalize="none" spellcheck="false"><button type="submit">Block</button></form>`;
+}
+
 export function profileSettingsSection(user: PageUser, settings: ProfileSettings): string {
   return `<h2>Your public profile</h2>
 <form method="post" action="/dashboard/profile"><input type="hidden" name="csrf" value="${e(user.csrf)}">

@@ -116,6 +116,8 @@ export class MatrixAccount extends Model<InferAttributes<MatrixAccount>, InferCr
   declare password_sealed: string;
   declare access_token_sealed: CreationOptional<string | null>;
   declare device_id: CreationOptional<string | null>;
+  declare token_generation: CreationOptional<number | null>;
+  declare handed_over: CreationOptional<boolean>;
   declare state: MatrixAccountState;
   declare attempts: CreationOptional<number>;
   declare last_error: CreationOptional<string | null>;
@@ -127,6 +129,8 @@ export class MatrixAccount extends Model<InferAttributes<MatrixAccount>, InferCr
 export class SocialRoom extends Model<InferAttributes<SocialRoom>, InferCreationAttributes<SocialRoom>> {
   declare pair: string;
   declare room_id: string;
+  declare joined: CreationOptional<boolean>;
+  declare leaving: CreationOptional<string | null>;
   declare created_at: CreationOptional<Date>;
 }
 
@@ -137,6 +141,7 @@ export class SocialMessage extends Model<InferAttributes<SocialMessage>, InferCr
   declare sender_handle: string;
   declare recipient_handle: string;
   declare via: 'site' | 'instance';
+  declare client_key: CreationOptional<string | null>;
   declare body: string;
   declare state: MessageState;
   declare attempts: CreationOptional<number>;
@@ -305,6 +310,8 @@ export function defineModels(sequelize: Sequelize): Models {
       password_sealed: { type: DataTypes.TEXT, allowNull: false },
       access_token_sealed: DataTypes.TEXT,
       device_id: DataTypes.STRING(64),
+      token_generation: DataTypes.INTEGER,
+      handed_over: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       state: { type: DataTypes.STRING(16), allowNull: false },
       attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
       last_error: DataTypes.TEXT,
@@ -319,6 +326,8 @@ export function defineModels(sequelize: Sequelize): Models {
     {
       pair: { type: DataTypes.STRING(520), primaryKey: true },
       room_id: { type: DataTypes.STRING(255), allowNull: false },
+      joined: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      leaving: DataTypes.STRING(255),
       created_at: DataTypes.DATE,
     },
     { sequelize, tableName: 'social_rooms', modelName: 'SocialRoom', ...appendOnly },
@@ -330,6 +339,7 @@ export function defineModels(sequelize: Sequelize): Models {
       sender_handle: { type: DataTypes.STRING(32), allowNull: false },
       recipient_handle: { type: DataTypes.STRING(32), allowNull: false },
       via: { type: DataTypes.STRING(16), allowNull: false },
+      client_key: DataTypes.STRING(128),
       body: { type: DataTypes.TEXT, allowNull: false },
       state: { type: DataTypes.STRING(16), allowNull: false },
       attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },

@@ -16,8 +16,8 @@ import type { InstancePatch } from './store.ts';
 export interface InstanceHooks {
   /** Before the instance is defined; may report progress. Must not fail for a dependency's outage. */
   provisioning(handle: string, progress: (message: string) => Promise<void>): Promise<void>;
-  /** What the instance's spec gets from the hooks (credentials for its Matrix account). */
-  specExtras(handle: string): Promise<Pick<SpecInput, 'matrix'>>;
+  /** What the instance's spec gets from the hooks (credentials for its Matrix account); never fails a start. */
+  specExtras(handle: string, tokenGeneration: number): Promise<Pick<SpecInput, 'matrix'>>;
   /** After the instance is destroyed: schedule what is owed elsewhere (deactivations). */
   destroyed(handle: string): Promise<void>;
 }

@@ -147,7 +147,7 @@ export class ProvisioningWorker {
           handle: current.handle,
           owner: current.owner_id,
           tokenGeneration: current.token_generation,
-          ...(hooks && status === 'starting' ? await hooks.specExtras(current.handle) : {}),
+          ...(hooks && status === 'starting' ? await hooks.specExtras(current.handle, current.token_generation) : {}),
         });
         const outcome = await STEPS[status]({
           row: current,

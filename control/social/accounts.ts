@@ -8,10 +8,12 @@
  * before the first registration attempt, so a retry after a crash or an outage finds
  * the account taken (M_USER_IN_USE) and logs in with that password instead of making
  * another. Tokens and passwords are sealed at rest (secret-box). What is owed (register,
- * deactivate) is `state` + `next_attempt_at`: an outage only delays it.
+ * deactivate) is `state` + `next_attempt_at`: an outage only delays it. A handle
+ * destroyed and provisioned again gets a row of a new epoch (new ids), so a
+ * deactivation under way never races the new accounts.
  */
 import crypto from 'node:crypto';
-import { Op } from 'sequelize';
+import { Op, UniqueConstraintError } from 'sequelize';
 import type { SocialConfig } from '../config-social.ts';
 import type { Database } from '../db/database.ts';
 import type { MatrixAccount, MatrixAccountKind } from '../db/models.ts';
@@ -20,12 +22,16 @@ import { type MatrixClient, MatrixError, type MatrixSession, MatrixUnavailableEr
 import type { SecretBox } from './secret-box.ts';
 
 type MatrixSettings = NonNullable<SocialConfig['matrix']>;
+type UserKind = Exclude<MatrixAccountKind, 'service'>;
 
 /** The service account's row is keyed by this handle, which no user can have. */
 const SERVICE_HANDLE = '';
 const RETRY_BASE_MS = 2000;
 const RETRY_MAX_MS = 60_000;
+/** Provisioning registers new accounts itself; the worker takes over only if that did not finish by then. */
 const WORKER_TAKEOVER_MS = 15_000;
+/** A worker holds a row it works on this long (the claim), so replicas never work one row at once. */
+const CLAIM_MS = 60_000;
 
 export interface MatrixCredentials {
   userId: string;
@@ -56,42 +62,33 @@ export class MatrixAccounts {
     return `@${localpart}:${this.settings.serverName}`;
   }
 
-  /** `alice` and `alice_ai`; a handle provisioned again after a destroy gets `alice.2`: a deactivated id is never reusable. */
-  localpart(handle: string, kind: Exclude<MatrixAccountKind, 'service'>, epoch: number): string {
+  /** `alice` and `alice_ai`; epoch 2 on is `alice.2`: a deactivated id is never reusable. */
+  localpart(handle: string, kind: UserKind, epoch: number): string {
     const base = epoch > 1 ? `${handle}.${epoch}` : handle;
     return kind === 'ai' ? `${base}_ai` : base;
   }
 
-  /**
-   * Owes `handle` its two accounts: rows in `pending`, each with its password sealed.
-   * Idempotent; a handle whose accounts were deactivated starts a new epoch.
-   */
+  /** Owes `handle` its two accounts: rows in `pending`, each with its password sealed. Idempotent. */
   async request(handle: string): Promise<void> {
     const { MatrixAccount } = this.db.models;
     for (const kind of ['human', 'ai'] as const) {
-      const row = await MatrixAccount.findOne({ where: { handle, kind } });
-      if (row && row.state !== 'deactivated' && row.state !== 'deactivating') continue;
-      if (row?.state === 'deactivating') {
-        // Destroyed and provisioned again before the deactivation ran: the account is still theirs.
-        const state = row.access_token_sealed ? 'active' : 'pending';
-        await MatrixAccount.update({ state, attempts: 0, last_error: null, next_attempt_at: new Date() }, { where: { id: row.id, state: 'deactivating' } });
-        continue;
+      const latest = await this.latest(handle, kind);
+      if (latest && (latest.state === 'pending' || latest.state === 'active')) continue;
+      const epoch = (latest?.epoch ?? 0) + 1;
+      try {
+        await MatrixAccount.create({
+          handle,
+          kind,
+          epoch,
+          matrix_user_id: this.userId(this.localpart(handle, kind, epoch)),
+          password_sealed: this.box.seal(crypto.randomBytes(24).toString('base64url')),
+          state: 'pending',
+          next_attempt_at: new Date(Date.now() + WORKER_TAKEOVER_MS),
+        });
+      } catch (err) {
+        // Another request made it first: the same outcome.
+        if (!(err instanceof UniqueConstraintError)) throw err;
       }
-      const epoch = row ? row.epoch + 1 : 1;
-      const values = {
-        epoch,
-        matrix_user_id: this.userId(this.localpart(handle, kind, epoch)),
-        password_sealed: this.box.seal(crypto.randomBytes(24).toString('base64url')),
-        access_token_sealed: null,
-        device_id: null,
-        state: 'pending' as const,
-        attempts: 0,
-        last_error: null,
-        // Provisioning registers it now; the worker takes over only if that did not finish.
-        next_attempt_at: new Date(Date.now() + WORKER_TAKEOVER_MS),
-      };
-      if (row) await MatrixAccount.update(values, { where: { id: row.id, state: 'deactivated' } });
-      else await MatrixAccount.findOrCreate({ where: { handle, kind }, defaults: { handle, kind, ...values } });
     }
   }
 
@@ -102,19 +99,62 @@ export class MatrixAccounts {
     for (const row of rows) await this.register(row);
   }
 
-  /** The AI account's credentials for the instance, or null while it is not registered. */
-  async credentials(handle: string, kind: Exclude<MatrixAccountKind, 'service'> = 'ai'): Promise<MatrixCredentials | null> {
+  /** The active account's credentials (for sending), or null while there is none. */
+  async credentials(handle: string, kind: UserKind = 'ai'): Promise<MatrixCredentials | null> {
     const row = await this.db.models.MatrixAccount.findOne({ where: { handle, kind, state: 'active' } });
-    if (!row?.access_token_sealed) return null;
-    return { userId: row.matrix_user_id, accessToken: this.box.open(row.access_token_sealed), deviceId: row.device_id ?? '' };
+    return row ? this.open(row) : null;
   }
 
-  /** What the user and the operator see: each account's id and state. */
-  async status(handle: string): Promise<Array<Pick<MatrixAccount, 'kind' | 'matrix_user_id' | 'state' | 'last_error' | 'attempts'>>> {
+  /**
+   * What the instance is given as it starts: the AI account's credentials, with a token
+   * issued for the instance's current credential generation (a rotation logs the old
+   * device out and in again, so a copied token dies with it). Marks them handed over.
+   * A user with no accounts at all (provisioned before the social layer) is owed them now.
+   */
+  async forInstance(handle: string, generation: number): Promise<MatrixCredentials | null> {
+    const row = await this.db.models.MatrixAccount.findOne({ where: { handle, kind: 'ai', state: 'active' } });
+    if (!row) {
+      if (!(await this.latest(handle, 'ai'))) await this.request(handle);
+      return null;
+    }
+    if (row.token_generation !== generation) {
+      try {
+        await this.renew(row, generation);
+      } catch (err) {
+        // The homeserver is away: the token of the last generation still works; renewed at the next start.
+        if (!(err instanceof MatrixUnavailableError)) throw err;
+      }
+    }
+    const fresh = (await this.db.models.MatrixAccount.findByPk(row.id))!;
+    await this.db.models.MatrixAccount.update({ handed_over: true }, { where: { id: row.id, access_token_sealed: fresh.access_token_sealed } });
+    return this.open(fresh);
+  }
+
+  /** Handles whose AI token changed since their instance got one: a running instance is restarted with it. */
+  async awaitingHandover(limit: number): Promise<string[]> {
+    const rows = await this.db.models.MatrixAccount.findAll({
+      where: { kind: 'ai', state: 'active', handed_over: false },
+      attributes: ['handle'],
+      limit,
+    });
+    return rows.map((r) => r.handle);
+  }
+
+  /** The homeserver refused `handle`'s token (revoked, logged out): log in again. The instance gets the new one. */
+  async relogin(handle: string, kind: UserKind = 'ai'): Promise<void> {
+    const row = await this.db.models.MatrixAccount.findOne({ where: { handle, kind, state: 'active' } });
+    if (row) await this.renew(row, row.token_generation ?? null, false);
+  }
+
+  /** What the user and the operator see: each account's id and state, the newest epoch first. */
+  async status(handle: string): Promise<Array<Pick<MatrixAccount, 'kind' | 'matrix_user_id' | 'state' | 'last_error' | 'attempts' | 'epoch'>>> {
     return this.db.models.MatrixAccount.findAll({
       where: { handle },
-      attributes: ['kind', 'matrix_user_id', 'state', 'last_error', 'attempts'],
-      order: [['kind', 'ASC']],
+      attributes: ['kind', 'matrix_user_id', 'state', 'last_error', 'attempts', 'epoch'],
+      order: [
+        ['epoch', 'DESC'],
+        ['kind', 'ASC'],
+      ],
     });
   }
 
@@ -139,8 +179,18 @@ export class MatrixAccounts {
     });
   }
 
-  /** Does what `row` owes; a failure is recorded with its next attempt. Returns true when done. */
+  /**
+   * Does what `row` owes, after claiming it (a guarded move of its next attempt, so no
+   * other replica works it meanwhile). A failure is recorded with its next attempt.
+   * Returns true when done.
+   */
   async work(row: MatrixAccount): Promise<boolean> {
+    const claimedUntil = new Date(Date.now() + CLAIM_MS);
+    const [claimed] = await this.db.models.MatrixAccount.update(
+      { next_attempt_at: claimedUntil },
+      { where: { id: row.id, state: row.state, next_attempt_at: row.next_attempt_at ?? null } },
+    );
+    if (claimed !== 1) return false;
     try {
       if (row.state === 'pending') {
         await this.serviceSession();
@@ -158,7 +208,7 @@ export class MatrixAccounts {
     for (const row of await this.db.models.MatrixAccount.findAll({ where: { handle, state: 'pending' } })) await this.recordFailure(row, err);
   }
 
-  async recordFailure(row: MatrixAccount, err: unknown): Promise<void> {
+  private async recordFailure(row: MatrixAccount, err: unknown): Promise<void> {
     const attempts = row.attempts + 1;
     const wait =
       err instanceof MatrixUnavailableError && err.retryAfterMs !== null
@@ -168,6 +218,23 @@ export class MatrixAccounts {
       { attempts, last_error: describe(err), next_attempt_at: new Date(Date.now() + wait) },
       { where: { id: row.id, state: row.state } },
     );
+  }
+
+  private latest(handle: string, kind: UserKind): Promise<MatrixAccount | null> {
+    return this.db.models.MatrixAccount.findOne({ where: { handle, kind }, order: [['epoch', 'DESC']] });
+  }
+
+  /** Opens a row's token, sealing it again under the current key if a rotated SECRET_KEY sealed it. */
+  private async open(row: MatrixAccount): Promise<MatrixCredentials | null> {
+    if (!row.access_token_sealed) return null;
+    const accessToken = this.box.open(row.access_token_sealed);
+    if (this.box.needsReseal(row.access_token_sealed) || this.box.needsReseal(row.password_sealed)) {
+      await this.db.models.MatrixAccount.update(
+        { access_token_sealed: this.box.seal(accessToken), password_sealed: this.box.seal(this.box.open(row.password_sealed)) },
+        { where: { id: row.id, access_token_sealed: row.access_token_sealed } },
+      );
+    }
+    return { userId: row.matrix_user_id, accessToken, deviceId: row.device_id ?? '' };
   }
 
   private async register(row: MatrixAccount): Promise<void> {
@@ -191,22 +258,42 @@ export class MatrixAccounts {
       {
         access_token_sealed: this.box.seal(session.accessToken),
         device_id: session.deviceId,
+        token_generation: null,
+        handed_over: false,
         state: 'active',
         attempts: 0,
         last_error: null,
         next_attempt_at: null,
-        // Sealed again under the current key, should a rotated SECRET_KEY have sealed it.
-        ...(this.box.needsReseal(row.password_sealed) ? { password_sealed: this.box.seal(password) } : {}),
       },
       { where: { id: row.id, state: 'pending' } },
     );
   }
 
+  /** A new token for the account: the old device is logged out (best effort), a new login made. */
+  private async renew(row: MatrixAccount, generation: number | null, logoutOld = true): Promise<void> {
+    const localpart = row.matrix_user_id.slice(1, row.matrix_user_id.indexOf(':'));
+    if (logoutOld && row.access_token_sealed) await this.client.logout(this.box.open(row.access_token_sealed)).catch(() => undefined);
+    const session = await this.client.login(localpart, this.box.open(row.password_sealed));
+    await this.db.models.MatrixAccount.update(
+      { access_token_sealed: this.box.seal(session.accessToken), device_id: session.deviceId, token_generation: generation, handed_over: false },
+      { where: { id: row.id, state: 'active' } },
+    );
+  }
+
   private async deactivate(row: MatrixAccount): Promise<void> {
     const service = await this.serviceSession();
-    const roomId = await this.adminRoom(service.accessToken);
-    // The transaction id names this account and epoch: a retry never sends the command twice.
-    await this.client.deactivate(service.accessToken, roomId, this.settings.serverName, row.matrix_user_id, `deactivate-${row.id}-${row.epoch}`);
+    try {
+      const roomId = await this.adminRoom(service.accessToken);
+      // The transaction id names this account: a retry never sends the command twice.
+      await this.client.deactivate(service.accessToken, roomId, this.settings.serverName, row.matrix_user_id, `deactivate-${row.id}`);
+    } catch (err) {
+      // The service account's token was revoked: log in again for the next attempt.
+      if (err instanceof MatrixError && err.status === 401) {
+        this.service = null;
+        await this.db.models.MatrixAccount.update({ state: 'pending' }, { where: { handle: SERVICE_HANDLE, kind: 'service' } });
+      }
+      throw err;
+    }
     await this.db.models.MatrixAccount.update(
       { state: 'deactivated', access_token_sealed: null, attempts: 0, last_error: null, next_attempt_at: null },
       { where: { id: row.id, state: 'deactivating' } },
@@ -229,23 +316,20 @@ export class MatrixAccounts {
 
   private async openServiceSession(): Promise<MatrixCredentials> {
     const { MatrixAccount } = this.db.models;
-    const userId = this.userId(this.settings.serviceUser);
     const [row] = await MatrixAccount.findOrCreate({
       where: { handle: SERVICE_HANDLE, kind: 'service' },
       defaults: {
         handle: SERVICE_HANDLE,
         kind: 'service',
-        matrix_user_id: userId,
+        matrix_user_id: this.userId(this.settings.serviceUser),
         password_sealed: this.box.seal(crypto.randomBytes(24).toString('base64url')),
         state: 'pending',
       },
     });
-    if (row.state !== 'active') {
-      await this.register(row);
-      const registered = await MatrixAccount.findByPk(row.id);
-      return { userId: registered!.matrix_user_id, accessToken: this.box.open(registered!.access_token_sealed!), deviceId: registered!.device_id ?? '' };
-    }
-    return { userId: row.matrix_user_id, accessToken: this.box.open(row.access_token_sealed!), deviceId: row.device_id ?? '' };
+    if (row.state !== 'active') await this.register(row);
+    const credentials = await this.open((await MatrixAccount.findByPk(row.id))!);
+    if (!credentials) throw new MatrixAccountError('The platform could not open its Matrix service account.');
+    return credentials;
   }
 
   private async adminRoom(token: string): Promise<string> {

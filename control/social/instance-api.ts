@@ -33,8 +33,11 @@ export function createInstanceSocialApp(deps: { service: SocialService; keys: In
 
   router.post('/send/:handle', async (ctx) => {
     const body = await readJsonObject(ctx.req, BODY_LIMIT);
-    ctx.status = 202;
-    ctx.body = { message: await service.send(sender(ctx), ctx.params.handle, body.text) };
+    const key = ctx.get('idempotency-key') || undefined;
+    const { message, created } = await service.send(sender(ctx), ctx.params.handle, body.text, key);
+    // 202: queued now; 200: the message an earlier request with this Idempotency-Key made.
+    ctx.status = created ? 202 : 200;
+    ctx.body = { message };
   });
   router.get('/messages', async (ctx) => {
     ctx.body = { messages: await service.messages(sender(ctx).handle) };

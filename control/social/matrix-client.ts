@@ -74,6 +74,15 @@ export class MatrixClient {
     return String(room.room_id);
   }
 
+  /** Ends the session of `token` (its device): the token stops working. */
+  async logout(token: string): Promise<void> {
+    await this.call('POST', '/_matrix/client/v3/logout', { token, body: {} });
+  }
+
+  async leave(token: string, roomId: string): Promise<void> {
+    await this.call('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/leave`, { token, body: {} });
+  }
+
   async join(token: string, roomId: string): Promise<void> {
     await this.call('POST', `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, { token, body: {} });
   }
@@ -106,7 +115,8 @@ export class MatrixClient {
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
       });
     } catch (err) {
-      throw new MatrixUnavailableError(`The Matrix homeserver at ${this.baseUrl} did not answer: ${(err as Error).message}`);
+      // Users see this message (delivery state, progress): the homeserver's address stays out of it.
+      throw new MatrixUnavailableError(`The Matrix homeserver did not answer (${(err as Error).name === 'TimeoutError' ? 'timed out' : 'connection failed'}).`);
     }
     const text = await response.text();
     let json: Json = {};

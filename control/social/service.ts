@@ -9,7 +9,7 @@
  */
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Op } from 'sequelize';
+import { Op, UniqueConstraintError } from 'sequelize';
 import { deriveCredential } from '../access/credentials.ts';
 import type { SocialConfig } from '../config-social.ts';
 import type { Database } from '../db/database.ts';
@@ -71,6 +71,8 @@ export class RateLimitedError extends PlatformError {
 
 const isValidHandle = (value: unknown): value is string => checkHandle(value) === null;
 const PROFILE_MAX_BYTES = 16 * 1024;
+const FAILURE_CACHE_MS = 10_000;
+const ACTIVITY_PER_MINUTE = 5;
 /** Control characters other than tab, newline and carriage return. */
 const hasControlChars = (text: string) =>
   [...text].some((c) => {
@@ -90,7 +92,10 @@ export interface SocialServiceDeps {
 export class SocialService {
   /** 'queued' when a message was written: the outbox worker in this process looks at once. */
   readonly bus = new EventEmitter();
-  private readonly profiles = new Map<string, { at: number; profile: AiProfile }>();
+  private readonly profiles = new Map<string, { until: number; profile: AiProfile }>();
+  private readonly asking = new Map<string, Promise<AiProfile>>();
+  /** Sends of one sender run one at a time here, so counting and writing cannot interleave. */
+  private readonly sending = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: SocialServiceDeps) {}
 
@@ -129,10 +134,20 @@ export class SocialService {
   async aiProfile(handle: string): Promise<AiProfile> {
     await this.person(handle);
     const cached = this.profiles.get(handle);
-    if (cached && Date.now() - cached.at < this.deps.config.profileCacheMs) return { ...cached.profile, source: 'cached' };
+    if (cached && Date.now() < cached.until) return cached.profile.source === 'live' ? { ...cached.profile, source: 'cached' } : cached.profile;
+    // One request to the instance at a time per handle, however many readers ask.
+    let pending = this.asking.get(handle);
+    if (!pending) {
+      pending = this.askInstance(handle).finally(() => this.asking.delete(handle));
+      this.asking.set(handle, pending);
+    }
+    return pending;
+  }
+
+  private async askInstance(handle: string): Promise<AiProfile> {
     const instance = await this.deps.db.models.Instance.findOne({
       where: { handle },
-      attributes: ['status', 'gateway_url', 'token_generation', 'owner_suspended'],
+      attributes: ['status', 'gateway_url', 'token_generation'],
     });
     const matrixUserId = (await this.matrixIds([handle])).get(handle)?.ai ?? null;
     const fallback = (source: 'asleep' | 'unavailable', note: string): AiProfile => ({
@@ -147,24 +162,45 @@ export class SocialService {
     if (instance?.status !== 'running' || !instance.gateway_url)
       return fallback('asleep', `@${handle}'s Matrix OS is asleep; its AI profile shows when it next runs.`);
     const token = deriveCredential(this.deps.secretKey, 'router-token', handle, instance.token_generation);
+    let profile: AiProfile;
     try {
-      const response = await fetch(`${instance.gateway_url}/api/social/profile`, {
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-        signal: AbortSignal.timeout(this.deps.config.profileTimeoutMs),
-        redirect: 'error',
-      });
-      const text = await response.text();
-      if (!response.ok || text.length > PROFILE_MAX_BYTES) return fallback('unavailable', `@${handle}'s Matrix OS did not share its AI profile.`);
-      const profile = sanitizeAiProfile(handle, JSON.parse(text), matrixUserId);
-      this.profiles.set(handle, { at: Date.now(), profile });
-      return profile;
+      const text = await readCapped(`${instance.gateway_url}/api/social/profile`, token, this.deps.config.profileTimeoutMs, PROFILE_MAX_BYTES);
+      profile =
+        text === null
+          ? fallback('unavailable', `@${handle}'s Matrix OS did not share its AI profile.`)
+          : sanitizeAiProfile(handle, JSON.parse(text), matrixUserId);
     } catch {
-      return fallback('unavailable', `@${handle}'s Matrix OS did not answer in time.`);
+      profile = fallback('unavailable', `@${handle}'s Matrix OS did not answer in time.`);
+    }
+    // A failure is remembered briefly too, so a silent instance is not asked on every read.
+    const ttl = profile.source === 'live' ? this.deps.config.profileCacheMs : Math.min(this.deps.config.profileCacheMs, FAILURE_CACHE_MS);
+    this.profiles.set(handle, { until: Date.now() + ttl, profile });
+    return profile;
+  }
+
+  /**
+   * Queues a message from `sender`'s AI to `to`'s AI. With a `clientKey` (the
+   * Idempotency-Key header), asking again returns the message the first request made.
+   */
+  async send(sender: Sender, to: unknown, text: unknown, clientKey?: string): Promise<{ message: MessageView; created: boolean }> {
+    if (clientKey !== undefined && !/^[\x21-\x7e]{1,128}$/.test(clientKey))
+      throw new ValidationError('Idempotency-Key must be 1 to 128 visible ASCII characters.');
+    const previous = this.sending.get(sender.handle) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.sendNow(sender, to, text, clientKey));
+    this.sending.set(sender.handle, run);
+    try {
+      return await run;
+    } finally {
+      if (this.sending.get(sender.handle) === run) this.sending.delete(sender.handle);
     }
   }
 
-  /** Queues a message from `sender`'s AI to `to`'s AI. */
-  async send(sender: Sender, to: unknown, text: unknown): Promise<MessageView> {
+  private async sendNow(sender: Sender, to: unknown, text: unknown, clientKey: string | undefined): Promise<{ message: MessageView; created: boolean }> {
+    const { SocialBlock, SocialMessage } = this.deps.db.models;
+    if (clientKey !== undefined) {
+      const earlier = await SocialMessage.findOne({ where: { sender_handle: sender.handle, client_key: clientKey } });
+      if (earlier) return { message: messageView(earlier), created: false };
+    }
     if (typeof to !== 'string' || !isValidHandle(to)) throw new ValidationError('The recipient must be a handle like alice.');
     const body = checkText(text, this.deps.config.messageMaxChars);
     if (to === sender.handle) throw new ValidationError('You cannot send a message to yourself.');
@@ -173,33 +209,46 @@ export class SocialService {
     const recipient = await this.deps.db.models.User.findOne({ where: { handle: to, suspended_at: null, deleted_at: null }, attributes: ['id'] });
     const live = recipient && (await this.deps.db.models.Instance.findOne({ where: { handle: to, status: { [Op.ne]: 'destroyed' } }, attributes: ['id'] }));
     if (!recipient || !live) throw new NotFoundError(`Nobody here is called @${to}.`);
-    const { SocialBlock, SocialMessage } = this.deps.db.models;
     if (await SocialBlock.findOne({ where: { blocker_id: sender.userId, blocked_id: recipient.id } }))
       throw new ConflictError('blocked_by_you', `You blocked @${to}: unblock them to send a message.`);
     if (await SocialBlock.findOne({ where: { blocker_id: recipient.id, blocked_id: sender.userId } }))
       throw new ForbiddenError(`@${to} does not accept messages from you.`, 'blocked');
-    const since = new Date(Date.now() - 60_000);
-    const recent = await SocialMessage.findAll({
-      where: { sender_handle: sender.handle, created_at: { [Op.gt]: since } },
+    await this.checkRate(sender.handle);
+    let row: SocialMessage;
+    try {
+      row = await SocialMessage.create({
+        id: crypto.randomUUID(),
+        sender_handle: sender.handle,
+        recipient_handle: to,
+        via: sender.via,
+        client_key: clientKey ?? null,
+        body,
+        state: 'queued',
+        next_attempt_at: new Date(),
+      });
+    } catch (err) {
+      // The same key from another replica a moment earlier: its message is the answer.
+      if (!(err instanceof UniqueConstraintError) || clientKey === undefined) throw err;
+      const earlier = await SocialMessage.findOne({ where: { sender_handle: sender.handle, client_key: clientKey } });
+      if (!earlier) throw err;
+      return { message: messageView(earlier), created: false };
+    }
+    this.bus.emit('queued', row.id);
+    return { message: messageView(row), created: true };
+  }
+
+  /** SOCIAL_SEND_PER_MINUTE, counted in the outbox (so across replicas too). */
+  private async checkRate(handle: string): Promise<void> {
+    const perMinute = this.deps.config.sendPerMinute;
+    const recent = await this.deps.db.models.SocialMessage.findAll({
+      where: { sender_handle: handle, created_at: { [Op.gt]: new Date(Date.now() - 60_000) } },
       attributes: ['created_at'],
       order: [['created_at', 'ASC']],
-      limit: this.deps.config.sendPerMinute,
+      limit: perMinute,
     });
-    if (recent.length >= this.deps.config.sendPerMinute) {
-      const wait = Math.max(1, Math.ceil((new Date(recent[0]!.created_at).getTime() + 60_000 - Date.now()) / 1000));
-      throw new RateLimitedError(`You can send ${this.deps.config.sendPerMinute} messages a minute; try again in ${wait} s.`, wait);
-    }
-    const row = await SocialMessage.create({
-      id: crypto.randomUUID(),
-      sender_handle: sender.handle,
-      recipient_handle: to,
-      via: sender.via,
-      body,
-      state: 'queued',
-      next_attempt_at: new Date(),
-    });
-    this.bus.emit('queued', row.id);
-    return messageView(row);
+    if (recent.length < perMinute) return;
+    const wait = Math.max(1, Math.ceil((new Date(recent[0]!.created_at).getTime() + 60_000 - Date.now()) / 1000));
+    throw new RateLimitedError(`You can send ${perMinute} messages a minute; try again in ${wait} s.`, wait);
   }
 
   /** The sender's own messages (newest first) with their delivery state. */
@@ -214,12 +263,23 @@ export class SocialService {
     return messageView(row);
   }
 
+  /**
+   * Blocks `handle` for `blockerId`: their messages are refused, and the blocker's AI
+   * leaves the pair's room (the social worker does it), so the other AI cannot post
+   * there directly with its own Matrix token either.
+   */
   async block(blockerId: string, handle: unknown): Promise<void> {
     const target = await this.blockTarget(blockerId, handle);
-    await this.deps.db.models.SocialBlock.findOrCreate({
-      where: { blocker_id: blockerId, blocked_id: target.id },
-      defaults: { blocker_id: blockerId, blocked_id: target.id },
-    });
+    const { SocialBlock, MatrixAccount, SocialRoom, User } = this.deps.db.models;
+    await SocialBlock.findOrCreate({ where: { blocker_id: blockerId, blocked_id: target.id }, defaults: { blocker_id: blockerId, blocked_id: target.id } });
+    const blocker = await User.findByPk(blockerId, { attributes: ['handle'] });
+    if (!blocker?.handle) return;
+    const ais = await MatrixAccount.findAll({ where: { handle: { [Op.in]: [blocker.handle, target.handle!] }, kind: 'ai', state: 'active' } });
+    const mine = ais.find((a) => a.handle === blocker.handle);
+    const theirs = ais.find((a) => a.handle === target.handle);
+    if (!mine || !theirs) return;
+    const [left] = await SocialRoom.update({ leaving: mine.matrix_user_id }, { where: { pair: pairKey(mine.matrix_user_id, theirs.matrix_user_id) } });
+    if (left > 0) this.bus.emit('queued', 'leave');
   }
 
   async unblock(blockerId: string, handle: unknown): Promise<void> {
@@ -244,6 +304,11 @@ export class SocialService {
     const user = await this.deps.users.findById(sender.userId);
     if (!user?.share_activity)
       throw new ForbiddenError(`@${sender.handle} has not chosen to share activity on the feed (the dashboard's profile settings).`, 'not_shared');
+    const recent = await this.deps.db.models.FeedEntry.count({
+      where: { actor_handle: sender.handle, kind: 'activity', created_at: { [Op.gt]: new Date(Date.now() - 60_000) } },
+    });
+    if (recent >= ACTIVITY_PER_MINUTE)
+      throw new RateLimitedError(`An instance can post ${ACTIVITY_PER_MINUTE} activities a minute; try again in a minute.`, 60);
     await this.deps.feed.activity(sender.handle, body);
   }
 
@@ -331,4 +396,35 @@ export function messageView(row: SocialMessage): MessageView {
     createdAt: new Date(row.created_at).toISOString(),
     deliveredAt: row.delivered_at ? new Date(row.delivered_at).toISOString() : null,
   };
+}
+
+/** GETs `url` with the router token; the body as text, or null for a non-2xx answer; aborts past `maxBytes` or `timeoutMs`. */
+async function readCapped(url: string, token: string, timeoutMs: number, maxBytes: number): Promise<string | null> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, signal: abort.signal, redirect: 'error' });
+    if (!response.ok || !response.body) {
+      abort.abort();
+      return null;
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        abort.abort();
+        return null;
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The key of two AI accounts' direct room, whichever of them writes first. */
+export function pairKey(a: string, b: string): string {
+  return a < b ? `${a}\n${b}` : `${b}\n${a}`;
 }

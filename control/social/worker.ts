@@ -18,7 +18,7 @@ import { backoffMs } from '../provisioning/worker.ts';
 import type { MatrixAccounts } from './accounts.ts';
 import type { SocialFeed } from './feed.ts';
 import { type MatrixClient, MatrixError, MatrixUnavailableError } from './matrix-client.ts';
-import type { SocialService } from './service.ts';
+import { pairKey, type SocialService } from './service.ts';
 
 const BATCH = 16;
 const LEASE_MS = 60_000;
@@ -72,10 +72,16 @@ export class SocialWorker {
           this.kick();
         }
       },
-      specExtras: async (handle) => {
+      specExtras: async (handle, tokenGeneration) => {
         if (!accounts || !config.matrix) return {};
-        const ai = await accounts.credentials(handle, 'ai');
-        return { matrix: ai ? { homeserverUrl: config.matrix.instanceHomeserverUrl, ...ai } : null };
+        try {
+          const ai = await accounts.forInstance(handle, tokenGeneration);
+          return { matrix: ai ? { homeserverUrl: config.matrix.instanceHomeserverUrl, ...ai } : null };
+        } catch (err) {
+          // An instance starts without Matrix rather than not at all (a token sealed under a key since dropped, say).
+          logger.error({ handle, err: describeError(err) }, 'could not hand the instance its Matrix account; starting without it');
+          return { matrix: null };
+        }
       },
       destroyed: async (handle) => {
         await accounts?.scheduleDeactivation(handle);
@@ -118,6 +124,7 @@ export class SocialWorker {
     this.ticking = (async () => {
       try {
         await this.workAccounts();
+        await this.leaveBlockedRooms();
         await this.deliverDue();
       } catch (err) {
         this.deps.logger.error({ err: describeError(err) }, 'social worker: a pass failed; retrying');
@@ -134,14 +141,34 @@ export class SocialWorker {
   }
 
   private async workAccounts(): Promise<void> {
-    const { accounts, store, logger } = this.deps;
+    const { accounts, store, logger, db } = this.deps;
     if (!accounts) return;
     for (const row of await accounts.due(BATCH)) {
-      const wasPending = row.state === 'pending';
       if (!(await accounts.work(row))) continue;
-      logger.info({ handle: row.handle, account: row.matrix_user_id, done: wasPending ? 'registered' : 'deactivated' }, 'Matrix account');
-      // A running instance started without its AI account gets it now.
-      if (wasPending && row.kind === 'ai') await store.redeploy(row.handle, 'Restarting: its Matrix account is ready');
+      logger.info({ handle: row.handle, account: row.matrix_user_id, done: row.state === 'pending' ? 'registered' : 'deactivated' }, 'Matrix account');
+    }
+    // A running instance that does not have its AI account's current token (it started before the
+    // account was ready, or the token was renewed) is restarted with it; a stopped one gets it at its next start.
+    const waiting = await accounts.awaitingHandover(BATCH * 4);
+    if (waiting.length === 0) return;
+    const running = await db.models.Instance.findAll({ where: { handle: { [Op.in]: waiting }, status: 'running' }, attributes: ['handle'] });
+    for (const { handle } of running) await store.redeploy(handle, 'Restarting: its Matrix account is ready');
+  }
+
+  /** Rooms an AI must leave because its user blocked the other: left, then forgotten. */
+  private async leaveBlockedRooms(): Promise<void> {
+    const { accounts, client, db, logger } = this.deps;
+    if (!accounts || !client) return;
+    const rooms = await db.models.SocialRoom.findAll({ where: { leaving: { [Op.ne]: null } }, limit: BATCH });
+    for (const room of rooms) {
+      const account = await db.models.MatrixAccount.findOne({ where: { matrix_user_id: room.leaving!, state: 'active' } });
+      const credentials = account ? await accounts.credentials(account.handle, 'ai') : null;
+      try {
+        if (credentials) await client.leave(credentials.accessToken, room.room_id);
+        await db.models.SocialRoom.destroy({ where: { pair: room.pair, leaving: room.leaving } });
+      } catch (err) {
+        logger.warn({ err: describeError(err) }, 'could not leave a blocked room; the next pass retries');
+      }
     }
   }
 
@@ -172,20 +199,29 @@ export class SocialWorker {
     const { accounts, client } = this.deps;
     try {
       if (!accounts || !client) throw new MatrixUnavailableError('No Matrix homeserver is configured.');
+      // A block or a suspension since the message was queued still holds.
+      await this.stillAllowed(message);
       const from = await accounts.credentials(message.sender_handle, 'ai');
       const to = await accounts.credentials(message.recipient_handle, 'ai');
       if (!from || !to) {
         const missing = !from ? message.sender_handle : message.recipient_handle;
-        const rows = await accounts.status(missing);
-        if (!rows.some((r) => r.kind === 'ai' && r.state === 'pending'))
-          throw new MatrixError(404, 'M_NOT_FOUND', `@${missing}'s AI has no Matrix account (the instance was destroyed).`);
+        const [latest] = (await accounts.status(missing)).filter((r) => r.kind === 'ai');
+        // Provisioned before the social layer: owed its accounts now.
+        if (!latest) await accounts.request(missing);
+        else if (latest.state !== 'pending') throw new Undeliverable(`@${missing}'s AI has no Matrix account (the instance was destroyed).`);
         throw new MatrixUnavailableError(`Waiting for @${missing}'s AI to get its Matrix account.`);
       }
-      const roomId = await this.directRoom(client, from, to);
       let eventId: string;
+      let roomId: string;
       try {
+        roomId = await this.directRoom(client, from, to);
         eventId = await client.sendText(from.accessToken, roomId, message.id, message.body);
       } catch (err) {
+        if (err instanceof MatrixError && err.status === 401) {
+          // A token the homeserver no longer knows (logged out, revoked): log in again; the retry uses the new one.
+          await accounts.relogin(message.sender_handle);
+          await accounts.relogin(message.recipient_handle);
+        }
         // The remembered room no longer takes our posts (someone left it): forget it; the retry makes another.
         if (err instanceof MatrixError && err.status === 403)
           await this.deps.db.models.SocialRoom.destroy({ where: { pair: pairKey(from.userId, to.userId) } });
@@ -199,13 +235,14 @@ export class SocialWorker {
     } catch (err) {
       const attempts = message.attempts + 1;
       const outage = err instanceof MatrixUnavailableError;
-      const giveUp = !outage && attempts >= this.deps.config.maxDeliveryAttempts;
+      const giveUp = err instanceof Undeliverable || (!outage && attempts >= this.deps.config.maxDeliveryAttempts);
       const wait = outage && err.retryAfterMs !== null ? Math.max(err.retryAfterMs, RETRY_BASE_MS) : backoffMs(attempts, RETRY_BASE_MS, RETRY_MAX_MS);
+      if (!outage && !(err instanceof Undeliverable)) this.deps.logger.warn({ id: message.id, err: describeError(err) }, 'message delivery failed');
       await SocialMessage.update(
         {
-          state: giveUp || (err instanceof MatrixError && err.status === 404) ? 'failed' : 'queued',
+          state: giveUp ? 'failed' : 'queued',
           attempts,
-          last_error: describeError(err),
+          last_error: userMessage(err),
           next_attempt_at: new Date(Date.now() + wait),
           lease_owner: null,
           lease_expires_at: null,
@@ -215,21 +252,57 @@ export class SocialWorker {
     }
   }
 
-  /** The pair's direct room: remembered, or created by the sender with the recipient invited and joined. */
+  private async stillAllowed(message: SocialMessage): Promise<void> {
+    const { User, SocialBlock } = this.deps.db.models;
+    const people = await User.findAll({
+      where: { handle: { [Op.in]: [message.sender_handle, message.recipient_handle] } },
+      attributes: ['id', 'handle', 'suspended_at', 'deleted_at'],
+    });
+    const sender = people.find((p) => p.handle === message.sender_handle);
+    const recipient = people.find((p) => p.handle === message.recipient_handle);
+    if (!sender || !recipient || sender.suspended_at || sender.deleted_at || recipient.suspended_at || recipient.deleted_at)
+      throw new Undeliverable('The sender or the recipient is no longer on the platform.');
+    const blocked = await SocialBlock.findOne({
+      where: {
+        [Op.or]: [
+          { blocker_id: recipient.id, blocked_id: sender.id },
+          { blocker_id: sender.id, blocked_id: recipient.id },
+        ],
+      },
+    });
+    if (blocked) throw new Undeliverable(`Not delivered: a block between @${message.sender_handle} and @${message.recipient_handle}.`);
+  }
+
+  /**
+   * The pair's direct room: remembered, or created by the sender with the recipient
+   * invited. It is remembered before the recipient joins, so a retry after a failed
+   * join joins the same room instead of making another.
+   */
   private async directRoom(client: MatrixClient, from: { userId: string; accessToken: string }, to: { userId: string; accessToken: string }): Promise<string> {
     const { SocialRoom } = this.deps.db.models;
     const pair = pairKey(from.userId, to.userId);
-    const known = await SocialRoom.findByPk(pair);
-    if (known) return known.room_id;
-    const roomId = await client.createDirectRoom(from.accessToken, to.userId);
-    await client.join(to.accessToken, roomId);
-    const [room] = await SocialRoom.findOrCreate({ where: { pair }, defaults: { pair, room_id: roomId } });
+    let room = await SocialRoom.findByPk(pair);
+    if (room?.leaving) throw new MatrixUnavailableError('Waiting for the previous conversation to be closed.');
+    if (!room) {
+      const roomId = await client.createDirectRoom(from.accessToken, to.userId);
+      [room] = await SocialRoom.findOrCreate({ where: { pair }, defaults: { pair, room_id: roomId } });
+    }
+    if (!room.joined) {
+      await client.join(to.accessToken, room.room_id);
+      await SocialRoom.update({ joined: true }, { where: { pair, room_id: room.room_id } });
+    }
     return room.room_id;
   }
 }
 
-function pairKey(a: string, b: string): string {
-  return a < b ? `${a}\n${b}` : `${b}\n${a}`;
+/** A message that can never be delivered (no recipient, a block): failed at once. */
+class Undeliverable extends Error {}
+
+/** What the sender sees: the reason, without internal details (addresses, raw homeserver errors). */
+function userMessage(err: unknown): string {
+  if (err instanceof Undeliverable || err instanceof MatrixUnavailableError) return err.message;
+  if (err instanceof MatrixError) return `The homeserver refused the message (${err.errcode}); it is retried.`;
+  return 'Delivery failed on the platform; it is retried.';
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

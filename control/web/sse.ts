@@ -16,6 +16,8 @@ interface EventFeed<T extends { id: number }> {
 const POLL_MS = 1000;
 const HEARTBEAT_MS = 15_000;
 const BATCH = 200;
+/** A client that reads nothing while this much waits for it is dropped, not buffered for. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 export function streamEvents<T extends { id: number }>(ctx: Context, feed: EventFeed<T>, afterId: number, eventName: string): void {
   const stream = new PassThrough();
@@ -37,6 +39,7 @@ export function streamEvents<T extends { id: number }>(ctx: Context, feed: Event
     if (closed || event.id <= lastId) return;
     lastId = event.id;
     stream.write(`id: ${event.id}\nevent: ${eventName}\ndata: ${JSON.stringify(event)}\n\n`);
+    if (stream.writableLength > MAX_BUFFERED_BYTES) close();
   };
   const pump = async () => {
     if (pumping || closed) return;

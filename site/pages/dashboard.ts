@@ -5,7 +5,7 @@ import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
 import { instanceView } from '../../control/provisioning/views.ts';
 import { streamEvents } from '../../control/web/sse.ts';
 import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
-import { messagesSection, profileSettingsSection } from '../social-views.ts';
+import { blocksSection, messagesSection, profileSettingsSection } from '../social-views.ts';
 import { budgetSection, lastDays } from '../spend-views.ts';
 import { dashboardPage } from '../views.ts';
 
@@ -38,7 +38,7 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
           bio: session.user.bio ?? null,
           avatarUrl: session.user.avatar_url ?? null,
           shareActivity: session.user.share_activity ?? false,
-        })
+        }) + blocksSection(pageUser(session)!, await deps.social.blocked(session.user.id))
       : '';
     html(
       ctx,

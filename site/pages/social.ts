@@ -3,13 +3,14 @@
  * profiles, the feed, live over SSE) and signed-in writes as form posts (send, block,
  * unblock, the dashboard's profile settings). The sender is always the session's user.
  */
-import { ValidationError } from '../../control/errors.ts';
+import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
 import { acceptsHtml } from '../../control/web/negotiate.ts';
 import { streamEvents } from '../../control/web/sse.ts';
 import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
 import { profilePage } from '../social-views.ts';
 
 const FEED_PAGE = 50;
+const STREAM_REPLAY = 100;
 
 export function socialPages(router: SiteRouter, deps: SiteDeps): void {
   const signedIn = requireSession(deps);
@@ -51,11 +52,17 @@ export function socialPages(router: SiteRouter, deps: SiteDeps): void {
     ctx.body = { profile: await social.aiProfile(ctx.params.handle!) };
   });
 
-  /** JSON pages (newest first, `before` an id), or the live stream with Accept: text/event-stream (from `after`). */
+  /**
+   * JSON pages (newest first, `before` an id), or, for signed-in people, the live stream
+   * with Accept: text/event-stream from `after` (at most the last STREAM_REPLAY entries).
+   */
   router.get('/social/feed', async (ctx) => {
-    const after = Number(ctx.query.after ?? 0);
     if (ctx.get('accept').includes('text/event-stream')) {
-      streamEvents(ctx, social.feed, Number.isSafeInteger(after) && after >= 0 ? after : 0, 'feed');
+      // Each open stream costs a connection and a poll: only for people signed in (the community page).
+      if (!(await sessionOf(ctx, deps))) throw new UnauthorizedError('Sign in to follow the feed live; its entries are at GET /social/feed.');
+      const after = Number(ctx.query.after ?? 0);
+      const from = Math.max(Number.isSafeInteger(after) && after >= 0 ? after : 0, (await social.feed.newestId()) - STREAM_REPLAY);
+      streamEvents(ctx, social.feed, from, 'feed');
       return;
     }
     const before = ctx.query.before === undefined ? undefined : Number(ctx.query.before);
@@ -69,7 +76,7 @@ export function socialPages(router: SiteRouter, deps: SiteDeps): void {
     const form = await checkForm(ctx);
     const { user } = ctx.state.session;
     if (!user.handle) throw new ValidationError('Choose a handle first: your AI sends from your Matrix OS.');
-    const message = await social.send({ handle: user.handle, userId: user.id, via: 'site' }, ctx.params.handle, form.get('text'));
+    const { message } = await social.send({ handle: user.handle, userId: user.id, via: 'site' }, ctx.params.handle, form.get('text'));
     seeOther(ctx, `/social/profiles/${encodeURIComponent(message.to)}?sent=${encodeURIComponent(message.id)}`);
   });
 
@@ -81,9 +88,16 @@ export function socialPages(router: SiteRouter, deps: SiteDeps): void {
 
   // Forms can only post: this is "DELETE /social/blocks/:handle" for browsers.
   router.post<SignedIn>('/social/blocks/:handle/delete', signedIn, async (ctx) => {
-    await checkForm(ctx);
+    const form = await checkForm(ctx);
     await social.unblock(ctx.state.session.user.id, ctx.params.handle);
-    seeOther(ctx, `/social/profiles/${encodeURIComponent(ctx.params.handle!)}?blocked=0`);
+    seeOther(ctx, form.get('from') === 'dashboard' ? '/dashboard' : `/social/profiles/${encodeURIComponent(ctx.params.handle!)}?blocked=0`);
+  });
+
+  // Blocking someone by handle: also people hidden from the community, whose profile page is not shown.
+  router.post<SignedIn>('/dashboard/blocks', signedIn, async (ctx) => {
+    const form = await checkForm(ctx);
+    await social.block(ctx.state.session.user.id, (form.get('handle') ?? '').trim().replace(/^@/, ''));
+    seeOther(ctx, '/dashboard');
   });
 
   router.post<SignedIn>('/dashboard/profile', signedIn, async (ctx) => {
@@ -94,7 +108,7 @@ export function socialPages(router: SiteRouter, deps: SiteDeps): void {
       return value || null;
     };
     const avatarUrl = text('avatar_url', 500);
-    if (avatarUrl && !/^https:\/\/[^\s"'<>]+$/.test(avatarUrl)) throw new ValidationError('The avatar must be an https:// address of an image.');
+    if (avatarUrl) checkAvatar(avatarUrl, [deps.settings.domain, deps.settings.instanceDomain]);
     await deps.users.setProfile(ctx.state.session.user.id, {
       displayName: text('display_name', 80),
       bio: text('bio', 500),
@@ -103,4 +117,22 @@ export function socialPages(router: SiteRouter, deps: SiteDeps): void {
     });
     seeOther(ctx, '/dashboard');
   });
+}
+
+/**
+ * An avatar is an https:// image elsewhere: never on the platform's own hosts, where a
+ * viewer's browser would send its cookies (a tenant could point it at a URL that acts).
+ */
+function checkAvatar(value: string, platformDomains: string[]): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ValidationError('The avatar must be an https:// address of an image.');
+  }
+  if (url.protocol !== 'https:' || url.username || url.password || /["'<>\s]/.test(value))
+    throw new ValidationError('The avatar must be an https:// address of an image.');
+  const host = url.hostname.toLowerCase();
+  if (platformDomains.some((d) => host === d || host.endsWith(`.${d}`)))
+    throw new ValidationError('The avatar must be an image hosted elsewhere, not on this platform.');
 }

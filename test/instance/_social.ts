@@ -19,6 +19,7 @@ export interface PlatformRequest {
   url: string;
   authorization: string | undefined;
   contentType: string | undefined;
+  idempotencyKey?: string;
   body: string;
 }
 
@@ -41,6 +42,7 @@ export async function startFakePlatform(t: ExecutionContext): Promise<FakePlatfo
         url: req.url ?? '',
         authorization: req.headers.authorization,
         contentType: req.headers['content-type'],
+        ...(typeof req.headers['idempotency-key'] === 'string' ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
         body: Buffer.concat(chunks).toString('utf8'),
       });
       res.writeHead(platform.answer.status, { 'Content-Type': 'application/json' }).end(platform.answer.body);
@@ -96,8 +98,15 @@ export async function matrixCall(matrix: MatrixDouble, user: RegisteredUser, met
   return json;
 }
 
-/** What the platform does to open a conversation: a direct, trusted private room with an invite. */
+/** What the platform does to open a conversation: a direct, trusted private room with an invite, which it joins for the invitee. */
 export async function createDirectRoom(world: MatrixWorld, from: RegisteredUser, to: RegisteredUser): Promise<string> {
+  const roomId = await inviteOnly(world, from, to);
+  await matrixCall(world.matrix, to, 'POST', `/join/${encodeURIComponent(roomId)}`, {});
+  return roomId;
+}
+
+/** What a tenant can do with its own AI token: a room with an invite that nobody accepts for the invitee. */
+export async function inviteOnly(world: MatrixWorld, from: RegisteredUser, to: RegisteredUser): Promise<string> {
   const room = await matrixCall(world.matrix, from, 'POST', '/createRoom', { is_direct: true, preset: 'trusted_private_chat', invite: [to.userId] });
   return room.room_id as string;
 }

@@ -19,6 +19,7 @@ import {
   closedPort,
   createDirectRoom,
   type InboxReply,
+  inviteOnly,
   matrixCall,
   matrixOptions,
   readInbox,
@@ -177,6 +178,14 @@ test('send forwards {text} to the platform with the social token and passes its 
     },
   ]);
   t.false(JSON.stringify(instance.logs).includes(SOCIAL_TOKEN), 'the social token is never logged');
+
+  // A caller's Idempotency-Key goes on to the platform, so its retry never sends twice.
+  await fetch(`${instance.gateway}/api/social/send`, {
+    method: 'POST',
+    headers: { ...auth(), 'Content-Type': 'application/json', 'Idempotency-Key': 'k-42' },
+    body: JSON.stringify({ to: 'alice', text: 'once' }),
+  });
+  t.is(platform.requests.at(-1)?.idempotencyKey, 'k-42');
 });
 
 test("send passes the platform's error status and body through as is, except a 401 for the instance's own credential", async (t) => {
@@ -259,23 +268,21 @@ test('send gives up on a platform that does not answer, with 504', async (t) => 
     silent.close();
   });
   const api = { url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/social`, token: new Secret(SOCIAL_TOKEN) };
-  const error = await t.throwsAsync(forwardSend(api, 'alice', 'hi', 100), { instanceOf: HttpError });
+  const error = await t.throwsAsync(forwardSend(api, 'alice', 'hi', { timeoutMs: 100 }), { instanceOf: HttpError });
   t.like(error, { status: 504, code: 'platform_timeout' });
   t.is(SEND_TIMEOUT_MS, 10_000, 'the route waits 10 s');
 });
 
 // Receiving
 
-test('the instance joins a direct room it is invited to and lists the message once; its own messages are not listed', async (t) => {
+test('a message in a room the platform joined the AI to is listed once; its own messages are not listed', async (t) => {
   const world = await startMatrixWorld(t);
   const { matrix, alice, bob } = world;
   const instance = await startTestInstance(t, { handle: 'bob', ...matrixOptions(world) });
   const roomId = await createDirectRoom(world, alice, bob);
-  // Sent at once, as the platform does: usually before the instance has joined, often before its sync saw the invite.
   const hello = await sendText(world, alice, roomId, 'Hello Bob, are you free on Friday?');
 
   const inbox = await waitForBodies(instance, ['Hello Bob, are you free on Friday?']);
-  t.is(matrix.room(roomId)?.members[bob.userId], 'join', 'the instance joined by itself');
   t.like(inbox.messages[0], { id: hello, roomId, from: alice.userId, body: 'Hello Bob, are you free on Friday?' });
   t.true(Date.parse(inbox.messages[0]?.receivedAt ?? '') > 0);
   t.deepEqual(inbox.matrix, { configured: true, userId: bob.userId, syncing: true, lastError: null });
@@ -291,6 +298,22 @@ test('the instance joins a direct room it is invited to and lists the message on
   t.is(profile.matrixUserId, bob.userId);
   t.false(JSON.stringify(instance.logs).includes(bob.accessToken), 'the access token is never logged');
   t.deepEqual(matrix.errors, []);
+});
+
+test('an invite the platform did not accept is ignored: a tenant using its AI token directly reaches nothing', async (t) => {
+  const world = await startMatrixWorld(t);
+  const { matrix, alice, bob } = world;
+  const instance = await startTestInstance(t, { handle: 'bob', ...matrixOptions(world) });
+  const sneaky = await inviteOnly(world, alice, bob);
+  await sendText(world, alice, sneaky, 'around the platform (no blocks, no limits)');
+  const proper = await createDirectRoom(world, alice, bob);
+  await sendText(world, alice, proper, 'through the platform');
+  const inbox = await waitForBodies(instance, ['through the platform']);
+  t.deepEqual(
+    inbox.messages.map((m) => m.body),
+    ['through the platform'],
+  );
+  t.is(matrix.room(sneaky)?.members[bob.userId], 'invite', 'the instance never accepted the invite');
 });
 
 test('after a restart the instance syncs from its saved cursor and delivers nothing twice', async (t) => {

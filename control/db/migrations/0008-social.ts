@@ -24,12 +24,16 @@ export async function up(q: QueryInterface): Promise<void> {
     // The user's handle, or "" for the platform's service account.
     handle: { type: DataTypes.STRING(32), allowNull: false },
     kind: { type: DataTypes.STRING(8), allowNull: false },
-    // Bumped when a destroyed handle is provisioned again (a deactivated Matrix id is never reusable).
+    // A new row per epoch when a destroyed handle is provisioned again (a deactivated Matrix id is never reusable).
     epoch: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
     matrix_user_id: { type: DataTypes.STRING(255), allowNull: false },
     password_sealed: { type: DataTypes.TEXT, allowNull: false },
     access_token_sealed: { type: DataTypes.TEXT, allowNull: true },
     device_id: { type: DataTypes.STRING(64), allowNull: true },
+    // The instance credential generation the token was issued for: a rotation issues a new one.
+    token_generation: { type: DataTypes.INTEGER, allowNull: true },
+    // The running instance has been given this token (else the worker restarts it with it).
+    handed_over: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
     state: { type: DataTypes.STRING(16), allowNull: false },
     attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     last_error: { type: DataTypes.TEXT, allowNull: true },
@@ -37,12 +41,16 @@ export async function up(q: QueryInterface): Promise<void> {
     created_at: { type: DataTypes.DATE, allowNull: false },
     updated_at: { type: DataTypes.DATE, allowNull: false },
   });
-  await q.addIndex('matrix_accounts', ['handle', 'kind'], { name: 'matrix_accounts_handle_kind', unique: true });
+  await q.addIndex('matrix_accounts', ['handle', 'kind', 'epoch'], { name: 'matrix_accounts_handle_kind_epoch', unique: true });
   await q.addIndex('matrix_accounts', ['state', 'next_attempt_at'], { name: 'matrix_accounts_due' });
   await q.createTable('social_rooms', {
     // The two AI account ids, sorted, joined by a newline, so one room per pair whoever writes first.
     pair: { type: DataTypes.STRING(520), primaryKey: true },
     room_id: { type: DataTypes.STRING(255), allowNull: false },
+    // The recipient's AI has joined (saved before the join, so a retry never makes a second room).
+    joined: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+    // The Matrix id of an AI that must leave the room (its user blocked the other): the worker does it.
+    leaving: { type: DataTypes.STRING(255), allowNull: true },
     created_at: { type: DataTypes.DATE, allowNull: false },
   });
   await q.createTable('social_messages', {
@@ -51,6 +59,8 @@ export async function up(q: QueryInterface): Promise<void> {
     recipient_handle: { type: DataTypes.STRING(32), allowNull: false },
     // 'site' (the signed-in user) or 'instance' (the sender's instance, by its own credential).
     via: { type: DataTypes.STRING(16), allowNull: false },
+    // The sender's Idempotency-Key: a retried request returns the message it made.
+    client_key: { type: DataTypes.STRING(128), allowNull: true },
     body: { type: DataTypes.TEXT, allowNull: false },
     state: { type: DataTypes.STRING(16), allowNull: false },
     attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
@@ -65,6 +75,7 @@ export async function up(q: QueryInterface): Promise<void> {
   });
   await q.addIndex('social_messages', ['state', 'next_attempt_at'], { name: 'social_messages_due' });
   await q.addIndex('social_messages', ['sender_handle', 'created_at'], { name: 'social_messages_sender' });
+  await q.addIndex('social_messages', ['sender_handle', 'client_key'], { name: 'social_messages_client_key', unique: true });
   await q.createTable('social_blocks', {
     blocker_id: { type: DataTypes.STRING(64), primaryKey: true },
     blocked_id: { type: DataTypes.STRING(64), primaryKey: true },

@@ -138,3 +138,62 @@ test('destroying deactivates both accounts through the admin room, retried throu
   await accounts.ensure('erin');
   t.is((await accounts.credentials('erin', 'ai'))?.userId, `@erin.2_ai:${SERVER}`);
 });
+
+test('provisioned again before the deactivation ran: the old accounts are still deactivated, the new epoch is separate', async (t) => {
+  const { matrix, accounts } = await setup(t);
+  await accounts.request('finn');
+  await accounts.ensure('finn');
+  await accounts.scheduleDeactivation('finn');
+  await accounts.request('finn'); // the handle is provisioned again at once
+  await accounts.ensure('finn');
+  for (const row of await accounts.due(10, new Date(Date.now() + 120_000))) await accounts.work(row);
+  await waitUntil(() => matrix.user(`@finn_ai:${SERVER}`)?.deactivated, { message: 'the first epoch deactivated' });
+  const ai = await accounts.credentials('finn', 'ai');
+  t.is(ai?.userId, `@finn.2_ai:${SERVER}`);
+  t.false(matrix.user(`@finn.2_ai:${SERVER}`)!.deactivated);
+});
+
+test('two workers given the same due row: one claims it, the homeserver sees one registration', async (t) => {
+  const { matrix, accounts } = await setup(t);
+  await accounts.ensure('nobody-yet');
+  await accounts.request('gail');
+  const due = await accounts.due(10, new Date(Date.now() + 60_000));
+  const row = due.find((r) => r.kind === 'ai')!;
+  const copy = due.find((r) => r.kind === 'ai')!;
+  const results = await Promise.all([accounts.work(row), accounts.work(copy)]);
+  t.deepEqual(results.sort(), [false, true]);
+  t.is(
+    matrix.requests.filter((r) => r.path.endsWith('/register') && (r.body as { username?: string })?.username === 'gail_ai').length,
+    2,
+    'one registration (its two UIA requests)',
+  );
+});
+
+test('an instance gets a token of its credential generation: a rotation logs the old device out', async (t) => {
+  const { matrix, accounts } = await setup(t);
+  await accounts.request('hana');
+  await accounts.ensure('hana');
+  const first = await accounts.forInstance('hana', 1);
+  const again = await accounts.forInstance('hana', 1);
+  t.is(again!.accessToken, first!.accessToken, 'the same generation keeps its token');
+  t.deepEqual(await accounts.awaitingHandover(10), [], 'handed over');
+  const rotated = await accounts.forInstance('hana', 2);
+  t.not(rotated!.accessToken, first!.accessToken);
+  const devices = matrix.user(`@hana_ai:${SERVER}`)!.devices.map((d) => d.accessToken);
+  t.false(devices.includes(first!.accessToken), 'the copied token is dead');
+  t.true(devices.includes(rotated!.accessToken));
+});
+
+test('after SECRET_KEY rotation a sealed token still opens with the previous key and is sealed again under the new one', async (t) => {
+  const { db, accounts, matrix } = await setup(t);
+  await accounts.request('ivan');
+  await accounts.ensure('ivan');
+  const before = await accounts.credentials('ivan', 'ai');
+  const rotatedBox = new SecretBox('a-brand-new-secret-key-0123456789abcdef', 'matrix-tokens', [KEY]);
+  const rotated = new MatrixAccounts(db, new MatrixClient(matrix.url), rotatedBox, accounts.settings);
+  const after = await rotated.credentials('ivan', 'ai');
+  t.is(after?.accessToken, before?.accessToken);
+  const row = await db.models.MatrixAccount.findOne({ where: { handle: 'ivan', kind: 'ai' } });
+  t.false(rotatedBox.needsReseal(row!.access_token_sealed!));
+  t.false(rotatedBox.needsReseal(row!.password_sealed));
+});

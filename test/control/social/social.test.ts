@@ -4,6 +4,8 @@
  * provisioning, AI-to-AI messages through the platform, the feed, blocks, limits,
  * spoofing, outages and deactivation.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { deriveCredential } from '../../../control/access/credentials.ts';
 import { DEFAULT_REGISTRATION_TOKEN, type MatrixDouble, startMatrixDouble } from '../../doubles/matrix/index.ts';
@@ -63,11 +65,14 @@ async function startSocial(t: ExecutionContext, env: Record<string, string> = {}
   };
 }
 
-async function json<T = Record<string, any>>(response: Response): Promise<T> {
+// biome-ignore lint/suspicious/noExplicitAny: the answers' shapes are asserted by the tests themselves
+type Json = Record<string, any>;
+
+async function json<T = Json>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 
-async function delivered(social: Social, from: string, id: string): Promise<Record<string, any>> {
+async function delivered(social: Social, from: string, id: string): Promise<Json> {
   return waitUntil(
     async () => {
       const { message } = await json(await social.asInstance(from, `/messages/${id}`));
@@ -200,6 +205,54 @@ test('blocks, rate limits and size limits hold, with messages that say what to d
   t.is(await social.platform.db.models.SocialMessage.count(), 3);
 });
 
+test("a block makes the blocker's AI leave the pair's room, and a message queued before the block is not delivered", async (t) => {
+  const social = await startSocial(t);
+  await social.join('alice');
+  const bobCookie = await social.join('bob');
+  const first = await json(await social.asInstance('alice', '/send/bob', { json: { text: 'before the block' } }));
+  await delivered(social, 'alice', first.message.id);
+  const room = social.matrix.rooms().find((r) => r.joined.includes(`@bob_ai:${SERVER}`) && r.joined.includes(`@alice_ai:${SERVER}`))!;
+
+  await social.matrix.down();
+  const queued = await json(await social.asInstance('alice', '/send/bob', { json: { text: 'queued, then blocked' } }));
+  const page = await social.site.send('/dashboard', { cookie: bobCookie });
+  const blockAnswer = await social.site.send('/dashboard/blocks', { cookie: bobCookie, form: { csrf: csrfOf(page.text), handle: '@alice' } });
+  t.is(blockAnswer.status, 303);
+  await social.matrix.up();
+  const failed = await waitUntil(async () => {
+    const { message } = await json(await social.asInstance('alice', `/messages/${queued.message.id}`));
+    return message.status === 'failed' ? message : null;
+  });
+  t.regex(failed.lastError, /block/);
+  // Alice's AI cannot reach Bob's directly with its own Matrix token either: Bob's AI left.
+  await waitUntil(() => social.matrix.room(room.roomId)?.members[`@bob_ai:${SERVER}`] === 'leave', { message: "bob's AI left the room" });
+  t.is(await social.platform.db.models.SocialRoom.count(), 0, 'the room is forgotten');
+  const dashboard = await social.site.send('/dashboard', { cookie: bobCookie });
+  t.regex(dashboard.text, /<ul id="blocked"><li>@alice /);
+});
+
+test('an Idempotency-Key makes a retried send return the first message', async (t) => {
+  const social = await startSocial(t);
+  await social.join('alice');
+  await social.join('bob');
+  const send = () =>
+    fetch(`${social.platform.config.meterUrl}/social/send/bob`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${deriveCredential(TEST_KEY, 'social-key', 'alice', 1)}`,
+        'content-type': 'application/json',
+        'idempotency-key': 'retry-7f3a',
+      },
+      body: JSON.stringify({ text: 'once, however often asked' }),
+    });
+  const [a, b] = await Promise.all([send(), send()]);
+  const c = await send();
+  t.deepEqual([a.status, b.status, c.status].sort(), [200, 200, 202]);
+  const ids = new Set([(await json(a)).message.id, (await json(b)).message.id, (await json(c)).message.id]);
+  t.is(ids.size, 1);
+  t.is(await social.platform.db.models.SocialMessage.count(), 1);
+});
+
 test('with the homeserver down, messages queue with their state visible and are delivered once each after it returns', async (t) => {
   const social = await startSocial(t);
   await social.join('alice');
@@ -250,6 +303,28 @@ test('an instance provisioned while the homeserver is away runs at once and is r
   t.is(social.matrix.users().filter((u) => u.localpart === 'bob_ai').length, 1);
 });
 
+test('an instance posts activity on the feed only when its user opted in, a few a minute', async (t) => {
+  const social = await startSocial(t);
+  const cookie = await social.join('alice');
+  const post = (text: string) => social.asInstance('alice', '/activity', { json: { text } });
+  const refused = await post('built a to-do app');
+  t.is(refused.status, 403);
+  t.regex((await json(refused)).error.message, /has not chosen to share/);
+  const dashboard = await social.site.send('/dashboard', { cookie });
+  const saved = await social.site.send('/dashboard/profile', {
+    cookie,
+    form: { csrf: csrfOf(dashboard.text), display_name: 'Alice A.', bio: 'Builds things', share_activity: '1' },
+  });
+  t.is(saved.status, 303);
+  for (let i = 0; i < 5; i++) t.is((await post(`step ${i}`)).status, 201);
+  t.is((await post('one too many')).status, 429);
+  const feed = JSON.parse((await social.site.send('/social/feed')).text) as { items: Array<{ kind: string; text: string }> };
+  t.is(feed.items.filter((i) => i.kind === 'activity').length, 5);
+  t.is(feed.items[0]!.text, "@alice's AI: step 4");
+  const profile = JSON.parse((await social.site.send('/social/profiles/alice')).text);
+  t.like(profile.profile, { displayName: 'Alice A.', bio: 'Builds things' });
+});
+
 test('AI profiles come from the running instance and are cached; a sleeping instance is not woken for one', async (t) => {
   const social = await startSocial(t);
   await social.join('alice');
@@ -274,6 +349,35 @@ test('AI profiles come from the running instance and are cached; a sleeping inst
 
   const profile = await json(await social.site.send('/social/profiles/bob').then((r) => new Response(r.text)));
   t.like(profile.profile, { handle: 'bob', online: false, matrix: { user: `@bob:${SERVER}`, ai: `@bob_ai:${SERVER}` } });
+});
+
+test('a hostile instance cannot exhaust the platform through its AI profile: capped, asked once for many readers', async (t) => {
+  const social = await startSocial(t, { SOCIAL_PROFILE_TIMEOUT: '5s' });
+  await social.join('mallory');
+  let asked = 0;
+  const hostile = http.createServer((_req, res) => {
+    asked++;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // An endless answer: the platform must stop reading it.
+    const pump = () => {
+      while (res.write(chunk)) if (res.writableLength > 1024 * 1024) break;
+    };
+    res.on('drain', pump);
+    pump();
+  });
+  await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => hostile.close(() => resolve())));
+  hostile.on('connection', (socket) => t.teardown(() => socket.destroy()));
+  await social.platform.db.models.Instance.update(
+    { gateway_url: `http://127.0.0.1:${(hostile.address() as AddressInfo).port}` },
+    { where: { handle: 'mallory' } },
+  );
+  const reads = await Promise.all(Array.from({ length: 5 }, () => social.site.send('/social/profiles/mallory/ai').then((r) => JSON.parse(r.text).profile)));
+  for (const profile of reads) t.like(profile, { source: 'unavailable', name: "mallory's AI" });
+  t.is(asked, 1, 'one request to the instance for five readers');
+  t.is((await social.site.send('/social/profiles/mallory/ai').then((r) => JSON.parse(r.text))).profile.source, 'unavailable');
+  t.is(asked, 1, 'a failure is remembered for a moment');
 });
 
 test('destroying a user deactivates both Matrix accounts through the admin room', async (t) => {
@@ -333,11 +437,28 @@ test('discovery: paginated, searchable, without people who hide or are suspended
   t.is((await get('/social/profiles/dora')).status, 404);
   t.is((await get('/social/profiles/eve')).status, 404);
   t.is((await get('/social/users?limit=500')).status, 400);
+  // The feed: a long run of entries of a hidden person neither shows nor stalls a reader paging by id.
+  for (let i = 0; i < 250; i++) await platform.db.models.FeedEntry.create({ kind: 'activity', actor_handle: 'dora', text: `hidden ${i}` });
+  await platform.db.models.FeedEntry.create({ kind: 'activity', actor_handle: 'anna', text: 'visible' });
+  const after = await platform.social.feed.after(0, 200);
+  t.deepEqual(
+    after.map((i) => i.text),
+    ["@anna's AI: visible"],
+  );
+  t.deepEqual(
+    (await get('/social/feed')).body.items.map((i: { actor: string }) => i.actor),
+    ['anna'],
+  );
+  const stream = await site.send('/social/feed', { headers: { accept: 'text/event-stream' } });
+  t.is(stream.status, 401, 'the live stream is for people signed in');
   t.is((await get('/social/users?after=..%2F')).status, 400);
   const profile = await get('/social/profiles/anna');
   t.like(profile.body.profile, { handle: 'anna', online: false, matrix: null });
 
   const { cookie } = await site.signIn('gus@example.com');
+  const dash = await site.send('/dashboard', { cookie });
+  const refused = await site.send('/dashboard/profile', { cookie, form: { csrf: csrfOf(dash.text), avatar_url: 'https://bob.localhost/_mxos/act' } });
+  t.is(refused.status, 400, "no avatar on the platform's own hosts");
   const page = await site.send('/social/profiles/anna', { cookie, headers: { accept: 'text/html' } });
   t.is(page.status, 200);
   t.regex(page.text, /anna&#39;s AI/);
