@@ -6,22 +6,13 @@
  * page tries may issue a login code for alice or reach her instance.
  */
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Page } from 'playwright-core';
 import { MemoryOrchestrator } from '../doubles/memory-orchestrator.ts';
 import { browserTest, launchBrowser } from '../helpers/browser.ts';
 import { startEchoInstance } from '../helpers/echo-instance.ts';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+import { freePort } from '../helpers/postgres.ts';
 
 /** What bob's instance serves: a page that tries every way into alice's instance it can. */
 function attackPage(port: number): string {

@@ -3,21 +3,11 @@
  * default (SQLite, local driver, reference instance, development identity provider).
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { browserTest, launchBrowser } from '../helpers/browser.ts';
 import { startTestPlatform } from '../helpers/platform.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+import { freePort } from '../helpers/postgres.ts';
 
 const SHOTS = path.join(os.tmpdir(), 'mxos-screenshots');
 
