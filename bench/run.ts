@@ -25,6 +25,7 @@ interface BenchDef {
 const BENCHMARKS: BenchDef[] = [
   { name: 'control-scale', timeoutMs: 15 * 60_000 },
   { name: 'signup-burst', timeoutMs: 25 * 60_000 },
+  { name: 'capacity-burst', timeoutMs: 25 * 60_000 },
   { name: 'nomad-provision', timeoutMs: 30 * 60_000 },
   { name: 'router', timeoutMs: 10 * 60_000 },
   { name: 'site', timeoutMs: 10 * 60_000 },

@@ -29,6 +29,7 @@ import type { Logger } from './logger.ts';
 import { bindMeterListener, type Meter, type MeterServices, openMeterServices, startMeter } from './meter/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { Orchestrator } from './orchestrator/types.ts';
+import { Capacity } from './provisioning/capacity.ts';
 import { InstanceService } from './provisioning/service.ts';
 import { InstanceStore, type StoredEvent, type TransitionChange } from './provisioning/store.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
@@ -42,6 +43,8 @@ import { MatrixClient } from './social/matrix-client.ts';
 import { SecretBox } from './social/secret-box.ts';
 import { SocialService } from './social/service.ts';
 import { SocialWorker } from './social/worker.ts';
+import { Admission } from './users/admission.ts';
+import { Invites } from './users/invites.ts';
 import { SiteSessions } from './users/sessions.ts';
 import { UserStore } from './users/store.ts';
 
@@ -49,7 +52,7 @@ const PLATFORM_VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', i
 
 export type Role =
   | { kind: 'all-in-one'; orchestrator: Orchestrator }
-  | { kind: 'router-worker'; secretKey: string; identity: OidcSettings; registry: Registry; toPrimary(message: WorkerMessage): void };
+  | { kind: 'router-worker'; secretKey: string; identity: OidcSettings | null; registry: Registry; toPrimary(message: WorkerMessage): void };
 
 /** What every role builds over the database. */
 export interface Services {
@@ -57,6 +60,11 @@ export interface Services {
   store: InstanceStore;
   service: InstanceService;
   users: UserStore;
+  /** Invite codes and the sign-up policy that redeems them. */
+  invites: Invites;
+  admission: Admission;
+  /** MAX_RUNNING_INSTANCES: places, and the queue for them. */
+  capacity: Capacity;
   codes: AccessCodes;
   activity: ActivityRecorder;
   /** Budgets, prices and spend (the meter itself runs in the all-in-one role). */
@@ -113,12 +121,17 @@ async function openServices(config: Config, logger: Logger, secretKey: string): 
   const store = new InstanceStore(db);
   const activity = new ActivityRecorder(db);
   activity.startFlushing(config.lifecycle.activityFlushIntervalMs, logger);
-  const users = new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs), store);
+  const invites = new Invites(db);
+  const admission = new Admission(config.signup, invites, config.identity.adminEmails);
+  const users = new UserStore(db, new SiteSessions(db, config.identity.sessionTtlMs), store, admission);
   return {
     db,
     store,
     service: new InstanceService(db, store, config.orchestrator),
     users,
+    invites,
+    admission,
+    capacity: new Capacity(db, config.capacity.maxRunning, config.capacity.evictIdleWhenFull),
     codes: new AccessCodes(db),
     activity,
     spend: await openMeterServices(config, db, logger),
@@ -137,7 +150,7 @@ async function openServices(config: Config, logger: Logger, secretKey: string): 
 function startPublicListener(
   config: Config,
   services: Services,
-  options: { secretKey: string; identity: OidcSettings; registry: Registry; logger: Logger },
+  options: { secretKey: string; identity: OidcSettings | null; registry: Registry; logger: Logger },
 ): Promise<Edge> {
   const { secretKey, identity, registry, logger } = options;
   const url = (handle: string) => instanceUrl(config, handle);
@@ -181,7 +194,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
   const metrics = createMetrics(() => store.countByState());
   const lifecycle = new Lifecycle({ db, store, orchestrator, activity, config, logger, metrics });
   const socialWorker = composeSocialWorker(config, services, secretKey, logger);
-  const worker = new ProvisioningWorker({ store, orchestrator, config, secretKey, logger, metrics, hooks: socialWorker.hooks() });
+  const worker = new ProvisioningWorker({ store, orchestrator, config, secretKey, logger, metrics, hooks: socialWorker.hooks(), capacity: services.capacity });
 
   // Leases held by this replica's previous run are ours to take back now, not after they expire.
   const reclaimed = await store.releaseLeases(worker.replicaLeasePattern());
@@ -225,6 +238,8 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
     secretKey,
     codes,
     users: services.users,
+    invites: services.invites,
+    publicUrl: config.public.url,
     ...services.spend,
     workerMetrics: routerWorkers ? () => routerWorkers.metrics() : undefined,
     instanceUrl: (handle) => instanceUrl(config, handle),

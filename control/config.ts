@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type MeterConfig, parseMeter } from './config-meter.ts';
 import { deepFreeze, type Env, EnvReader } from './config-parse.ts';
+import { parseSignup, type SignupConfig } from './config-signup.ts';
 import { parseSocial, type SocialConfig } from './config-social.ts';
 import { ConfigError } from './errors.ts';
 
@@ -116,12 +117,21 @@ export interface Config {
     devIdp: { host: string; port: number };
     /** Emails that are admins from their first sign-in. */
     adminEmails: string[];
+    /** Sign in with GitHub (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET); null: not offered. */
+    github: { clientId: string; clientSecret: string; url: string; apiUrl: string } | null;
     sessionTtlMs: number;
   };
   /** What instances get as ANTHROPIC_BASE_URL; null: the meter's own listener URL. */
   meterUrl: string | null;
   meter: MeterConfig;
   social: SocialConfig;
+  /** Who may sign up (SIGNUP_MODE and its lists). */
+  signup: SignupConfig;
+  /**
+   * MAX_RUNNING_INSTANCES (null: no limit): more wait in a fair queue. With
+   * EVICT_IDLE_WHEN_FULL the longest-idle running instance is stopped to make room.
+   */
+  capacity: { maxRunning: number | null; evictIdleWhenFull: boolean };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Development-only choices in force, each warned about loudly at start-up. */
   devWarnings: string[];
@@ -221,10 +231,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
         .map((e) => e.trim().toLowerCase())
         .filter(Boolean),
       sessionTtlMs: read.duration('SESSION_TTL', 7 * 86_400_000, 60_000),
+      github: parseGitHub(read),
     },
     meterUrl: read.raw('METER_URL') === undefined ? null : read.url('METER_URL', '', ['http:', 'https:']),
     meter: parseMeter(read),
     social: parseSocial(read, publicSide.domain),
+    signup: parseSignup(read),
+    capacity: {
+      maxRunning: read.integer('MAX_RUNNING_INSTANCES', 0, 0, 100_000) || null,
+      evictIdleWhenFull: read.flag('EVICT_IDLE_WHEN_FULL'),
+    },
     logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     devWarnings: [],
   };
@@ -353,8 +369,12 @@ function checkCrossFieldRules(read: EnvReader, config: Config, opts: { productio
   }
   if (!opts.production) return;
   read.require(
-    config.identity.issuer !== null,
-    'OIDC_ISSUER is required when PLATFORM_MODE=production: the embedded development sign-in accepts any email (docs/identity.md shows how to set up a provider)',
+    config.identity.issuer !== null || config.identity.github !== null,
+    'OIDC_ISSUER (or GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET) is required when PLATFORM_MODE=production: the embedded development sign-in accepts any email (docs/identity.md shows how to set up a provider)',
+  );
+  read.require(
+    config.identity.github === null || config.identity.github.url.startsWith('https://'),
+    'GITHUB_URL must be an https:// URL when PLATFORM_MODE=production',
   );
   read.require(
     config.identity.issuer === null || config.identity.issuer.startsWith('https://'),
@@ -373,6 +393,18 @@ function checkCrossFieldRules(read: EnvReader, config: Config, opts: { productio
     config.orchestrator !== 'local' || opts.allowLocalDriver,
     'ORCHESTRATOR=local is a development driver: in production set ORCHESTRATOR=nomad, or ALLOW_LOCAL_DRIVER=1 to run instances as local processes anyway',
   );
+}
+
+function parseGitHub(read: EnvReader): Config['identity']['github'] {
+  const clientId = read.optionalString('GITHUB_CLIENT_ID');
+  const clientSecret = read.optionalString('GITHUB_CLIENT_SECRET');
+  if (clientId === null && clientSecret === null) return null;
+  if (clientId === null || clientSecret === null) {
+    read.problems.push('GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together: set both (from the GitHub OAuth app), or neither');
+    return null;
+  }
+  const url = read.url('GITHUB_URL', 'https://github.com', ['https:', 'http:']).replace(/\/+$/, '');
+  return { clientId, clientSecret, url, apiUrl: read.url('GITHUB_API_URL', 'https://api.github.com', ['https:', 'http:']).replace(/\/+$/, '') };
 }
 
 function developmentWarnings(config: Config, allowLocalDriver: boolean): string[] {

@@ -24,6 +24,8 @@ export function adminUsersPage(
   paging: Paging & { q: string },
   flash: string | null,
   limits: { memoryMB: number; cpu: number },
+  /** The fleet at a glance (overview-views.ts), shown before the table. */
+  overview: string,
 ): string {
   const csrf = `<input type="hidden" name="csrf" value="${e(me.csrf)}"><input type="hidden" name="q" value="${e(paging.q)}">`;
   const action = (id: string, value: string, label: string, extra = '') =>
@@ -57,6 +59,7 @@ export function adminUsersPage(
 ${flash ? `<p class="flash" role="status">${e(flash)}</p>` : ''}
 ${adminNav('users')}
 <form method="get" action="/admin/users" role="search"><label for="q">Search by handle or email (prefix)</label><input id="q" name="q" value="${e(paging.q)}"> <button type="submit">Search</button></form>
+${overview}
 <p>${paging.total} user${paging.total === 1 ? '' : 's'}; limits per instance: ${limits.memoryMB} MB, ${limits.cpu} CPU (INSTANCE_MEMORY_MB, INSTANCE_CPU).</p>
 <div class="table"><table><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active</th><th scope="col">Actions</th></tr></thead>
 <tbody>${body}</tbody></table></div>
@@ -85,6 +88,7 @@ const ADMIN_PAGES = [
   ['users', '/admin/users', 'Users and instances'],
   ['spend', '/admin/spend', 'Model spend'],
   ['prices', '/admin/prices', 'Prices'],
+  ['invites', '/admin/invites', 'Invites'],
   ['audit', '/admin/audit', 'Audit log'],
 ] as const;
 

@@ -12,6 +12,7 @@ import { adminPages } from './pages/admin.ts';
 import { authPages } from './pages/auth.ts';
 import { communityPages } from './pages/community.ts';
 import { dashboardPages } from './pages/dashboard.ts';
+import { invitePages } from './pages/invites.ts';
 import { landingPages } from './pages/landing.ts';
 import { openPages } from './pages/open.ts';
 import { signupPages } from './pages/signup.ts';
@@ -25,7 +26,7 @@ const ASSETS: Record<string, { file: URL; type: string }> = {
   '/assets/site.js': { file: new URL('./assets/site.js', import.meta.url), type: 'text/javascript; charset=utf-8' },
 };
 
-const PAGES = [landingPages, authPages, signupPages, dashboardPages, tokenPages, openPages, communityPages, socialPages, adminPages, spendPages];
+const PAGES = [landingPages, authPages, signupPages, dashboardPages, tokenPages, openPages, communityPages, socialPages, adminPages, invitePages, spendPages];
 
 export function createSiteApp(deps: SiteDeps): Koa<SiteState> {
   const app = new Koa<SiteState>();

@@ -6,14 +6,18 @@ import type Router from '@koa/router';
 import type { Context, Next, ParameterizedContext } from 'koa';
 import type { AccessCodes } from '../control/access/login-codes.ts';
 import type { BudgetPeriod } from '../control/config-meter.ts';
+import type { SignupMode } from '../control/config-signup.ts';
 import type { Database } from '../control/db/database.ts';
 import { ForbiddenError, PlatformError } from '../control/errors.ts';
+import type { GitHubLogin } from '../control/identity/github.ts';
 import type { OidcLogin } from '../control/identity/oidc.ts';
 import type { Logger } from '../control/logger.ts';
 import type { MeterServices } from '../control/meter/index.ts';
+import type { Capacity } from '../control/provisioning/capacity.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
 import type { SocialService } from '../control/social/service.ts';
+import type { Invites } from '../control/users/invites.ts';
 import type { SiteSession } from '../control/users/sessions.ts';
 import type { UserStore } from '../control/users/store.ts';
 import { readForm } from '../control/web/body.ts';
@@ -39,6 +43,11 @@ interface SiteSettings {
   /** Messages between AIs are possible (a Matrix homeserver is configured), and their longest text. */
   messaging: boolean;
   messageMaxChars: number;
+  /** The OpenID Connect issuer (for the sign-in page); devIdentity: it is the embedded development one. */
+  oidcIssuer: string | null;
+  devIdentity: boolean;
+  /** SIGNUP_MODE, and whom a refused person should ask. */
+  signup: { mode: SignupMode; supportContact: string | null };
 }
 
 export interface SiteDeps {
@@ -50,7 +59,12 @@ export interface SiteDeps {
   /** Model budgets, prices and spend. */
   spend: MeterServices;
   social: SocialService;
-  login: OidcLogin;
+  invites: Invites;
+  /** MAX_RUNNING_INSTANCES: places and the queue (positions on the dashboard, the admin page's numbers). */
+  capacity: Capacity;
+  /** The OpenID Connect provider (OIDC_ISSUER or the development one); null when only GitHub signs in. */
+  login: OidcLogin | null;
+  github: GitHubLogin | null;
   /** The audit log is read from here (admin page). */
   db: Database;
   secretKey: string;

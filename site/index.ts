@@ -3,12 +3,15 @@ import type { RequestListener } from 'node:http';
 import type { AccessCodes } from '../control/access/login-codes.ts';
 import type { Config } from '../control/config.ts';
 import type { Database } from '../control/db/database.ts';
+import { GitHubLogin } from '../control/identity/github.ts';
 import { OidcLogin, type OidcSettings } from '../control/identity/oidc.ts';
 import type { Logger } from '../control/logger.ts';
 import type { MeterServices } from '../control/meter/index.ts';
+import type { Capacity } from '../control/provisioning/capacity.ts';
 import type { InstanceService } from '../control/provisioning/service.ts';
 import type { InstanceStore } from '../control/provisioning/store.ts';
 import type { SocialService } from '../control/social/service.ts';
+import type { Invites } from '../control/users/invites.ts';
 import type { UserStore } from '../control/users/store.ts';
 import { TrustedProxies } from '../control/web/client-address.ts';
 import { createSiteApp } from './app.ts';
@@ -23,7 +26,9 @@ interface SiteParts {
   codes: AccessCodes;
   spend: MeterServices;
   social: SocialService;
-  identity: OidcSettings;
+  invites: Invites;
+  capacity: Capacity;
+  identity: OidcSettings | null;
   secretKey: string;
   instanceUrl(handle: string): string;
   logger: Logger;
@@ -41,6 +46,9 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
       instanceLimits: { memoryMB: config.instance.memoryMB, cpu: config.instance.cpu },
       budgetDefaults: { limit: config.meter.defaultBudgetMicro, period: config.meter.period },
       messaging: config.social.matrix !== null,
+      signup: { mode: config.signup.mode, supportContact: config.signup.supportContact },
+      oidcIssuer: parts.identity?.issuer ?? null,
+      devIdentity: config.identity.issuer === null,
       messageMaxChars: config.social.messageMaxChars,
     },
     service: parts.service,
@@ -49,7 +57,10 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
     codes: parts.codes,
     spend: parts.spend,
     social: parts.social,
-    login: new OidcLogin(parts.identity),
+    invites: parts.invites,
+    capacity: parts.capacity,
+    login: parts.identity ? new OidcLogin(parts.identity) : null,
+    github: config.identity.github ? new GitHubLogin({ ...config.identity.github, redirectUri: `${config.public.url}/auth/github/callback` }) : null,
     db: parts.db,
     secretKey: parts.secretKey,
     proxies: new TrustedProxies(config.public.trustedProxies),

@@ -9,6 +9,7 @@ import { formatMicroUsd, type ModelPrice } from '../control/meter/price-data.ts'
 import type { DaySpend } from '../control/meter/reports.ts';
 import { escapeHtml as e } from '../control/web/html.ts';
 import { adminNav } from './admin-views.ts';
+import { barChart } from './charts.ts';
 import { layout, type PageUser } from './views.ts';
 
 const usd = (micro: number) => `$${formatUsd(micro)}`;
@@ -30,25 +31,14 @@ export function lastDays(rows: readonly DaySpend[], span: number, now: Date): Da
 
 /** Bars of spend per day, scaled to the busiest day; each bar names its day and amount. */
 export function spendChart(days: readonly DaySpend[], caption: string): string {
-  const width = 300;
-  const height = 100;
   const max = Math.max(...days.map((d) => d.cost), 0);
-  const slot = width / Math.max(days.length, 1);
-  const bars = days
-    .map((d, i) => {
-      const h = max === 0 ? 0 : Math.max(d.cost > 0 ? 1 : 0, Math.round((d.cost / max) * (height - 4)));
-      return `<rect x="${(i * slot + 1).toFixed(1)}" y="${height - h}" width="${Math.max(slot - 2, 1).toFixed(1)}" height="${h}"><title>${e(d.day)}: ${spent(d.cost)} (${d.calls} call${d.calls === 1 ? '' : 's'})</title></rect>`;
-    })
-    .join('');
   const total = days.reduce((sum, d) => sum + d.cost, 0);
   const rows = days
     .filter((d) => d.calls > 0)
     .map((d) => `<tr><td>${e(d.day)}</td><td>${spent(d.cost)}</td><td>${d.calls}</td></tr>`)
     .join('');
-  return `<figure class="chart">
-<svg viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="chart-caption" preserveAspectRatio="none"><line x1="0" y1="${height - 0.5}" x2="${width}" y2="${height - 0.5}"/>${bars}</svg>
-<figcaption id="chart-caption">${e(caption)}: ${spent(total)} in all${max > 0 ? `, at most ${spent(max)} a day` : ''}.</figcaption>
-</figure>
+  const bars = days.map((d) => ({ value: d.cost, title: `${d.day}: ${spent(d.cost)} (${d.calls} call${d.calls === 1 ? '' : 's'})` }));
+  return `${barChart(bars, `${caption}: ${spent(total)} in all${max > 0 ? `, at most ${spent(max)} a day` : ''}.`, 'chart-caption')}
 <details><summary>Spend per day as a table</summary>
 ${rows ? `<div class="table"><table><thead><tr><th scope="col">Day (UTC)</th><th scope="col">Spent</th><th scope="col">Calls</th></tr></thead><tbody>${rows}</tbody></table></div>` : '<p>No calls yet.</p>'}
 </details>`;

@@ -3,6 +3,7 @@
  * live handle checks and live progress. No external assets: CSS and JS are served here.
  */
 
+import type { SignupMode } from '../control/config-signup.ts';
 import { HANDLE_MAX, HANDLE_MIN } from '../control/handles.ts';
 import { canRequest } from '../control/provisioning/states.ts';
 import type { StoredEvent } from '../control/provisioning/store.ts';
@@ -28,16 +29,44 @@ export function layout(title: string, body: string, user: PageUser | null): stri
 <main id="main">${body}</main></body></html>`;
 }
 
-export function landingPage(user: PageUser | null, domain: string): string {
+export function landingPage(user: PageUser | null, domain: string, signup: { mode: SignupMode; supportContact: string | null }): string {
+  const ask = signup.supportContact ? ` Ask ${e(signup.supportContact)}.` : '';
+  const state: Record<SignupMode, string> = {
+    open: 'Sign-up is open.',
+    allowlist: `Sign-up is open to this event's participants.${ask}`,
+    invite: `Sign-up is by invitation: enter your invite code, or open your invite link.${ask}`,
+    closed: `Sign-up is closed; participants who already signed up can still sign in.${ask}`,
+  };
+  const inviteForm =
+    signup.mode === 'invite'
+      ? `<form method="get" action="/login" class="inline"><input type="hidden" name="next" value="/signup">
+<label for="invite">Invite code</label> <input id="invite" name="invite" required maxlength="64" autocomplete="off" autocapitalize="characters" spellcheck="false">
+<button type="submit">Sign up with this code</button></form>`
+      : '';
   const action = user
     ? `<p><a class="button" href="/dashboard">Go to your dashboard</a></p>`
-    : `<p><a class="button" href="/login?next=%2Fsignup">Sign up</a> <a href="/login">Sign in</a></p>`;
+    : signup.mode === 'invite' || signup.mode === 'closed'
+      ? `${inviteForm}<p><a href="/login">Sign in</a> if you already have an account.</p>`
+      : `<p><a class="button" href="/login?next=%2Fsignup">Sign up</a> <a href="/login">Sign in</a></p>`;
   return layout(
     'Your own AI operating system',
     `<h1>Your own AI operating system</h1>
 <p>Matrix OS is a personal AI operating system. Sign up, pick a handle, and your own instance runs at
 <code>https://{handle}.${e(domain)}</code>: always reachable, private to you, asleep when you are away and awake the moment you come back.</p>
+<p id="signup-state">${state[signup.mode]}</p>
 ${action}`,
+    user,
+  );
+}
+
+/** Several ways to sign in: one button each, keeping where to go next and any invite code. */
+export function signInPage(user: PageUser | null, query: string, oidcName: string | null): string {
+  const suffix = query ? `?${e(query)}` : '';
+  return layout(
+    'Sign in',
+    `<h1>Sign in</h1>
+<p>Use the account you already have. The same verified email address is the same person, whichever you use.</p>
+<p>${oidcName ? `<a class="button" href="/login/oidc${suffix}">Sign in with ${e(oidcName)}</a> ` : ''}<a class="button" href="/login/github${suffix}">Sign in with GitHub</a></p>`,
     user,
   );
 }

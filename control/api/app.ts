@@ -5,11 +5,12 @@ import type { Metrics } from '../metrics.ts';
 import { renderErrors } from '../web/error-middleware.ts';
 import { requirePlatformSecret } from './auth.ts';
 import { type ContainerRoutesDeps, containerRoutes } from './containers.ts';
+import { type InviteRoutesDeps, inviteRoutes } from './invites.ts';
 import { type MeterRoutesDeps, meterRoutes } from './meter.ts';
 import { requestLog } from './request-log.ts';
 import { type SystemRoutesDeps, systemRoutes } from './system.ts';
 
-interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps, MeterRoutesDeps {
+interface ApiDeps extends ContainerRoutesDeps, SystemRoutesDeps, MeterRoutesDeps, InviteRoutesDeps {
   logger: Logger;
   metrics: Metrics;
   platformSecret: string;
@@ -24,11 +25,13 @@ export function createApiApp(deps: ApiDeps): Koa {
   const containers = containerRoutes(deps);
   const system = systemRoutes(deps);
   const meter = meterRoutes(deps);
+  const invites = inviteRoutes(deps);
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(renderErrors({ logger: deps.logger }));
   app.use(requirePlatformSecret(deps.platformSecret, deps.authDisabled, OPEN_PATHS));
   app.use(system.routes()).use(system.allowedMethods());
   app.use(containers.routes()).use(containers.allowedMethods());
   app.use(meter.routes()).use(meter.allowedMethods());
+  app.use(invites.routes()).use(invites.allowedMethods());
   return app;
 }

@@ -26,6 +26,10 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare avatar_url: CreationOptional<string | null>;
   /** The user lets their instance post its own activity on the public feed. */
   declare share_activity: CreationOptional<boolean>;
+  /** The invite this user signed up with, if any. */
+  declare invite_id: CreationOptional<string | null>;
+  /** The provider verified `email` (linking another sign-in by email requires it). */
+  declare email_verified: CreationOptional<boolean>;
   declare last_login_at: CreationOptional<Date | null>;
 }
 
@@ -55,6 +59,10 @@ export class Instance extends Model<InferAttributes<Instance>, InferCreationAttr
   declare lease_owner: CreationOptional<string | null>;
   declare lease_expires_at: CreationOptional<Date | null>;
   declare next_attempt_at: CreationOptional<Date | null>;
+  /** Given one of MAX_RUNNING_INSTANCES places (cleared when it stops). */
+  declare slot_at: CreationOptional<Date | null>;
+  /** Waiting for a place since (null when not waiting). */
+  declare waiting_since: CreationOptional<Date | null>;
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
 }
@@ -172,6 +180,26 @@ export class FeedEntry extends Model<InferAttributes<FeedEntry>, InferCreationAt
   declare created_at: CreationOptional<Date>;
 }
 
+/** Another sign-in of a user (GitHub besides OpenID Connect); the first one is on the user row. */
+export class UserIdentity extends Model<InferAttributes<UserIdentity>, InferCreationAttributes<UserIdentity>> {
+  declare issuer: string;
+  declare subject: string;
+  declare user_id: string;
+  declare created_at: CreationOptional<Date>;
+}
+
+export class Invite extends Model<InferAttributes<Invite>, InferCreationAttributes<Invite>> {
+  declare id: string;
+  declare code_hash: string;
+  declare note: CreationOptional<string | null>;
+  declare max_uses: number;
+  declare uses: CreationOptional<number>;
+  declare expires_at: CreationOptional<Date | null>;
+  declare created_by: string;
+  declare created_at: CreationOptional<Date>;
+  declare revoked_at: CreationOptional<Date | null>;
+}
+
 const common = { underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
 const appendOnly = { underscored: true, createdAt: 'created_at', updatedAt: false } as const;
 
@@ -187,6 +215,8 @@ export interface Models {
   SocialMessage: typeof SocialMessage;
   SocialBlock: typeof SocialBlock;
   FeedEntry: typeof FeedEntry;
+  Invite: typeof Invite;
+  UserIdentity: typeof UserIdentity;
 }
 
 /**
@@ -215,6 +245,8 @@ export function defineModels(sequelize: Sequelize): Models {
       bio: { type: DataTypes.STRING(500), allowNull: true },
       avatar_url: { type: DataTypes.STRING(500), allowNull: true },
       share_activity: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      invite_id: { type: DataTypes.STRING(24), allowNull: true },
+      email_verified: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       last_login_at: { type: DataTypes.DATE, allowNull: true },
     },
     { sequelize, tableName: 'users', modelName: 'User', ...common },
@@ -244,6 +276,8 @@ export function defineModels(sequelize: Sequelize): Models {
       lease_owner: DataTypes.STRING(64),
       lease_expires_at: DataTypes.DATE,
       next_attempt_at: DataTypes.DATE,
+      slot_at: DataTypes.DATE,
+      waiting_since: DataTypes.DATE,
       created_at: DataTypes.DATE,
       updated_at: DataTypes.DATE,
     },
@@ -375,7 +409,34 @@ export function defineModels(sequelize: Sequelize): Models {
     },
     { sequelize, tableName: 'social_feed', modelName: 'FeedEntry', ...appendOnly },
   );
+  const InviteModel = class extends Invite {};
+  InviteModel.init(
+    {
+      id: { type: DataTypes.STRING(24), primaryKey: true },
+      code_hash: { type: DataTypes.STRING(64), allowNull: false, unique: true },
+      note: DataTypes.STRING(200),
+      max_uses: { type: DataTypes.INTEGER, allowNull: false },
+      uses: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      expires_at: DataTypes.DATE,
+      created_by: { type: DataTypes.STRING(128), allowNull: false },
+      created_at: DataTypes.DATE,
+      revoked_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'invites', modelName: 'Invite', ...appendOnly },
+  );
+  const UserIdentityModel = class extends UserIdentity {};
+  UserIdentityModel.init(
+    {
+      issuer: { type: DataTypes.STRING(512), primaryKey: true },
+      subject: { type: DataTypes.STRING(255), primaryKey: true },
+      user_id: { type: DataTypes.STRING(64), allowNull: false },
+      created_at: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'user_identities', modelName: 'UserIdentity', ...appendOnly },
+  );
   return {
+    UserIdentity: UserIdentityModel,
+    Invite: InviteModel,
     MatrixAccount: MatrixAccountModel,
     SocialRoom: SocialRoomModel,
     SocialMessage: SocialMessageModel,

@@ -1,6 +1,7 @@
 /**
- * Which identity provider the platform signs in with: OIDC_ISSUER, or (development
- * only; config refuses it in production) the embedded provider, started here.
+ * Which OpenID Connect provider the platform signs in with: OIDC_ISSUER, or (development
+ * only) the embedded provider, started here; none in production when only GitHub is
+ * configured (config requires one of them there).
  */
 import crypto from 'node:crypto';
 import type { Config } from '../config.ts';
@@ -8,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import type { OidcSettings } from './oidc.ts';
 
 interface IdentityProvider {
-  settings: OidcSettings;
+  settings: OidcSettings | null;
   close(): Promise<void>;
 }
 
@@ -21,6 +22,7 @@ export async function startIdentity(config: Config, secretKey: string, logger: L
       close: async () => undefined,
     };
   }
+  if (config.mode === 'production') return { settings: null, close: async () => undefined };
   const derive = (purpose: string) => crypto.createHmac('sha256', secretKey).update(purpose).digest('base64url');
   const clientSecret = derive('dev-idp-client-secret');
   // Loaded only here: oidc-provider costs ~25 MB and ~0.4 s to load, which production never needs.

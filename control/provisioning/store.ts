@@ -8,7 +8,7 @@ import { Op, type Transaction, type WhereOperators, type WhereOptions } from 'se
 import { type AuditRecord, recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { EventKind, Instance, InstanceEvent } from '../db/models.ts';
-import { INSTANCE_STATUSES, type InstanceStatus, TRANSIENT_STATUSES } from './states.ts';
+import { INSTANCE_STATUSES, type InstanceStatus, shouldNotRun, TRANSIENT_STATUSES } from './states.ts';
 
 export type InstancePatch = Partial<
   Pick<
@@ -130,7 +130,10 @@ export class InstanceStore {
       // Extra conditions (e.g. still idle) are checked in the same UPDATE, never before it.
       const where: WhereOptions<Instance> = { [Op.and]: [{ id: row.id, status: row.status }, options.where ?? {}] };
       if (options.leaseOwner !== undefined) (where[Op.and] as object[]).push({ lease_owner: options.leaseOwner });
-      const [count] = await this.Instance.update({ ...options.patch, status: to, lease_owner: null, lease_expires_at: null }, { where, transaction });
+      const [count] = await this.Instance.update(
+        { ...options.patch, ...freesPlace(to), status: to, lease_owner: null, lease_expires_at: null },
+        { where, transaction },
+      );
       if (count !== 1) return false;
       previous = row.status;
       event = await this.insertEvent(row.id, handle, options.kind ?? 'transition', row.status, to, message, transaction);
@@ -159,7 +162,7 @@ export class InstanceStore {
     patch: InstancePatch = {},
   ): Promise<string[]> {
     const guard = { [Op.and]: [{ status: from }, where] };
-    const values = { ...patch, status: to, lease_owner: null, lease_expires_at: null };
+    const values = { ...patch, ...freesPlace(to), status: to, lease_owner: null, lease_expires_at: null };
     const moved = await this.db.transaction(async (transaction) => {
       let rows: Array<Pick<Instance, 'id' | 'handle'>>;
       if (this.db.dialect === 'postgres') {
@@ -351,6 +354,12 @@ export class InstanceStore {
   }
 
   /** Gives the lease back without moving state, e.g. to retry later. */
+  /** A place freed (MAX_RUNNING_INSTANCES): everyone waiting for one is due now, to ask again in order. */
+  async wakeWaiting(): Promise<number> {
+    const [count] = await this.Instance.update({ next_attempt_at: new Date() }, { where: { waiting_since: { [Op.ne]: null } } });
+    return count;
+  }
+
   async release(id: number, owner: string, patch: InstancePatch): Promise<void> {
     await this.Instance.update({ ...patch, lease_owner: null, lease_expires_at: null }, { where: { id, lease_owner: owner } });
   }
@@ -406,4 +415,9 @@ function toStoredEvent(row: InstanceEvent): StoredEvent {
     message: row.message,
     at: new Date(row.created_at).toISOString(),
   };
+}
+
+/** An instance that stops running gives its place back (MAX_RUNNING_INSTANCES) and waits for none. */
+function freesPlace(to: InstanceStatus): { slot_at?: null; waiting_since?: null } {
+  return shouldNotRun(to) ? { slot_at: null, waiting_since: null } : {};
 }

@@ -12,8 +12,9 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildInstanceSpec } from '../orchestrator/spec.ts';
 import type { Orchestrator } from '../orchestrator/types.ts';
+import { type Capacity, ordinal } from './capacity.ts';
 import { StartTimeoutError } from './health.ts';
-import { isTransient, type TransientStatus } from './states.ts';
+import { isTransient, shouldNotRun, type TransientStatus } from './states.ts';
 import { type InstanceHooks, STEPS } from './steps.ts';
 import type { InstanceStore, TransitionChange } from './store.ts';
 
@@ -25,6 +26,8 @@ interface WorkerDeps {
   logger: Logger;
   metrics: Metrics;
   hooks?: InstanceHooks | null;
+  /** MAX_RUNNING_INSTANCES; none: no limit. */
+  capacity?: Capacity | null;
 }
 
 class LeaseLost extends Error {}
@@ -47,6 +50,14 @@ export class ProvisioningWorker {
     // A request moved an instance we are working on: stop that step now, not at the next lease renewal.
     if (change.by !== this.id) {
       for (const run of this.inflight.values()) if (run.handle === change.handle) run.abort.abort(new LeaseLost());
+    }
+    // A place freed: whoever waits for one asks again now, in order.
+    if (this.deps.capacity?.limit && shouldNotRun(change.to)) {
+      this.deps.store.wakeWaiting().then(
+        () => this.kick(),
+        () => undefined,
+      );
+      return;
     }
     this.kick();
   };
@@ -142,6 +153,7 @@ export class ProvisioningWorker {
         Math.max(100, Math.floor(config.provisioning.leaseMs / 3)),
       );
       try {
+        if (this.deps.capacity?.needsPlace(current) && !(await this.takePlace(current))) return;
         const hooks = this.deps.hooks ?? null;
         const spec = buildInstanceSpec(config, this.deps.secretKey, {
           handle: current.handle,
@@ -184,6 +196,37 @@ export class ProvisioningWorker {
         clearInterval(renew);
       }
     }
+  }
+
+  /**
+   * Asks for one of MAX_RUNNING_INSTANCES places. Without one the instance waits (the
+   * dashboard shows its place in line), its lease goes back, and it asks again when a
+   * place frees or at the next poll; with EVICT_IDLE_WHEN_FULL the longest-idle running
+   * instance is asked to stop first.
+   */
+  private async takePlace(row: Instance): Promise<boolean> {
+    const { store, config, capacity } = this.deps;
+    const answer = await capacity!.admit(row);
+    if (answer.admitted) return true;
+    if (answer.newlyWaiting)
+      await store.note(
+        row.handle,
+        'progress',
+        `Waiting for a place: ${ordinal(answer.position)} in line (${answer.holding} of ${answer.limit} instances are running); it starts when one stops`,
+      );
+    const idlest = await capacity!.evictionCandidate();
+    if (idlest)
+      await store.transition(
+        idlest,
+        ['running'],
+        'stopping',
+        'Stopping to make room: it was idle the longest and someone is waiting; the next visit wakes it',
+        {
+          audit: { actor: 'platform:capacity', action: 'instance.evict', target: idlest, detail: { for: row.handle } },
+        },
+      );
+    await store.release(row.id, this.id, { next_attempt_at: new Date(Date.now() + Math.max(config.provisioning.pollIntervalMs, 250)) });
+    return false;
   }
 
   private async handleFailure(row: Instance, status: TransientStatus, err: unknown): Promise<void> {

@@ -13,6 +13,7 @@ import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { ActivityRecorder } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
+import type { Capacity } from '../provisioning/capacity.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 import type { UserStore } from '../users/store.ts';
@@ -47,6 +48,7 @@ interface EdgeDeps {
   activity: ActivityRecorder;
   codes: AccessCodes;
   users: UserStore;
+  capacity: Capacity;
   /** Where the router's metrics are registered. */
   registry: Registry;
   secretKey: string;
@@ -78,7 +80,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
       if (seconds !== null) metrics.wakeSeconds.observe(seconds);
     },
   });
-  const endpoints = new PlatformEndpoints({ sessions, codes, service, store, publicUrl: config.public.url, logger: log });
+  const endpoints = new PlatformEndpoints({ sessions, codes, service, store, capacity: deps.capacity, publicUrl: config.public.url, logger: log });
   const router = new Router({
     settings: {
       domain: config.public.domain,

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessCodes } from '../access/login-codes.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { Capacity } from '../provisioning/capacity.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 import { escapeHtml, page } from '../web/html.ts';
@@ -25,6 +26,7 @@ interface PlatformEndpointsDeps {
   codes: AccessCodes;
   service: InstanceService;
   store: InstanceStore;
+  capacity: Capacity;
   publicUrl: string;
   logger: Logger;
 }
@@ -102,10 +104,13 @@ export class PlatformEndpoints {
   private async status(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     if (!authenticate(req, route, 'host', this.deps.sessions)) return reply(req, res, unauthorized());
     const events = await this.deps.store.latestEvents(route.handle, 8);
+    const position = route.waiting ? await this.deps.capacity.position(route.handle) : null;
     const body = JSON.stringify({
       handle: route.handle,
       status: route.status,
       ready: isReady(route),
+      // Waiting for a place (the platform is full): 1 = next.
+      position,
       lastError: route.status === 'failed' ? route.lastError : null,
       events,
     });

@@ -30,6 +30,7 @@ const ROUTE_ATTRIBUTES = [
   'access_generation',
   'token_generation',
   'owner_suspended',
+  'waiting_since',
 ] as const;
 type RouteRow = Pick<Instance, (typeof ROUTE_ATTRIBUTES)[number]>;
 
@@ -226,6 +227,7 @@ export class RouteCache implements RouteTable {
       lastError: row.last_error ?? null,
       // Plain rows: SQLite answers 0/1.
       suspended: Boolean(row.owner_suspended),
+      waiting: row.waiting_since != null,
       accessGeneration: row.access_generation,
       instanceToken: sameAccess ? previous.instanceToken : deriveCredential(secretKey, 'instance-token', row.handle, row.access_generation),
       routerToken: deriveCredential(secretKey, 'router-token', row.handle, row.token_generation),
@@ -242,6 +244,7 @@ function sameRoute(a: Route | undefined, b: Route | undefined): boolean {
     a.shellUrl === b.shellUrl &&
     a.lastError === b.lastError &&
     a.suspended === b.suspended &&
+    a.waiting === b.waiting &&
     a.accessGeneration === b.accessGeneration &&
     a.routerToken === b.routerToken &&
     a.ownerId === b.ownerId

@@ -16,6 +16,8 @@ export interface Route {
   lastError: string | null;
   /** The owner is suspended: only admins get through, and nothing wakes it. */
   suspended: boolean;
+  /** Waiting for one of MAX_RUNNING_INSTANCES places (the platform is full). */
+  waiting: boolean;
   /** Generation of the user-facing token and of browser sessions; bumped by rotation. */
   accessGeneration: number;
   /** The token users present (Authorization: Bearer mxi_...), for this generation. */

@@ -53,6 +53,8 @@ interface RouterDeps {
 type InstanceTarget = Extract<Target, { kind: 'instance' }>;
 
 const WAKE_RETRY_AFTER_SECONDS = '5';
+/** How long an API client is told to wait when the platform is full (it waits for someone else's instance to stop). */
+const FULL_RETRY_AFTER_SECONDS = '30';
 
 export class Router {
   private readonly trusted: TrustedProxies;
@@ -382,9 +384,18 @@ function signInFirst(req: IncomingMessage, target: InstanceTarget, publicUrl: st
   };
 }
 
-function notReady(route: Route, reason: 'failed' | 'timeout' | 'gone', endpoints: PlatformEndpoints): RouterReply {
+function notReady(route: Route, reason: 'failed' | 'timeout' | 'gone' | 'waiting', endpoints: PlatformEndpoints): RouterReply {
   if (reason === 'failed') return endpoints.failedReply(route);
   if (reason === 'gone') return noSuchInstance(route.handle);
+  if (reason === 'waiting')
+    return {
+      status: 503,
+      code: 'waiting_for_capacity',
+      title: 'Waiting for a place',
+      message: `The platform is full: ${route.handle}'s instance is waiting for a place and starts when one frees. Retry later.`,
+      headers: { 'retry-after': FULL_RETRY_AFTER_SECONDS },
+      json: { status: route.status, waiting: true },
+    };
   return {
     status: 503,
     code: 'instance_waking',

@@ -24,8 +24,12 @@ const SCRIPT = `
   var status = document.getElementById('status');
   var list = document.getElementById('events');
   var failure = document.getElementById('failure');
+  function ordinal(n) {
+    var tens = n % 100;
+    return n + (tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' })[n % 10] || 'th');
+  }
   function show(data) {
-    status.textContent = labels[data.status] || data.status;
+    status.textContent = data.position ? 'waiting for a place: ' + ordinal(data.position) + ' in line (the platform is full; it starts when another instance stops)' : labels[data.status] || data.status;
     list.innerHTML = '';
     (data.events || []).forEach(function (e) {
       var li = document.createElement('li');

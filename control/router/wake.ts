@@ -10,7 +10,7 @@ import type { Route, RouteTable } from './route-table.ts';
 
 const WAKE_WATCH_LIMIT_MS = 10 * 60_000;
 
-type WakeOutcome = { ready: true; route: Route } | { ready: false; route: Route | undefined; reason: 'failed' | 'timeout' | 'gone' };
+type WakeOutcome = { ready: true; route: Route } | { ready: false; route: Route | undefined; reason: 'failed' | 'timeout' | 'gone' | 'waiting' };
 
 export class Waker {
   private inflight = new Map<string, Promise<void>>();
@@ -36,15 +36,24 @@ export class Waker {
     return request;
   }
 
-  /** Wakes the instance and waits until it runs, fails, or `timeoutMs` passes. */
+  /** Wakes the instance and waits until it runs, fails, has to wait for a place (the platform is full), or `timeoutMs` passes. */
   async hold(handle: string, actor: string, timeoutMs: number): Promise<WakeOutcome> {
     void this.wake(handle, actor);
-    const route = await this.until(handle, (r) => r === undefined || isReady(r) || r.status === 'failed', timeoutMs);
+    const route = await this.until(handle, (r) => r === undefined || isReady(r) || r.status === 'failed' || r.waiting, timeoutMs);
     if (route && isReady(route)) return { ready: true, route };
     return {
       ready: false,
       route,
-      reason: route === undefined ? (this.deps.routes.get(handle) ? 'timeout' : 'gone') : route.status === 'failed' ? 'failed' : 'timeout',
+      reason:
+        route === undefined
+          ? this.deps.routes.get(handle)
+            ? 'timeout'
+            : 'gone'
+          : route.status === 'failed'
+            ? 'failed'
+            : route.waiting
+              ? 'waiting'
+              : 'timeout',
     };
   }
 

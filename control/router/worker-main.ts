@@ -14,7 +14,7 @@ import type { PrimaryMessage, WorkerMessage } from './workers.ts';
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
-async function run(config: Config, secretKey: string, identity: OidcSettings): Promise<void> {
+async function run(config: Config, secretKey: string, identity: OidcSettings | null): Promise<void> {
   const logger = createLogger(config.logLevel).child({ routerProcess: process.pid });
   const worker = await compose(config, logger, { kind: 'router-worker', secretKey, identity, registry: routerWorkerRegistry(), toPrimary: send });
   let stopping = false;

@@ -15,7 +15,7 @@ import type { Logger } from '../logger.ts';
 import type { InstanceStore, StoredEvent, TransitionChange } from '../provisioning/store.ts';
 
 export type PrimaryMessage =
-  | { type: 'start'; config: Config; secretKey: string; identity: OidcSettings }
+  | { type: 'start'; config: Config; secretKey: string; identity: OidcSettings | null }
   | { type: 'refresh'; handle: string }
   | { type: 'stop' };
 /** A worker's own transitions and events go to the primary, which re-emits them on its bus. */
@@ -40,7 +40,7 @@ const STOP_GRACE_MS = 5000;
 export async function startRouterWorkers(options: {
   config: Config;
   secretKey: string;
-  identity: OidcSettings;
+  identity: OidcSettings | null;
   store: InstanceStore;
   logger: Logger;
 }): Promise<RouterWorkers> {

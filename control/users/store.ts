@@ -12,6 +12,7 @@ import type { User, UserRole } from '../db/models.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { type Identity, LoginError } from '../identity/oidc.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
+import type { Admission, AdmissionContext } from './admission.ts';
 import type { SiteSessions } from './sessions.ts';
 
 export class UserStore {
@@ -22,6 +23,8 @@ export class UserStore {
     private readonly db: Database,
     readonly sessions: SiteSessions,
     private readonly instances: InstanceStore,
+    /** The sign-up policy for new people; none lets everyone in. */
+    private readonly admission: Admission | null = null,
   ) {
     this.changes.setMaxListeners(0);
   }
@@ -30,33 +33,88 @@ export class UserStore {
     return this.db.models.User;
   }
 
-  /** The user behind a completed sign-in; created on the first one. Throws ForbiddenError when suspended. */
-  async signIn(identity: Identity, adminEmails: readonly string[]): Promise<User> {
+  /**
+   * The user behind a completed sign-in; created on the first one if the sign-up policy
+   * lets them in (the admission and the creation in one transaction: a refusal leaves
+   * nothing behind, an invite is used only by a sign-up that happened). Throws
+   * ForbiddenError when suspended, SignupRefusedError when the policy says no.
+   */
+  async signIn(identity: Identity, adminEmails: readonly string[], context: AdmissionContext = {}): Promise<User> {
     const now = new Date();
-    const existing = await this.User.findOne({ where: { oidc_issuer: identity.issuer, oidc_subject: identity.subject } });
+    const existing = await this.findByIdentity(identity);
     if (existing) {
       if (existing.suspended_at || existing.deleted_at) throw new ForbiddenError('This account is suspended. Contact the platform operator.');
+      const primary = existing.oidc_issuer === identity.issuer && existing.oidc_subject === identity.subject;
       await existing.update({
         last_login_at: now,
-        email: identity.email ?? existing.email,
+        // The account's email follows its first sign-in; a linked one only confirms it.
+        ...(primary ? { email: identity.email ?? existing.email, email_verified: identity.emailVerified } : {}),
         ...(identity.name && !existing.display_name ? { display_name: identity.name } : {}),
       });
       return existing;
     }
     if (!identity.email) throw new LoginError('The sign-in provider did not share an email address; the platform needs one.');
+    const linked = await this.linkByEmail(identity);
+    if (linked) return linked;
     const admin = identity.emailVerified && adminEmails.includes(identity.email);
-    const created = await this.User.create({
-      id: `u_${crypto.randomBytes(12).toString('base64url')}`,
-      handle: null,
-      oidc_issuer: identity.issuer,
-      oidc_subject: identity.subject,
-      email: identity.email,
-      display_name: identity.name,
-      role: admin ? 'admin' : 'user',
-      last_login_at: now,
+    const created = await this.db.transaction(async (transaction) => {
+      const { inviteId } = this.admission ? await this.admission.admit(identity, context, transaction) : { inviteId: null };
+      const user = await this.User.create(
+        {
+          id: `u_${crypto.randomBytes(12).toString('base64url')}`,
+          handle: null,
+          oidc_issuer: identity.issuer,
+          oidc_subject: identity.subject,
+          email: identity.email,
+          email_verified: identity.emailVerified,
+          display_name: identity.name,
+          role: admin ? 'admin' : 'user',
+          invite_id: inviteId,
+          last_login_at: now,
+        },
+        { transaction },
+      );
+      if (inviteId)
+        await recordAudit(this.db, { actor: `site:${user.id}`, action: 'invite.redeem', target: inviteId, detail: { email: identity.email } }, transaction);
+      return user;
     });
     if (admin) this.changes.emit('admins');
     return created;
+  }
+
+  /** The user this sign-in belongs to: their first one (on the user row) or one linked later. */
+  private async findByIdentity(identity: Identity): Promise<User | null> {
+    const first = await this.User.findOne({ where: { oidc_issuer: identity.issuer, oidc_subject: identity.subject } });
+    if (first) return first;
+    const link = await this.db.models.UserIdentity.findOne({ where: { issuer: identity.issuer, subject: identity.subject } });
+    return link ? this.User.findByPk(link.user_id) : null;
+  }
+
+  /**
+   * A new sign-in (GitHub, say) of someone who already has an account: the same person
+   * when both providers verified the same email, and the sign-in is linked to that
+   * account. When either side is unverified it is refused, never linked and never a
+   * second account with the same email: someone could otherwise claim another's address.
+   */
+  private async linkByEmail(identity: Identity): Promise<User | null> {
+    const sameEmail = await this.User.findAll({ where: { email: identity.email, deleted_at: null }, limit: 2 });
+    if (sameEmail.length === 0) return null;
+    const [owner] = sameEmail;
+    if (!identity.emailVerified || !owner!.email_verified || sameEmail.length > 1)
+      throw new LoginError(
+        `An account with ${identity.email} already exists, and this sign-in cannot be linked to it because the address is not verified on both sides. Sign in the way you did before, or verify the address with this provider.`,
+      );
+    if (owner!.suspended_at) throw new ForbiddenError('This account is suspended. Contact the platform operator.');
+    await this.db.transaction(async (transaction) => {
+      await this.db.models.UserIdentity.create({ issuer: identity.issuer, subject: identity.subject, user_id: owner!.id }, { transaction });
+      await recordAudit(
+        this.db,
+        { actor: `site:${owner!.id}`, action: 'identity.link', target: owner!.handle ?? owner!.id, detail: { issuer: identity.issuer } },
+        transaction,
+      );
+    });
+    await owner!.update({ last_login_at: new Date() });
+    return owner!;
   }
 
   findById(id: string): Promise<User | null> {
@@ -114,6 +172,21 @@ export class UserStore {
       limit: options.limit,
       attributes: ['id', 'handle', 'display_name', 'bio', 'avatar_url', 'created_at'],
     });
+  }
+
+  /** How many people signed up in each of the last `hours` hours (oldest first), and how many there are in all. */
+  async signupsPerHour(hours: number, now = new Date()): Promise<{ perHour: number[]; total: number }> {
+    const since = new Date(now.getTime() - hours * 3_600_000);
+    const [recent, total] = await Promise.all([
+      this.User.findAll({ where: { created_at: { [Op.gt]: since } }, attributes: ['created_at'], raw: true }),
+      this.User.count(),
+    ]);
+    const perHour = new Array<number>(hours).fill(0);
+    for (const { created_at } of recent) {
+      const slot = hours - 1 - Math.floor((now.getTime() - new Date(created_at).getTime()) / 3_600_000);
+      if (slot >= 0 && slot < hours) perHour[slot]! += 1;
+    }
+    return { perHour, total };
   }
 
   /** A person the community may see (by handle); null when there is none, or they hide, or are suspended. */

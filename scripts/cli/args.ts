@@ -24,6 +24,8 @@ const COMMANDS = [
   'prices',
   'price',
   'meter-key',
+  'invites',
+  'invite',
   'backup',
   'restore',
   'health',
@@ -58,6 +60,8 @@ export interface CliArgs {
   csv: boolean;
   /** price: the rates given, by API field name. */
   rates: Record<string, string>;
+  /** invite: how many sign-ups the code admits, its lifetime in days, a note; or the id to revoke. */
+  invite: { uses: string | undefined; days: string | undefined; note: string | undefined; revoke: string | undefined };
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -91,6 +95,8 @@ const SPECS: Record<CommandName, { handle: boolean; positional?: string; options
   prices: { handle: false, options: {} },
   price: { handle: true, positional: 'family', options: Object.fromEntries(Object.keys(RATE_OPTIONS).map((name) => [name, { type: 'string' }])) as Options },
   'meter-key': { handle: true, options: { rotate: { type: 'boolean' } } },
+  invites: { handle: false, options: {} },
+  invite: { handle: false, options: { uses: { type: 'string' }, expires: { type: 'string' }, note: { type: 'string' }, revoke: { type: 'string' } } },
   backup: { handle: false, options: {} },
   restore: { handle: true, positional: 'backup-dir', options: { yes: { type: 'boolean' } } },
   health: { handle: false, options: {} },
@@ -170,6 +176,11 @@ export function parseCli(argv: readonly string[]): CliArgs {
         `price: give every rate in US dollars per million tokens; missing ${missing.map((m) => `--${m}`).join(', ')}. E.g. mxos price ${args.handle} --input 5 --cache-write-5m 6.25 --cache-write-1h 10 --cache-read 0.5 --output 25`,
       );
   }
+  if (first === 'invite') {
+    const expires = str('expires');
+    if (expires !== undefined && !/^\d+d?$/.test(expires)) throw new UsageError(`invite: --expires takes days, like 7d or 7; got "${expires}"`);
+    args.invite = { uses: str('uses'), days: expires?.replace(/d$/, ''), note: str('note'), revoke: str('revoke') };
+  }
   if (first === 'meter-key' && !args.rotate) {
     throw new UsageError(
       `meter-key: the platform keeps no copy of meter keys, so it can only issue a new one. Re-run: mxos meter-key ${args.handle} --rotate (the old key stops working and the instance restarts with the new one).`,
@@ -221,6 +232,7 @@ function blank(command: CommandName): CliArgs {
     days: 30,
     csv: false,
     rates: {},
+    invite: { uses: undefined, days: undefined, note: undefined, revoke: undefined },
   };
 }
 
@@ -259,6 +271,10 @@ Commands:
   meter-key <handle> --rotate
                            issue a new meter key for the instance (shown once); the old one dies at once
                            and the instance restarts with the new one
+  invites                  the invite codes (SIGNUP_MODE=invite): uses, expiry, state
+  invite [--uses N] [--expires 7d] [--note text]
+                           create an invite code (shown once) and its sign-up link; --uses defaults to 1
+  invite --revoke <id>     withdraw an invite code (people who signed up with it keep their accounts)
   backup                   back up the database and users' data (on the platform's host, DATA_DIR/backups)
   restore <backup-dir> --yes
                            put a backup back, with the control service stopped (run where it runs, with its

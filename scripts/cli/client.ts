@@ -293,6 +293,18 @@ export class PlatformClient {
     return this.json('POST', `/users/${encodeURIComponent(handle)}/meter-key`);
   }
 
+  invites(): Promise<{ invites: InviteView[] }> {
+    return this.json('GET', '/invites');
+  }
+
+  createInvite(input: { uses?: number; expiresInDays?: number; note?: string }): Promise<{ invite: InviteView; code: string; url: string }> {
+    return this.json('POST', '/invites', input);
+  }
+
+  revokeInvite(id: string): Promise<{ invite: InviteView }> {
+    return this.json('DELETE', `/invites/${encodeURIComponent(id)}`);
+  }
+
   backup(): Promise<{ path: string; manifest: BackupManifest }> {
     return this.json('POST', '/backups');
   }
@@ -305,4 +317,16 @@ export class PlatformClient {
   info(): Promise<SystemInfo> {
     return this.json('GET', '/api/system/info');
   }
+}
+
+export interface InviteView {
+  id: string;
+  note: string | null;
+  maxUses: number;
+  uses: number;
+  expiresAt: string | null;
+  createdBy: string;
+  createdAt: string;
+  revokedAt: string | null;
+  state: 'active' | 'used' | 'expired' | 'revoked';
 }

@@ -3,7 +3,7 @@ import type { CliArgs } from './args.ts';
 import { USAGE } from './args.ts';
 import type { InstanceView, PlatformClient } from './client.ts';
 import { followEvents, lastEventId, waitForStatus } from './follow.ts';
-import { budgetLines, eventLine, healthLines, infoLines, instanceDetails, instanceTable, priceTable, usageLines } from './format.ts';
+import { budgetLines, eventLine, healthLines, infoLines, instanceDetails, instanceTable, inviteTable, priceTable, usageLines } from './format.ts';
 
 /** Where output goes: stdout for results, stderr for problems. */
 export interface Io {
@@ -232,6 +232,36 @@ async function meterKey(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+async function invites(ctx: Ctx): Promise<number> {
+  const answer = await ctx.client.invites();
+  if (ctx.args.json) printJson(ctx.io, answer);
+  else ctx.io.out(inviteTable(answer.invites));
+  return 0;
+}
+
+async function invite(ctx: Ctx): Promise<number> {
+  const { uses, days, note, revoke } = ctx.args.invite;
+  if (revoke) {
+    const answer = await ctx.client.revokeInvite(revoke);
+    if (ctx.args.json) printJson(ctx.io, answer);
+    else ctx.io.out(`${answer.invite.id} is withdrawn; the ${answer.invite.uses} people who signed up with it keep their accounts.`);
+    return 0;
+  }
+  const answer = await ctx.client.createInvite({
+    ...(uses === undefined ? {} : { uses: Number(uses) }),
+    ...(days === undefined ? {} : { expiresInDays: Number(days) }),
+    ...(note === undefined ? {} : { note }),
+  });
+  if (ctx.args.json) printJson(ctx.io, answer);
+  else
+    ctx.io.out(
+      `Invite ${answer.invite.id} (${answer.invite.maxUses} sign-up${answer.invite.maxUses === 1 ? '' : 's'}${
+        answer.invite.expiresAt ? `, until ${answer.invite.expiresAt}` : ''
+      }). The code is shown only now:\n${answer.code}\n\nSign-up link: ${answer.url}`,
+    );
+  return 0;
+}
+
 async function health(ctx: Ctx): Promise<number> {
   const report = await ctx.client.health();
   if (ctx.args.json) printJson(ctx.io, report);
@@ -323,6 +353,10 @@ export async function runCommand(client: PlatformClient, args: CliArgs, io: Io):
       return price(ctx);
     case 'meter-key':
       return meterKey(ctx);
+    case 'invites':
+      return invites(ctx);
+    case 'invite':
+      return invite(ctx);
     case 'backup':
       return backup(ctx);
     case 'restore':

@@ -1,5 +1,5 @@
 /** Human output: tables, key: value lines and event lines. Pure functions, no I/O. */
-import type { BudgetView, HealthReport, InstanceView, PriceView, StoredEvent, SystemInfo, UsageReport } from './client.ts';
+import type { BudgetView, HealthReport, InstanceView, InviteView, PriceView, StoredEvent, SystemInfo, UsageReport } from './client.ts';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -150,4 +150,10 @@ export function priceTable(families: readonly PriceView[]): string {
     ];
   });
   return `${table(['FAMILY', 'INPUT', 'WRITE 5M', 'WRITE 1H', 'READ', 'OUTPUT', 'SEARCH', 'VERSION'], rows)}\n(US dollars per million tokens; web search per request)`;
+}
+
+export function inviteTable(invites: readonly InviteView[]): string {
+  if (invites.length === 0) return 'No invites yet. Create one with: mxos invite --uses 30 --expires 7d --note "hackathon table 3"';
+  const rows = invites.map((i) => [i.id, i.state, `${i.uses}/${i.maxUses}`, i.expiresAt ? i.expiresAt.slice(0, 16).replace('T', ' ') : '-', i.note ?? '']);
+  return table(['ID', 'STATE', 'USED', 'EXPIRES (UTC)', 'NOTE'], rows);
 }

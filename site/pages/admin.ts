@@ -10,6 +10,7 @@ import { ValidationError } from '../../control/errors.ts';
 import { setUserSuspended } from '../../control/users/suspension.ts';
 import { type AdminRow, adminAuditPage, adminUsersPage } from '../admin-views.ts';
 import { checkForm, html, pageUser, requireAdmin, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther } from '../context.ts';
+import { overviewSection } from '../overview-views.ts';
 
 const PAGE_SIZE = 50;
 
@@ -25,7 +26,15 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
     const instances = await deps.store.summaries(users.map((u) => u.handle).filter((h): h is string => h !== null));
     const rows: AdminRow[] = users.map((user) => ({ user, instance: user.handle ? (instances.get(user.handle) ?? null) : null }));
     const flash = typeof ctx.query.flash === 'string' ? ctx.query.flash.slice(0, 300) : null;
-    html(ctx, 200, adminUsersPage(pageUser(ctx.state.session)!, rows, { q, page, total, pageSize: PAGE_SIZE }, flash, deps.settings.instanceLimits));
+    const [capacity, signups, states] = await Promise.all([deps.capacity.view(), deps.users.signupsPerHour(24), deps.store.countByState()]);
+    const overview = overviewSection({
+      users: signups.total,
+      signupsPerHour: signups.perHour,
+      states,
+      capacity,
+      memoryMB: deps.settings.instanceLimits.memoryMB,
+    });
+    html(ctx, 200, adminUsersPage(pageUser(ctx.state.session)!, rows, { q, page, total, pageSize: PAGE_SIZE }, flash, deps.settings.instanceLimits, overview));
   });
 
   router.post<SignedIn>('/admin/users/:id', ...admin, async (ctx) => {

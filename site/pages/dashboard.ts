@@ -2,6 +2,7 @@
 
 import type { Instance } from '../../control/db/models.ts';
 import { UnauthorizedError, ValidationError } from '../../control/errors.ts';
+import { ordinal } from '../../control/provisioning/capacity.ts';
 import { instanceView } from '../../control/provisioning/views.ts';
 import { streamEvents } from '../../control/web/sse.ts';
 import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
@@ -31,6 +32,10 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
       ? await Promise.all([deps.spend.books.budget(session.user.id), deps.spend.reports.byDay(CHART_DAYS, session.user.id)])
       : [null, []];
     const spend = budget ? budgetSection(budget, lastDays(days, CHART_DAYS, new Date())) : '';
+    const position = instance?.waiting_since ? await deps.capacity.position(instance.handle) : null;
+    const queue = position
+      ? `<p id="queue-position" class="flash" role="status">The platform is full: you are ${ordinal(position)} in line. Your Matrix OS starts as soon as someone else's stops.</p>`
+      : '';
     const messages = instance ? messagesSection(await deps.social.messages(instance.handle, 10)) : '';
     const profile = session.user.handle
       ? profileSettingsSection(pageUser(session)!, {
@@ -48,7 +53,7 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
         instance ? instanceView(instance) : null,
         instance ? deps.instanceUrl(instance.handle) : null,
         events,
-        spend + messages + profile,
+        queue + spend + messages + profile,
       ),
     );
   });

@@ -6,5 +6,5 @@ export function landingPages(router: SiteRouter, deps: SiteDeps): void {
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
   });
-  router.get('/', async (ctx) => html(ctx, 200, landingPage(pageUser(await sessionOf(ctx, deps)), deps.settings.domain)));
+  router.get('/', async (ctx) => html(ctx, 200, landingPage(pageUser(await sessionOf(ctx, deps)), deps.settings.domain, deps.settings.signup)));
 }

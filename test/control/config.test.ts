@@ -81,7 +81,7 @@ test('production refuses the development defaults', (t) => {
   t.regex(error!.message, /PLATFORM_SECRET is required when PLATFORM_MODE=production/);
   t.regex(error!.message, /SECRET_KEY is required/);
   t.regex(error!.message, /ORCHESTRATOR=local is a development driver/);
-  t.regex(error!.message, /OIDC_ISSUER is required when PLATFORM_MODE=production/);
+  t.regex(error!.message, /OIDC_ISSUER \(or GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET\) is required when PLATFORM_MODE=production/);
 });
 
 test('production refuses PLATFORM_DEV=1', (t) => {
@@ -207,4 +207,69 @@ test('INSTANCE_DOMAIN defaults to DOMAIN and may not be a domain the site lives 
   t.throws(() => loadConfig({ DOMAIN: 'matrix.example', INSTANCE_DOMAIN: 'https://x' }, '/tmp'), { message: /INSTANCE_DOMAIN must be a host name/ });
   t.true(loadConfig({}, '/tmp').public.secureCookies, 'localhost counts as secure for cookies');
   t.false(loadConfig({ DOMAIN: 'matrix.example' }, '/tmp').public.secureCookies, 'plain http elsewhere does not');
+});
+
+test('who gets an instance: sign-up mode and lists, GitHub, capacity; each mistake named', (t) => {
+  const config = loadConfig(
+    {
+      SIGNUP_MODE: 'allowlist',
+      SIGNUP_ALLOWLIST: 'Alice@Example.com, @corp.test',
+      GITHUB_ALLOWED_ORGS: 'Acme,acme/Hackers',
+      GITHUB_CLIENT_ID: 'Iv1.abc',
+      GITHUB_CLIENT_SECRET: 's'.repeat(40),
+      MAX_RUNNING_INSTANCES: '20',
+      EVICT_IDLE_WHEN_FULL: '1',
+    },
+    '/srv/app',
+  );
+  t.deepEqual(config.signup, {
+    mode: 'allowlist',
+    allowEmails: ['alice@example.com'],
+    allowDomains: ['corp.test'],
+    githubOrgs: ['acme'],
+    githubTeams: [{ org: 'acme', team: 'hackers' }],
+    supportContact: null,
+  });
+  t.like(config.identity.github, { clientId: 'Iv1.abc', url: 'https://github.com', apiUrl: 'https://api.github.com' });
+  t.deepEqual(config.capacity, { maxRunning: 20, evictIdleWhenFull: true });
+  t.deepEqual(loadConfig({}, '/srv/app').capacity, { maxRunning: null, evictIdleWhenFull: false });
+
+  const error = t.throws(
+    () =>
+      loadConfig(
+        {
+          SIGNUP_MODE: 'maybe',
+          SIGNUP_ALLOWLIST: 'not-an-email',
+          GITHUB_ALLOWED_ORGS: 'a b',
+          GITHUB_CLIENT_ID: 'Iv1.abc',
+          MAX_RUNNING_INSTANCES: '-1',
+          MATRIX_HOMESERVER_URL: 'http://127.0.0.1:6167',
+        },
+        '/srv/app',
+      ),
+    { instanceOf: ConfigError },
+  );
+  for (const name of [
+    'SIGNUP_MODE',
+    'SIGNUP_ALLOWLIST',
+    'GITHUB_ALLOWED_ORGS',
+    'GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET',
+    'MAX_RUNNING_INSTANCES',
+    'MATRIX_REGISTRATION_TOKEN',
+  ])
+    t.true(error!.message.includes(name), name);
+  // Production may sign in with GitHub alone.
+  const github = loadConfig(
+    {
+      PLATFORM_MODE: 'production',
+      PLATFORM_SECRET: SECRET,
+      SECRET_KEY: SECRET,
+      ORCHESTRATOR: 'nomad',
+      DOMAIN: 'example.com',
+      GITHUB_CLIENT_ID: 'Iv1.abc',
+      GITHUB_CLIENT_SECRET: 's'.repeat(40),
+    },
+    '/srv/app',
+  );
+  t.is(github.identity.issuer, null);
 });

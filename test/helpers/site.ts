@@ -31,7 +31,7 @@ export function siteClient(platform: TestPlatform): SiteClient {
     port,
     send,
     async signIn(email) {
-      const start = await send('/login?next=%2Fdashboard');
+      const start = await send('/login/oidc?next=%2Fdashboard');
       const loginCookie = String(start.headers['set-cookie']![0]).split(';')[0]!;
       const callback = await providerDance(start.headers.location!, email);
       const done = await send(callback.pathname + callback.search, { cookie: loginCookie });

@@ -364,3 +364,23 @@ test('open prints a one-time sign-in link and token --rotate a new token; both g
   t.is(await meterKey(first), 401);
   t.is(await meterKey(second), 200);
 });
+
+test('invite creates a code shown once with its link, invites lists it, --revoke withdraws it; bad options are usage errors', async (t) => {
+  const made = await cli('invite', '--uses', '3', '--expires', '7d', '--note', 'table 3');
+  t.is(made.code, 0, made.stderr);
+  const code = /^([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})$/m.exec(made.stdout)?.[1];
+  t.truthy(code, made.stdout);
+  t.regex(made.stdout, /Sign-up link: http:\/\/localhost:\d+\/login\?invite=/);
+  const id = /Invite (inv_[\w-]+)/.exec(made.stdout)![1]!;
+  const listed = await cli('invites');
+  t.is(listed.code, 0);
+  t.regex(listed.stdout, new RegExp(`${id} +active +0/3 .*table 3`));
+  t.false(listed.stdout.includes(code!), 'the list never shows a code');
+  const revoked = await cli('invite', '--revoke', id);
+  t.is(revoked.code, 0);
+  t.regex((await cli('invites')).stdout, new RegExp(`${id} +revoked`));
+  t.is((await cli('invite', '--expires', 'soon')).code, 2);
+  const bad = await cli('invite', '--uses', '0');
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /uses must be a whole number/);
+});
