@@ -373,8 +373,8 @@ function checkCrossFieldRules(read: EnvReader, config: Config, opts: { productio
     'OIDC_ISSUER (or GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET) is required when PLATFORM_MODE=production: the embedded development sign-in accepts any email (docs/identity.md shows how to set up a provider)',
   );
   read.require(
-    config.identity.github === null || config.identity.github.url.startsWith('https://'),
-    'GITHUB_URL must be an https:// URL when PLATFORM_MODE=production',
+    config.identity.github === null || (config.identity.github.url.startsWith('https://') && config.identity.github.apiUrl.startsWith('https://')),
+    "GITHUB_URL and GITHUB_API_URL must be https:// URLs when PLATFORM_MODE=production (the API calls carry the user's token)",
   );
   read.require(
     config.identity.issuer === null || config.identity.issuer.startsWith('https://'),

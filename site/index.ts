@@ -60,7 +60,14 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
     invites: parts.invites,
     capacity: parts.capacity,
     login: parts.identity ? new OidcLogin(parts.identity) : null,
-    github: config.identity.github ? new GitHubLogin({ ...config.identity.github, redirectUri: `${config.public.url}/auth/github/callback` }) : null,
+    github: config.identity.github
+      ? new GitHubLogin({
+          ...config.identity.github,
+          redirectUri: `${config.public.url}/auth/github/callback`,
+          allowedOrgs: config.signup.githubOrgs,
+          allowedTeams: config.signup.githubTeams,
+        })
+      : null,
     db: parts.db,
     secretKey: parts.secretKey,
     proxies: new TrustedProxies(config.public.trustedProxies),

@@ -18,6 +18,9 @@ export interface GitHubSettings {
   /** https://api.github.com, or {url}/api/v3 on Enterprise. */
   apiUrl: string;
   redirectUri: string;
+  /** GITHUB_ALLOWED_ORGS: the only memberships asked about (each by its own membership endpoint). */
+  allowedOrgs: string[];
+  allowedTeams: Array<{ org: string; team: string }>;
 }
 
 /** What a GitHub sign-in tells the sign-up policy besides the identity. */
@@ -34,7 +37,7 @@ class GitHubUnavailableError extends PlatformError {
   }
 }
 
-const SCOPE = 'read:user user:email read:org';
+const BASE_SCOPE = 'read:user user:email';
 const API_TIMEOUT_MS = 10_000;
 
 const TOKEN_ERRORS: Record<string, string> = {
@@ -63,7 +66,8 @@ export class GitHubLogin {
     const pending: PendingLogin = { state: client.randomState(), nonce: '', codeVerifier: client.randomPKCECodeVerifier(), next };
     const url = client.buildAuthorizationUrl(this.config, {
       redirect_uri: this.settings.redirectUri,
-      scope: SCOPE,
+      // read:org only when memberships are asked about.
+      scope: this.settings.allowedOrgs.length + this.settings.allowedTeams.length > 0 ? `${BASE_SCOPE} read:org` : BASE_SCOPE,
       state: pending.state,
       code_challenge: await client.calculatePKCECodeChallenge(pending.codeVerifier),
       code_challenge_method: 'S256',
@@ -90,27 +94,51 @@ export class GitHubLogin {
         throw new LoginError('Sign-in could not be completed (the answer from GitHub did not check out). Start again.', err);
       throw new GitHubUnavailableError(`token endpoint: ${(err as Error).message}`, err);
     }
-    const user = await this.api<{ id: number; login: string; name: string | null }>(token, '/user');
-    const emails = await this.api<Array<{ email: string; primary: boolean; verified: boolean }>>(token, '/user/emails');
-    const primary = emails.find((e) => e.primary && e.verified) ?? emails.find((e) => e.verified);
-    if (!primary) throw new LoginError('GitHub did not share a verified email address: verify your primary email on GitHub, then sign in again.');
+    const user = await this.api(token, '/user');
+    const emails = await this.api(token, '/user/emails');
+    if (typeof user?.id !== 'number' || typeof user.login !== 'string' || !Array.isArray(emails))
+      throw new GitHubUnavailableError('GitHub answered /user or /user/emails with an unexpected shape');
+    // Only the primary address, and only verified: an old secondary address may belong to someone else by now.
+    const primary = (emails as Array<{ email?: unknown; primary?: unknown; verified?: unknown }>).find((e) => e.primary === true);
+    if (primary?.verified !== true || typeof primary.email !== 'string')
+      throw new LoginError('GitHub did not share a verified primary email address: verify your primary email on GitHub, then sign in again.');
+    const login = user.login as string;
     const [orgs, teams] = await Promise.all([
-      this.api<Array<{ login: string }>>(token, '/user/orgs'),
-      this.api<Array<{ slug: string; organization: { login: string } }>>(token, '/user/teams'),
+      this.memberOf(this.settings.allowedOrgs, (org) => `/user/memberships/orgs/${encodeURIComponent(org)}`, token),
+      this.memberOf(
+        this.settings.allowedTeams.map((t) => `${t.org}/${t.team}`),
+        (slug) => {
+          const [org, team] = slug.split('/');
+          return `/orgs/${encodeURIComponent(org!)}/teams/${encodeURIComponent(team!)}/memberships/${encodeURIComponent(login)}`;
+        },
+        token,
+      ),
     ]);
     return {
       issuer: this.issuer,
       subject: String(user.id),
       email: primary.email.toLowerCase(),
       emailVerified: true,
-      name: (user.name ?? user.login).slice(0, 128),
-      login: user.login,
-      orgs: orgs.map((o) => o.login.toLowerCase()),
-      teams: teams.map((t) => `${t.organization.login}/${t.slug}`.toLowerCase()),
+      name: (typeof user.name === 'string' ? user.name : login).slice(0, 128),
+      login,
+      orgs,
+      teams,
     };
   }
 
-  private async api<T>(token: string, path: string): Promise<T> {
+  /** Which of `names` the user is an active member of, each asked by its own membership endpoint (no paging, no 30-item limit). */
+  private async memberOf(names: string[], path: (name: string) => string, token: string): Promise<string[]> {
+    const answers = await Promise.all(
+      names.map(async (name) => {
+        const membership = await this.api(token, path(name), { notFound: true });
+        return membership?.state === 'active' ? name : null;
+      }),
+    );
+    return answers.filter((n): n is string => n !== null);
+  }
+
+  /** A JSON value from the API; with `notFound`, a 404 or 403 (not a member, not visible) is null. */
+  private async api(token: string, path: string, options: { notFound?: boolean } = {}): Promise<Record<string, unknown> | null> {
     let response: Response;
     try {
       response = await fetch(`${this.settings.apiUrl.replace(/\/+$/, '')}${path}`, {
@@ -128,11 +156,16 @@ export class GitHubLogin {
     }
     if (response.status >= 500 || response.status === 429 || (response.status === 403 && response.headers.get('x-ratelimit-remaining') === '0'))
       throw new GitHubUnavailableError(`GET ${path}: HTTP ${response.status}`);
+    if (options.notFound && (response.status === 404 || response.status === 403)) return null;
     if (!response.ok)
       throw new LoginError(
         `GitHub refused to share your account details (${path}: HTTP ${response.status}). Start again and authorize every permission asked.`,
       );
-    return (await response.json()) as T;
+    try {
+      return (await response.json()) as Record<string, unknown>;
+    } catch (err) {
+      throw new GitHubUnavailableError(`GET ${path}: not JSON`, err);
+    }
   }
 }
 

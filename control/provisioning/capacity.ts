@@ -27,7 +27,9 @@ export interface CapacityView {
   waiting: number;
 }
 
-export type Admission = { admitted: true } | { admitted: false; position: number; holding: number; limit: number; newlyWaiting: boolean };
+export type Admission =
+  | { admitted: true; wasWaiting?: boolean }
+  | { admitted: false; position: number; holding: number; limit: number; newlyWaiting: boolean; wasWaiting: boolean };
 
 export class Capacity {
   constructor(
@@ -50,26 +52,34 @@ export class Capacity {
       const holding = await this.holding(transaction);
       const queue = await this.queue(transaction);
       const rank = queue.findIndex((q) => q.id === row.id);
-      if (rank === -1) return { admitted: true }; // no longer waiting (moved meanwhile)
+      if (rank === -1) {
+        // Not in line any more: it has its place, or it moved on (stopped, destroyed) and must not start.
+        const now = await this.db.models.Instance.findByPk(row.id, { attributes: ['slot_at'], transaction });
+        return now?.slot_at ? { admitted: true } : { admitted: false, position: 0, holding, limit, newlyWaiting: false, wasWaiting: false };
+      }
       const free = Math.max(0, limit - holding);
+      const me = queue[rank]!;
       if (rank < free) {
         await this.db.models.Instance.update({ slot_at: new Date(), waiting_since: null }, { where: { id: row.id, slot_at: null }, transaction });
-        return { admitted: true };
+        return { admitted: true, wasWaiting: me.waiting_since !== null };
       }
-      const me = queue[rank]!;
       if (!me.waiting_since) await this.db.models.Instance.update({ waiting_since: new Date() }, { where: { id: row.id }, transaction });
-      return { admitted: false, position: rank - free + 1, holding, limit, newlyWaiting: !me.waiting_since };
+      return { admitted: false, position: rank - free + 1, holding, limit, newlyWaiting: !me.waiting_since, wasWaiting: me.waiting_since !== null };
     });
   }
 
-  /** The longest-idle running instance, when a waiting one may have it stopped (none is stopping already). */
-  async evictionCandidate(): Promise<string | null> {
+  /**
+   * The longest-idle running instance, idle for at least `minIdleMs`, when the first in
+   * line may have it stopped (none is stopping already): someone using their instance is
+   * never evicted, and a tenant starting and stopping in a loop cannot cycle others out.
+   */
+  async evictionCandidate(minIdleMs: number, now = new Date()): Promise<string | null> {
     if (!this.evictIdleWhenFull || this.limit === null) return null;
     const { Instance } = this.db.models;
     const stopping = await Instance.count({ where: { status: 'stopping' } });
     if (stopping > 0) return null;
     const idlest = await Instance.findOne({
-      where: { status: 'running' },
+      where: { status: 'running', last_active_at: { [Op.lt]: new Date(now.getTime() - minIdleMs) } },
       order: [
         ['last_active_at', 'ASC'],
         ['id', 'ASC'],

@@ -354,10 +354,20 @@ export class InstanceStore {
   }
 
   /** Gives the lease back without moving state, e.g. to retry later. */
-  /** A place freed (MAX_RUNNING_INSTANCES): everyone waiting for one is due now, to ask again in order. */
-  async wakeWaiting(): Promise<number> {
-    const [count] = await this.Instance.update({ next_attempt_at: new Date() }, { where: { waiting_since: { [Op.ne]: null } } });
-    return count;
+  /** A place freed (MAX_RUNNING_INSTANCES): the first `count` in line are due now, to ask again. */
+  async wakeWaiting(count: number): Promise<number> {
+    const first = await this.Instance.findAll({
+      where: { waiting_since: { [Op.ne]: null } },
+      order: [
+        ['requested_at', 'ASC'],
+        ['id', 'ASC'],
+      ],
+      attributes: ['id'],
+      limit: count,
+    });
+    if (first.length === 0) return 0;
+    const [woken] = await this.Instance.update({ next_attempt_at: new Date() }, { where: { id: first.map((r) => r.id) } });
+    return woken;
   }
 
   async release(id: number, owner: string, patch: InstancePatch): Promise<void> {

@@ -31,6 +31,11 @@ interface WorkerDeps {
 }
 
 class LeaseLost extends Error {}
+
+/** How many in line are asked again when a place frees (the next, and one more in case it moved on). */
+const WAKE_ON_FREE = 2;
+/** A waiting instance asks again this often even when no stop wakes it. */
+const WAITING_RETRY_MS = 10_000;
 class ShuttingDown extends Error {}
 
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
@@ -53,7 +58,7 @@ export class ProvisioningWorker {
     }
     // A place freed: whoever waits for one asks again now, in order.
     if (this.deps.capacity?.limit && shouldNotRun(change.to)) {
-      this.deps.store.wakeWaiting().then(
+      this.deps.store.wakeWaiting(WAKE_ON_FREE).then(
         () => this.kick(),
         () => undefined,
       );
@@ -205,16 +210,37 @@ export class ProvisioningWorker {
    * instance is asked to stop first.
    */
   private async takePlace(row: Instance): Promise<boolean> {
-    const { store, config, capacity } = this.deps;
-    const answer = await capacity!.admit(row);
-    if (answer.admitted) return true;
+    const { store, capacity, logger } = this.deps;
+    try {
+      return await this.askForPlace(row, capacity!);
+    } catch (err) {
+      // The database did not answer: wait and ask again; a waiting instance never fails for it.
+      logger.warn({ handle: row.handle, err: describeError(err) }, 'could not ask for a place; asking again shortly');
+      await store.release(row.id, this.id, { next_attempt_at: new Date(Date.now() + WAITING_RETRY_MS) }).catch(() => undefined);
+      return false;
+    }
+  }
+
+  private async askForPlace(row: Instance, capacity: Capacity): Promise<boolean> {
+    const { store, config } = this.deps;
+    const answer = await capacity.admit(row);
+    if (answer.admitted) {
+      // The route tables learn it no longer waits (API clients stop getting "full").
+      if (answer.wasWaiting) await store.note(row.handle, 'progress', 'A place is free: starting now');
+      return true;
+    }
+    if (answer.position === 0) {
+      await store.release(row.id, this.id, {});
+      return false;
+    }
     if (answer.newlyWaiting)
       await store.note(
         row.handle,
         'progress',
         `Waiting for a place: ${ordinal(answer.position)} in line (${answer.holding} of ${answer.limit} instances are running); it starts when one stops`,
       );
-    const idlest = await capacity!.evictionCandidate();
+    // Only the first in line evicts, and only an instance idle for a good while (half the idle timeout).
+    const idlest = answer.position === 1 ? await capacity.evictionCandidate(Math.floor(config.lifecycle.idleTimeoutMs / 2)) : null;
     if (idlest)
       await store.transition(
         idlest,
@@ -225,7 +251,8 @@ export class ProvisioningWorker {
           audit: { actor: 'platform:capacity', action: 'instance.evict', target: idlest, detail: { for: row.handle } },
         },
       );
-    await store.release(row.id, this.id, { next_attempt_at: new Date(Date.now() + Math.max(config.provisioning.pollIntervalMs, 250)) });
+    // Asked again when a place frees (wakeWaiting), else after a while: waiting costs the database little.
+    await store.release(row.id, this.id, { next_attempt_at: new Date(Date.now() + WAITING_RETRY_MS) });
     return false;
   }
 

@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Op, type Transaction, type WhereOptions } from 'sequelize';
+import { Op, type Transaction, UniqueConstraintError, type WhereOptions } from 'sequelize';
 import { recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { User, UserRole } from '../db/models.ts';
@@ -105,14 +105,16 @@ export class UserStore {
         `An account with ${identity.email} already exists, and this sign-in cannot be linked to it because the address is not verified on both sides. Sign in the way you did before, or verify the address with this provider.`,
       );
     if (owner!.suspended_at) throw new ForbiddenError('This account is suspended. Contact the platform operator.');
-    await this.db.transaction(async (transaction) => {
-      await this.db.models.UserIdentity.create({ issuer: identity.issuer, subject: identity.subject, user_id: owner!.id }, { transaction });
-      await recordAudit(
-        this.db,
-        { actor: `site:${owner!.id}`, action: 'identity.link', target: owner!.handle ?? owner!.id, detail: { issuer: identity.issuer } },
-        transaction,
-      );
-    });
+    try {
+      await this.db.transaction(async (transaction) => {
+        await this.db.models.UserIdentity.create({ issuer: identity.issuer, subject: identity.subject, user_id: owner!.id }, { transaction });
+        const audit = { actor: `site:${owner!.id}`, action: 'identity.link', target: owner!.handle ?? owner!.id, detail: { issuer: identity.issuer } };
+        await recordAudit(this.db, audit, transaction);
+      });
+    } catch (err) {
+      // The same sign-in twice at once (two tabs): the other one linked it.
+      if (!(err instanceof UniqueConstraintError)) throw err;
+    }
     await owner!.update({ last_login_at: new Date() });
     return owner!;
   }

@@ -79,6 +79,8 @@ export function authPages(router: SiteRouter, deps: SiteDeps): void {
       throw new ValidationError('This sign-in started elsewhere or too long ago. Start again from the sign-in link.');
     const url = new URL(ctx.originalUrl, deps.settings.publicUrl);
     let user: Awaited<ReturnType<typeof deps.users.signIn>>;
+    const login = provider === 'github' ? deps.github : deps.login;
+    if (!login) throw new ValidationError('This way of signing in is no longer offered here. Start again from the sign-in page.');
     if (provider === 'github') {
       const identity = await deps.github!.complete(url, pending);
       user = await deps.users.signIn(identity, deps.settings.adminEmails, {

@@ -27,6 +27,16 @@ async function world(t: ExecutionContext, env: Record<string, string> = {}): Pro
   github.addUser({ login: 'hubot', id: 7, name: null, emails: [{ email: 'hubot@example.com', primary: true, verified: true }], teams: ['widgets/hackers'] });
   github.addUser({ login: 'alice-gh', id: 42, name: 'Alice', emails: [{ email: 'alice@example.com', primary: true, verified: true }] });
   github.addUser({ login: 'sloppy', id: 99, name: null, emails: [{ email: 'sloppy@example.com', primary: true, verified: false }] });
+  // Verified alice's address long ago, as a secondary one; their primary is unverified now.
+  github.addUser({
+    login: 'stale',
+    id: 100,
+    name: null,
+    emails: [
+      { email: 'stale@example.com', primary: true, verified: false },
+      { email: 'alice@example.com', primary: false, verified: true },
+    ],
+  });
   const platform = await startTestPlatform(t, {
     env: {
       PUBLIC_PORT: String(port),
@@ -63,7 +73,8 @@ test('a GitHub sign-in: PKCE and state, the verified primary email, one account;
   t.regex(chooser.text, /href="\/login\/github\?next=%2Fdashboard">Sign in with GitHub/);
   const start = new URL((await w.site.send('/login/github')).headers.location!);
   t.is(start.origin + start.pathname, `${w.github.url}/login/oauth/authorize`);
-  t.like(Object.fromEntries(start.searchParams), { client_id: w.github.clientId, code_challenge_method: 'S256', scope: 'read:user user:email read:org' });
+  // read:org is asked for only when GITHUB_ALLOWED_ORGS needs it.
+  t.like(Object.fromEntries(start.searchParams), { client_id: w.github.clientId, code_challenge_method: 'S256', scope: 'read:user user:email' });
   t.regex(start.searchParams.get('code_challenge') ?? '', /^[\w-]{43}$/);
   t.regex(start.searchParams.get('state') ?? '', /^[\w-]{20,}$/);
   const { answer } = await viaGitHub(w, 'octocat');
@@ -89,9 +100,13 @@ test('one person whichever provider they use: a verified email links GitHub to t
   t.is(link?.user_id, before!.id);
   t.truthy(await w.platform.db.models.AuditEntry.findOne({ where: { action: 'identity.link' } }));
 
+  const stale = await viaGitHub(w, 'stale');
+  t.is(stale.answer.status, 400, 'a verified secondary address is not enough');
+  t.is(await w.platform.db.models.UserIdentity.count({ where: { subject: '100' } }), 0);
+
   const sloppy = await viaGitHub(w, 'sloppy');
   t.is(sloppy.answer.status, 400);
-  t.regex(sloppy.answer.text, /did not share a verified email address/);
+  t.regex(sloppy.answer.text, /did not share a verified primary email address/);
 
   // An account whose email its provider did not verify is never taken over by a GitHub sign-in.
   await w.platform.db.models.User.create({
@@ -129,6 +144,8 @@ test("GitHub's failures are clear messages: denied consent, a used code (HTTP 20
 
 test('allowlist by GitHub organisation or team: members get in, others are refused with nothing written', async (t) => {
   const w = await world(t, { SIGNUP_MODE: 'allowlist', GITHUB_ALLOWED_ORGS: 'acme,widgets/hackers', SUPPORT_CONTACT: 'org@acme.test' });
+  const start = new URL((await w.site.send('/login/github')).headers.location!);
+  t.is(start.searchParams.get('scope'), 'read:user user:email read:org');
   t.is((await viaGitHub(w, 'octocat')).answer.status, 302, 'a member of acme');
   t.is((await viaGitHub(w, 'hubot')).answer.status, 302, 'in the team widgets/hackers');
   const outsider = await viaGitHub(w, 'alice-gh');

@@ -37,6 +37,8 @@ export async function up(q: QueryInterface): Promise<void> {
   await q.addIndex('user_identities', ['user_id'], { name: 'user_identities_user' });
   await q.addColumn('instances', 'slot_at', { type: DataTypes.DATE, allowNull: true });
   await q.addColumn('instances', 'waiting_since', { type: DataTypes.DATE, allowNull: true });
+  // Instances up (or on their way) when this runs hold their place from now on: none escapes the count.
+  await q.bulkUpdate('instances', { slot_at: new Date() }, { status: ['provisioning', 'starting', 'running', 'stopping', 'destroying'] });
 }
 
 export async function down(q: QueryInterface): Promise<void> {

@@ -127,10 +127,15 @@ test('EVICT_IDLE_WHEN_FULL stops the longest-idle instance to make room for some
     await platform.api('/containers/provision', { method: 'POST', json: { handle, userId: `u-${handle}` } });
     await platform.waitFor(handle, 'running');
   }
-  await platform.db.models.Instance.update({ last_active_at: new Date(Date.now() - 3_600_000) }, { where: { handle: 'idle' } });
+  // Both in use lately: nobody is evicted, the newcomer waits.
+  await platform.db.models.Instance.update({ last_active_at: new Date(Date.now() - 60_000) }, { where: { handle: 'idle' } });
   await platform.db.models.Instance.update({ last_active_at: new Date() }, { where: { handle: 'busy' } });
   await platform.api('/containers/provision', { method: 'POST', json: { handle: 'newcomer', userId: 'u-newcomer' } });
-  await platform.waitFor('newcomer', 'running');
+  await waitUntil(async () => (await platform.store.findByHandle('newcomer'))?.waiting_since, { message: 'the newcomer waits' });
+  t.deepEqual((await platform.store.findByHandle('idle'))!.status, 'running', 'used a minute ago: not evicted');
+  // Idle for an hour: stopped to make room when the newcomer asks again.
+  await platform.db.models.Instance.update({ last_active_at: new Date(Date.now() - 3_600_000) }, { where: { handle: 'idle' } });
+  await platform.waitFor('newcomer', 'running', 60_000);
   t.is((await platform.store.findByHandle('idle'))!.status, 'stopped');
   t.is((await platform.store.findByHandle('busy'))!.status, 'running');
   const events = await platform.store.latestEvents('idle', 5);

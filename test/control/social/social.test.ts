@@ -390,13 +390,17 @@ test('destroying a user deactivates both Matrix accounts through the admin room'
     timeoutMs: 20_000,
     message: 'both accounts deactivated',
   });
-  const rows = await social.platform.db.models.MatrixAccount.findAll({ where: { handle: 'alice' } });
+  // The platform records it once Conduit took the command (the bot runs it just after answering).
+  const rows = await waitUntil(async () => {
+    const found = await social.platform.db.models.MatrixAccount.findAll({ where: { handle: 'alice' }, order: [['kind', 'ASC']] });
+    return found.every((r) => r.state === 'deactivated') ? found : null;
+  });
   t.deepEqual(
     rows.map((r) => [r.kind, r.state, r.access_token_sealed]),
     [
-      ['human', 'deactivated', null],
       ['ai', 'deactivated', null],
-    ].sort(),
+      ['human', 'deactivated', null],
+    ],
   );
 });
 

@@ -7,16 +7,18 @@
  *   that is not under the app's callback URL comes back as `error=redirect_uri_mismatch`;
  *   otherwise a page where the person picks who they are and authorizes or cancels
  *   (cancel: `error=access_denied&error_description=The+user+has+denied+your+application+access.`).
- *   PKCE (`code_challenge`, S256) is honoured when sent.
+ *   PKCE (`code_challenge`, S256 or plain) is honoured when sent.
  * - `POST /login/oauth/access_token`: client credentials in the body or Basic auth; the
  *   answer is JSON only with `Accept: application/json` (else form-encoded, as GitHub);
  *   every failure is **HTTP 200** with `{error, error_description, error_uri}`:
  *   `bad_verification_code` (unknown, used, expired or PKCE mismatch),
  *   `incorrect_client_credentials`, `redirect_uri_mismatch`. A code is single-use and
  *   lives 10 minutes.
- * - The API under `/api` (as GitHub Enterprise serves it): `GET /user`, `/user/emails`
- *   (scope user:email), `/user/orgs` and `/user/teams` (scope read:org); 401 `{message:
- *   "Bad credentials"}`; 403 without a User-Agent; `X-OAuth-Scopes` on answers.
+ * - The API under `/api` (as GitHub Enterprise serves it): `GET /user` (the public email
+ *   only, null when private), `/user/emails` (scope user:email), `/user/memberships/orgs/{org}`
+ *   and `/orgs/{org}/teams/{team}/memberships/{username}` (scope read:org; 404 when not a
+ *   member), `/user/orgs` and `/user/teams`; 401 `{message: "Bad credentials"}`; 403
+ *   without a User-Agent; `X-OAuth-Scopes` on answers.
  * - Faults: `failNext(path, status, body)`, `down()` / `up()`.
  */
 import crypto from 'node:crypto';
@@ -57,7 +59,7 @@ interface Grant {
   clientId: string;
   redirectUri: string;
   scope: string;
-  challenge: string | null;
+  challenge: { value: string; method: 'S256' | 'plain' } | null;
   expiresAt: number;
 }
 
@@ -94,7 +96,7 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
     if (q.get('client_id') !== clientId) return html(res, 404, '<h1>404</h1><p>This is not the web page you are looking for.</p>');
     const redirectUri = q.get('redirect_uri') ?? options.callbackUrl;
     const state = q.get('state') ?? '';
-    if (!redirectUri.startsWith(options.callbackUrl))
+    if (!underCallback(redirectUri, options.callbackUrl))
       return redirectWith(res, options.callbackUrl, {
         error: 'redirect_uri_mismatch',
         error_description: 'The redirect_uri MUST match the registered callback URL for this application.',
@@ -117,7 +119,7 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
     const form = new URLSearchParams(await readBody(req));
     const redirectUri = form.get('redirect_uri') ?? options.callbackUrl;
     const state = form.get('state') ?? '';
-    if (form.get('client_id') !== clientId || !redirectUri.startsWith(options.callbackUrl)) return html(res, 400, '<p>Bad request</p>');
+    if (form.get('client_id') !== clientId || !underCallback(redirectUri, options.callbackUrl)) return html(res, 400, '<p>Bad request</p>');
     if (form.get('decision') !== 'authorize')
       return redirectWith(res, redirectUri, {
         error: 'access_denied',
@@ -134,7 +136,7 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
       clientId,
       redirectUri,
       scope: form.get('scope') ?? '',
-      challenge: form.get('code_challenge') && (method ?? 'plain') === 'S256' ? form.get('code_challenge') : null,
+      challenge: form.get('code_challenge') ? { value: form.get('code_challenge')!, method: method === 'S256' ? 'S256' : 'plain' } : null,
       expiresAt: Date.now() + CODE_TTL_MS,
     });
     return redirectWith(res, redirectUri, { code, state });
@@ -159,7 +161,10 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
     const grant = codes.get(code);
     codes.delete(code);
     const verifier = params.get('code_verifier');
-    const pkceOk = !grant?.challenge || (verifier !== null && crypto.createHash('sha256').update(verifier).digest('base64url') === grant.challenge);
+    const pkceOk =
+      !grant?.challenge ||
+      (verifier !== null &&
+        (grant.challenge.method === 'S256' ? crypto.createHash('sha256').update(verifier).digest('base64url') : verifier) === grant.challenge.value);
     if (!grant || grant.expiresAt < Date.now() || !pkceOk)
       return answer({ error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.', error_uri: DOCS });
     const redirectUri = params.get('redirect_uri');
@@ -183,8 +188,8 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
     const scopes = session.scope.split(/[ ,]+/).filter(Boolean);
     const headers = { 'x-oauth-scopes': scopes.join(', ') };
     const { user } = session;
-    if (path === '/user')
-      return json(res, 200, { login: user.login, id: user.id, name: user.name, email: user.emails.find((e) => e.primary)?.email ?? null }, headers);
+    // Only a public email shows on /user; these users keep theirs private, as most do.
+    if (path === '/user') return json(res, 200, { login: user.login, id: user.id, name: user.name, email: null }, headers);
     if (path === '/user/emails') {
       if (!scopes.includes('user:email') && !scopes.includes('user'))
         return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/users/emails' }, headers);
@@ -196,6 +201,20 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
       );
     }
     const canReadOrgs = scopes.includes('read:org');
+    const orgMembership = /^\/user\/memberships\/orgs\/([^/]+)$/.exec(path);
+    if (orgMembership) {
+      const org = decodeURIComponent(orgMembership[1]!).toLowerCase();
+      if (!canReadOrgs || !(user.orgs ?? []).some((o) => o.toLowerCase() === org))
+        return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/orgs/members' }, headers);
+      return json(res, 200, { state: 'active', role: 'member', organization: { login: org }, user: { login: user.login } }, headers);
+    }
+    const teamMembership = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/.exec(path);
+    if (teamMembership) {
+      const [org, team, login] = teamMembership.slice(1).map((p) => decodeURIComponent(p).toLowerCase());
+      const member = login === user.login.toLowerCase() && (user.teams ?? []).some((t) => t.toLowerCase() === `${org}/${team}`);
+      if (!canReadOrgs || !member) return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/teams/members' }, headers);
+      return json(res, 200, { state: 'active', role: 'member', url: `${base()}/api/orgs/${org}/teams/${team}/memberships/${login}` }, headers);
+    }
     if (path === '/user/orgs')
       return json(
         res,
@@ -258,6 +277,18 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
       if (server.listening) await stop();
     },
   };
+}
+
+/** GitHub's rule: the same scheme, host and port as the app's callback URL, and its path or a subpath of it. */
+function underCallback(redirectUri: string, callbackUrl: string): boolean {
+  try {
+    const given = new URL(redirectUri);
+    const registered = new URL(callbackUrl);
+    const path = registered.pathname.replace(/\/+$/, '');
+    return given.origin === registered.origin && (given.pathname === registered.pathname || given.pathname.startsWith(`${path}/`));
+  } catch {
+    return false;
+  }
 }
 
 function escapeHtml(value: string): string {
