@@ -214,9 +214,13 @@ export class SocialService {
     if (await SocialBlock.findOne({ where: { blocker_id: recipient.id, blocked_id: sender.userId } }))
       throw new ForbiddenError(`@${to} does not accept messages from you.`, 'blocked');
     await this.checkRate(sender.handle);
+    // Strictly increasing per sender (sends of one sender run one at a time here): delivery keeps this order.
+    const last = await SocialMessage.max<Date, SocialMessage>('created_at', { where: { sender_handle: sender.handle } });
+    const createdAt = new Date(Math.max(Date.now(), last ? new Date(last).getTime() + 1 : 0));
     let row: SocialMessage;
     try {
       row = await SocialMessage.create({
+        created_at: createdAt,
         id: crypto.randomUUID(),
         sender_handle: sender.handle,
         recipient_handle: to,

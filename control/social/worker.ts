@@ -185,15 +185,32 @@ export class SocialWorker {
       limit: BATCH,
     });
     for (const message of due) {
+      // A conversation keeps its order: a message waits while an older one to the same person is queued.
+      const conversation = { sender_handle: message.sender_handle, recipient_handle: message.recipient_handle, state: 'queued' as const };
+      const older = await SocialMessage.findOne({ where: { ...conversation, created_at: { [Op.lt]: message.created_at } }, attributes: ['id'] });
+      if (older) {
+        // Its sender sees why it waits.
+        await SocialMessage.update(
+          { last_error: `Queued behind an earlier message to @${message.recipient_handle}.` },
+          { where: { id: message.id, last_error: null } },
+        );
+        continue;
+      }
       const [claimed] = await SocialMessage.update(
         { lease_owner: this.deps.owner, lease_expires_at: new Date(Date.now() + LEASE_MS) },
         { where: { id: message.id, state: 'queued', lease_expires_at: message.lease_expires_at ?? null } },
       );
-      if (claimed === 1) await this.deliver(message);
+      if (claimed !== 1) continue;
+      if (await this.deliver(message)) {
+        // The next ones of this conversation go now, not at their own backoff.
+        await SocialMessage.update({ next_attempt_at: new Date() }, { where: conversation });
+        this.again = true;
+      }
     }
   }
 
-  private async deliver(message: SocialMessage): Promise<void> {
+  /** Delivers one message; true when it was delivered. */
+  private async deliver(message: SocialMessage): Promise<boolean> {
     const { SocialMessage } = this.deps.db.models;
     const mine = { id: message.id, state: 'queued' as const, lease_owner: this.deps.owner };
     const { accounts, client } = this.deps;
@@ -232,6 +249,7 @@ export class SocialWorker {
         { where: mine },
       );
       if (done === 1) await this.deps.feed.message(message.sender_handle, message.recipient_handle);
+      return done === 1;
     } catch (err) {
       const attempts = message.attempts + 1;
       const outage = err instanceof MatrixUnavailableError;
@@ -249,6 +267,7 @@ export class SocialWorker {
         },
         { where: mine },
       );
+      return false;
     }
   }
 

@@ -96,7 +96,7 @@ browserTest("a page bob's instance serves cannot open alice's instance or reach 
   await signInToSite(alicePage, port, 'alice@example.com');
   await alicePage.getByLabel('Handle').fill('alice');
   await alicePage.getByRole('button', { name: 'Create my Matrix OS' }).click();
-  await alicePage.locator('#instance-status[data-status="running"]').waitFor({ timeout: 30_000 });
+  await alicePage.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
   await alicePage.getByRole('button', { name: 'Open my Matrix OS' }).click();
   await alicePage.waitForURL(`http://alice.mxos.test:${port}/`);
   const codesBefore = await platform.db.models.AccessCode.count({ where: { handle: 'alice' } });

@@ -27,7 +27,7 @@ async function signUpAndOpen(browser: Browser, site: string, port: number, handl
   const page = await signIn(browser, site, `${handle}@example.com`);
   await page.getByLabel('Handle').fill(handle);
   await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
-  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 30_000 });
+  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
   await page.getByRole('button', { name: 'Open my Matrix OS' }).click();
   await page.waitForURL(`http://${handle}.localhost:${port}/`);
   return page;

@@ -268,7 +268,9 @@ test('with the homeserver down, messages queue with their state visible and are 
     const { messages } = await json(await social.asInstance('alice', '/messages'));
     return messages.every((m: { status: string; lastError: string | null }) => m.status === 'queued' && m.lastError) ? messages : null;
   });
-  t.regex(queued[0].lastError, /did not answer|not available/);
+  // Newest first: the oldest waits for the homeserver, the others behind it, in order.
+  t.regex(queued.at(-1).lastError, /did not answer|not available/);
+  for (const later of queued.slice(0, -1)) t.regex(later.lastError, /Queued behind an earlier message to @bob/);
   await social.matrix.up();
   for (const id of ids) await delivered(social, 'alice', id);
   const bodies = social.matrix
