@@ -23,7 +23,7 @@ import { createOrchestrator, localDriverId } from '../control/main.ts';
 import { scanProcesses, terminateGroup } from '../control/orchestrator/local-processes.ts';
 import type { TransitionChange } from '../control/provisioning/store.ts';
 import {
-  benchSecret,
+  benchPlatformEnv,
   intEnv,
   mb,
   printTargets,
@@ -48,21 +48,7 @@ const MEMORY_SAMPLE_MS = 1000;
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-capacity-'));
   const config = loadConfig(
-    {
-      PATH: process.env.PATH,
-      DATA_DIR: dataDir,
-      API_PORT: '0',
-      METER_PORT: '0',
-      PUBLIC_PORT: '0',
-      DEV_IDP_PORT: '0',
-      PLATFORM_SECRET: benchSecret('platform'),
-      SECRET_KEY: benchSecret('key'),
-      LOG_LEVEL: 'silent',
-      ORCHESTRATOR: 'local',
-      INSTANCE_START_TIMEOUT: '120s',
-      REPLICA_ID: 'bench-capacity',
-      MAX_RUNNING_INSTANCES: String(LIMIT),
-    },
+    { ...benchPlatformEnv(dataDir, 'bench-capacity'), ORCHESTRATOR: 'local', INSTANCE_START_TIMEOUT: '120s', MAX_RUNNING_INSTANCES: String(LIMIT) },
     REPO_ROOT,
   );
   const driverId = localDriverId(config.dataDir);

@@ -142,6 +142,25 @@ export function benchSecret(label: string): string {
   return `bench-${label}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}-0123456789abcdef`;
 }
 
+/**
+ * The environment every in-process platform of a benchmark starts from: a fresh
+ * DATA_DIR, every listener on port 0, fresh secrets, no logs, its own replica id.
+ */
+export function benchPlatformEnv(dataDir: string, replicaId: string): Record<string, string | undefined> {
+  return {
+    PATH: process.env.PATH,
+    DATA_DIR: dataDir,
+    API_PORT: '0',
+    METER_PORT: '0',
+    PUBLIC_PORT: '0',
+    DEV_IDP_PORT: '0',
+    PLATFORM_SECRET: benchSecret('platform'),
+    SECRET_KEY: benchSecret('key'),
+    LOG_LEVEL: 'silent',
+    REPLICA_ID: replicaId,
+  };
+}
+
 /** Total RSS (bytes) and PSS (bytes, null when unreadable) of a set of pids, from /proc. */
 export async function processMemory(pids: readonly number[]): Promise<{ rss: number; pss: number | null; counted: number }> {
   let rss = 0;

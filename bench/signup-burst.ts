@@ -24,7 +24,7 @@ import { createLogger } from '../control/logger.ts';
 import { createOrchestrator, localDriverId } from '../control/main.ts';
 import { scanProcesses, terminateGroup } from '../control/orchestrator/local-processes.ts';
 import {
-  benchSecret,
+  benchPlatformEnv,
   intEnv,
   mb,
   printTargets,
@@ -63,18 +63,9 @@ interface PerHandle {
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-signup-'));
   const env: Record<string, string | undefined> = {
-    PATH: process.env.PATH,
-    DATA_DIR: dataDir,
-    API_PORT: '0',
-    METER_PORT: '0',
-    PUBLIC_PORT: '0',
-    DEV_IDP_PORT: '0',
-    PLATFORM_SECRET: benchSecret('platform'),
-    SECRET_KEY: benchSecret('key'),
-    LOG_LEVEL: 'silent',
+    ...benchPlatformEnv(dataDir, 'bench-signup'),
     ORCHESTRATOR: 'local',
     INSTANCE_START_TIMEOUT: '120s',
-    REPLICA_ID: 'bench-signup',
     ...(process.env.BENCH_WORKER_CONCURRENCY ? { WORKER_CONCURRENCY: process.env.BENCH_WORKER_CONCURRENCY } : {}),
   };
   const config = loadConfig(env, REPO_ROOT);

@@ -17,7 +17,7 @@ import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import { terminateGroup } from '../../control/orchestrator/local-processes.ts';
 import type { StoredEvent } from '../../control/provisioning/store.ts';
-import { benchSecret, median, REPO_ROOT, round, sleep } from '../lib.ts';
+import { benchPlatformEnv, median, REPO_ROOT, round, sleep } from '../lib.ts';
 import { onCleanup } from '../procs.ts';
 import { bootOnce, liveBoots, timeFirstByte } from './boot.ts';
 import { params, WAKE_HANDLE } from './plan.ts';
@@ -43,23 +43,7 @@ export interface WakeFigures {
 
 export async function measureWake(): Promise<WakeFigures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-router-wake-'));
-  const config = loadConfig(
-    {
-      PATH: process.env.PATH,
-      DATA_DIR: dataDir,
-      API_PORT: '0',
-      METER_PORT: '0',
-      PUBLIC_PORT: '0',
-      DEV_IDP_PORT: '0',
-      LOG_LEVEL: 'silent',
-      ORCHESTRATOR: 'local',
-      PLATFORM_SECRET: benchSecret('platform'),
-      SECRET_KEY: benchSecret('key'),
-      SWEEP_INTERVAL: '1h',
-      REPLICA_ID: 'bench-router-wake',
-    },
-    REPO_ROOT,
-  );
+  const config = loadConfig({ ...benchPlatformEnv(dataDir, 'bench-router-wake'), ORCHESTRATOR: 'local', SWEEP_INTERVAL: '1h' }, REPO_ROOT);
   const orchestrator = createOrchestrator(config);
   let platform: Platform | null = null;
   let tornDown: Promise<void> | null = null;
