@@ -14,7 +14,7 @@ import { createLogger } from '../../control/logger.ts';
 import { createOrchestrator } from '../../control/main.ts';
 import { NomadClient } from '../../control/orchestrator/nomad/index.ts';
 import { type NomadDouble, startNomadDouble } from '../../test/doubles/nomad/index.ts';
-import { benchSecret, round } from '../lib.ts';
+import { benchPlatformEnv, round } from '../lib.ts';
 import { destroyAll, handleOf, platformClient, pollUntilSettled, readEvents, submitProvisions } from '../platform-client.ts';
 import { DatabaseMeter } from './db-meter.ts';
 import { HealthServers } from './health-servers.ts';
@@ -66,22 +66,14 @@ export async function runRound(opts: RoundOptions) {
     double = nomad;
     const config = loadConfig(
       {
-        DATA_DIR: dataDir,
-        API_PORT: '0',
-        METER_PORT: '0',
-        PUBLIC_PORT: '0',
-        DEV_IDP_PORT: '0',
-        PLATFORM_SECRET: benchSecret('platform'),
-        SECRET_KEY: benchSecret('key'),
+        ...benchPlatformEnv(dataDir, 'bench-nomad'),
         ORCHESTRATOR: 'nomad',
         NOMAD_ADDR: nomad.url,
         NOMAD_TOKEN,
-        LOG_LEVEL: 'silent',
         WORKER_POLL_INTERVAL: '100ms',
         WORKER_CONCURRENCY: String(concurrency),
         // No periodic sweep (reconcile lists every job) inside the measured window.
         SWEEP_INTERVAL: '1h',
-        REPLICA_ID: 'bench-nomad',
       },
       dataDir,
     );

@@ -17,7 +17,7 @@
  * - The API under `/api` (as GitHub Enterprise serves it): `GET /user` (the public email
  *   only, null when private), `/user/emails` (scope user:email), `/user/memberships/orgs/{org}`
  *   and `/orgs/{org}/teams/{team}/memberships/{username}` (scope read:org; 404 when not a
- *   member), `/user/orgs` and `/user/teams`; 401 `{message: "Bad credentials"}`; 403
+ *   member); 401 `{message: "Bad credentials"}`; 403
  *   without a User-Agent; `X-OAuth-Scopes` on answers.
  * - Faults: `failNext(path, status, body)`, `down()` / `up()`.
  */
@@ -214,22 +214,6 @@ export async function startGitHubDouble(options: { callbackUrl: string }): Promi
       const member = login === user.login.toLowerCase() && (user.teams ?? []).some((t) => t.toLowerCase() === `${org}/${team}`);
       if (!canReadOrgs || !member) return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/teams/members' }, headers);
       return json(res, 200, { state: 'active', role: 'member', url: `${base()}/api/orgs/${org}/teams/${team}/memberships/${login}` }, headers);
-    }
-    if (path === '/user/orgs')
-      return json(
-        res,
-        200,
-        (canReadOrgs ? (user.orgs ?? []) : []).map((login, i) => ({ login, id: 1000 + i })),
-        headers,
-      );
-    if (path === '/user/teams') {
-      if (!canReadOrgs) return json(res, 403, { message: 'Resource not accessible by integration' }, headers);
-      return json(
-        res,
-        200,
-        (user.teams ?? []).map((t) => ({ slug: t.split('/')[1], organization: { login: t.split('/')[0] } })),
-        headers,
-      );
     }
     return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
   };
