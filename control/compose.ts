@@ -32,6 +32,7 @@ import type { Orchestrator } from './orchestrator/types.ts';
 import { Capacity } from './provisioning/capacity.ts';
 import { InstanceService } from './provisioning/service.ts';
 import { InstanceStore, type StoredEvent, type TransitionChange } from './provisioning/store.ts';
+import { Supervisor } from './provisioning/supervisor.ts';
 import { ProvisioningWorker } from './provisioning/worker.ts';
 import { type Edge, startEdge } from './router/edge.ts';
 import { RouteCache } from './router/route-cache.ts';
@@ -52,7 +53,15 @@ const PLATFORM_VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', i
 
 export type Role =
   | { kind: 'all-in-one'; orchestrator: Orchestrator }
-  | { kind: 'router-worker'; secretKey: string; identity: OidcSettings | null; registry: Registry; toPrimary(message: WorkerMessage): void };
+  | {
+      kind: 'router-worker';
+      secretKey: string;
+      identity: OidcSettings | null;
+      registry: Registry;
+      toPrimary(message: WorkerMessage): void;
+      /** The primary's supervisor checks an instance (over IPC). */
+      checkInstance(handle: string): Promise<void>;
+    };
 
 /** What every role builds over the database. */
 export interface Services {
@@ -77,6 +86,8 @@ export interface Platform extends Services {
   config: Config;
   worker: ProvisioningWorker;
   lifecycle: Lifecycle;
+  /** Restarts crashed instances (bounded), from the orchestrator's watch, router checks and reconcile. */
+  supervisor: Supervisor;
   metrics: Metrics;
   orchestrator: Orchestrator;
   /** The router and its public listener, when it runs in this process (ROUTER_PROCESSES=1). */
@@ -150,12 +161,12 @@ async function openServices(config: Config, logger: Logger, secretKey: string): 
 function startPublicListener(
   config: Config,
   services: Services,
-  options: { secretKey: string; identity: OidcSettings | null; registry: Registry; logger: Logger },
+  options: { secretKey: string; identity: OidcSettings | null; registry: Registry; logger: Logger; checkInstance(handle: string): Promise<void> },
 ): Promise<Edge> {
-  const { secretKey, identity, registry, logger } = options;
+  const { secretKey, identity, registry, logger, checkInstance } = options;
   const url = (handle: string) => instanceUrl(config, handle);
   const site = createSiteHandler({ config, ...services, identity, secretKey, instanceUrl: url, logger });
-  return startEdge({ config, ...services, registry, secretKey, logger, site });
+  return startEdge({ config, ...services, registry, secretKey, logger, site, checkInstance });
 }
 
 async function composeRouterWorker(config: Config, logger: Logger, role: Extract<Role, { kind: 'router-worker' }>): Promise<RouterWorkerProcess> {
@@ -166,7 +177,13 @@ async function composeRouterWorker(config: Config, logger: Logger, role: Extract
   const forwardEvent = (event: StoredEvent) => role.toPrimary({ type: 'event', event });
   services.store.bus.on('transition', forwardTransition);
   services.store.bus.on('event', forwardEvent);
-  const edge = await startPublicListener(config, services, { secretKey: role.secretKey, identity: role.identity, registry: role.registry, logger });
+  const edge = await startPublicListener(config, services, {
+    secretKey: role.secretKey,
+    identity: role.identity,
+    registry: role.registry,
+    logger,
+    checkInstance: role.checkInstance,
+  });
   return {
     ...services,
     edge,
@@ -192,13 +209,16 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
   const services = await openServices(config, logger, secretKey);
   const { db, store, service, activity, codes } = services;
   const metrics = createMetrics(() => store.countByState());
-  const lifecycle = new Lifecycle({ db, store, orchestrator, activity, config, logger, metrics });
+  const supervisor = new Supervisor({ store, orchestrator, policy: config.lifecycle, logger: logger.child({ component: 'supervisor' }), metrics });
+  const lifecycle = new Lifecycle({ db, store, orchestrator, activity, config, logger, metrics, supervisor });
   const socialWorker = composeSocialWorker(config, services, secretKey, logger);
   const worker = new ProvisioningWorker({ store, orchestrator, config, secretKey, logger, metrics, hooks: socialWorker.hooks(), capacity: services.capacity });
 
   // Leases held by this replica's previous run are ours to take back now, not after they expire.
   const reclaimed = await store.releaseLeases(worker.replicaLeasePattern());
   if (reclaimed > 0) logger.info({ count: reclaimed }, "took back leases from this replica's previous run");
+  // Watching before the start-up reconcile: a crash meanwhile is not missed.
+  supervisor.start();
   const fixes = await lifecycle.reconcile();
   if (fixes.length) logger.warn({ fixes }, 'start-up reconcile fixed drift');
   worker.start();
@@ -207,7 +227,10 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
 
   const identity = await startIdentity(config, secretKey, logger);
   const inProcess = config.router.processes === 1;
-  const edge = inProcess ? await startPublicListener(config, services, { secretKey, identity: identity.settings, registry: metrics.registry, logger }) : null;
+  const checkInstance = (handle: string) => supervisor.check(handle);
+  const edge = inProcess
+    ? await startPublicListener(config, services, { secretKey, identity: identity.settings, registry: metrics.registry, logger, checkInstance })
+    : null;
   // The meter finds tenants by key in a route table: the edge's, or its own when the edge runs in workers.
   const meterRoutes = edge?.routes ?? new RouteCache({ db, bus: store.bus, secretKey, syncIntervalMs: config.router.routeSyncIntervalMs, logger });
   if (!edge) await meterRoutes.load();
@@ -225,7 +248,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
       { prefix: '/social/', app: createInstanceSocialApp({ service: services.social, keys: new InstanceKeys(secretKey, 'social-key', meterRoutes), logger }) },
     ],
   });
-  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, logger });
+  const routerWorkers = inProcess ? null : await startRouterWorkers({ config, secretKey, identity: identity.settings, store, logger, checkInstance });
 
   const app = createApiApp({
     logger,
@@ -267,6 +290,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
     config,
     worker,
     lifecycle,
+    supervisor,
     metrics,
     orchestrator,
     edge,
@@ -288,6 +312,7 @@ async function composeAllInOne(configured: Config, logger: Logger, orchestrator:
         server.closeIdleConnections();
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 2000).unref();
+        supervisor.stop();
         await worker.stop();
         await socialWorker.stop();
         await lifecycle.stop();

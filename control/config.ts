@@ -56,7 +56,16 @@ export interface Config {
     memoryMaxMB: number | null;
     startTimeoutMs: number;
   };
-  lifecycle: { idleTimeoutMs: number; sweepIntervalMs: number; activityFlushIntervalMs: number };
+  lifecycle: {
+    idleTimeoutMs: number;
+    sweepIntervalMs: number;
+    activityFlushIntervalMs: number;
+    /** Crashed instances are restarted at most `restartLimit` times in `restartWindowMs`, then `failed`. */
+    restartLimit: number;
+    restartWindowMs: number;
+    /** Wait before the second restart in a window (the first is at once); each later one waits 4 times longer. */
+    restartBackoffMs: number;
+  };
   provisioning: {
     maxAttempts: number;
     backoffBaseMs: number;
@@ -198,6 +207,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       idleTimeoutMs: read.duration('IDLE_TIMEOUT', 30 * 60_000, 1000),
       sweepIntervalMs: read.duration('SWEEP_INTERVAL', 5 * 60_000, 100),
       activityFlushIntervalMs: read.duration('ACTIVITY_FLUSH_INTERVAL', 5000, 50),
+      restartLimit: read.integer('RESTART_LIMIT', 3, 0, 100),
+      restartWindowMs: read.duration('RESTART_WINDOW', 10 * 60_000, 1000),
+      restartBackoffMs: read.duration('RESTART_BACKOFF', 5000, 0),
     },
     provisioning: {
       maxAttempts: read.integer('PROVISION_MAX_ATTEMPTS', 5, 1, 100),

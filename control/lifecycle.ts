@@ -16,6 +16,7 @@ import type { Metrics } from './metrics.ts';
 import type { Orchestrator, RuntimeStatus } from './orchestrator/types.ts';
 import { shouldNotRun } from './provisioning/states.ts';
 import type { InstanceStore } from './provisioning/store.ts';
+import type { Supervisor } from './provisioning/supervisor.ts';
 
 export class ActivityRecorder {
   private pending = new Map<string, number>();
@@ -114,6 +115,8 @@ export class Lifecycle {
       config: Config;
       logger: Logger;
       metrics: Metrics;
+      /** Restarts (or fails) running instances found not running, under the crash limit. */
+      supervisor: Supervisor;
     },
   ) {}
 
@@ -203,9 +206,11 @@ export class Lifecycle {
     const byHandle = new Map(rows.map((r) => [r.handle, r]));
     const live = new Map(runtime.filter((r) => r.state === 'running' || r.state === 'starting').map((r) => [r.handle, r]));
     const fixes: string[] = [];
+    /** `action` may return the line to report instead of `line` (what it actually did). */
     const fix = async (handle: string, line: string, action: () => Promise<unknown>) => {
       try {
-        await action();
+        const done = await action();
+        if (typeof done === 'string') line = done;
         fixes.push(`${handle}: ${line}`);
         logger.warn({ handle, fix: line }, 'reconcile fixed drift');
       } catch (err) {
@@ -230,15 +235,16 @@ export class Lifecycle {
         );
       }
     }
+    const details = new Map(runtime.map((r) => [r.handle, r.detail]));
     for (const row of rows) {
       if (row.status !== 'running' || live.has(row.handle)) continue;
-      await fix(row.handle, 'running in the database but not in the orchestrator: restarting', () =>
-        store.transition(row.handle, ['running'], 'starting', 'The instance was found not running; restarting it', {
-          kind: 'reconcile',
-          // Started after the orchestrator was listed: not drift, just news the list missed.
-          where: { started_at: { [Op.lt]: listedAt } },
-          patch: { requested_at: new Date(), gateway_url: null, shell_url: null },
-        }),
+      // Counted against the crash limit like any other crash. Started after the
+      // orchestrator was listed: not drift, just news the list missed (unchanged).
+      const detail = `the instance was found not running (${details.get(row.handle) ?? 'unknown to the orchestrator'})`;
+      await fix(row.handle, 'running in the database but not in the orchestrator: restarting', async () =>
+        (await this.deps.supervisor.crashed(row.handle, detail, listedAt)) === 'failed'
+          ? 'running in the database but not in the orchestrator: failed past the restart limit'
+          : undefined,
       );
     }
     return fixes;

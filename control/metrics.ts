@@ -11,6 +11,7 @@ export interface Metrics {
   provisioningSeconds: Histogram<string>;
   transitions: Counter<'from' | 'to'>;
   failures: Counter<'reason'>;
+  crashes: Counter<'outcome'>;
   sweepSeconds: Histogram<string>;
   apiRequests: Counter<'method' | 'route' | 'status'>;
   apiLatencySeconds: Histogram<'method' | 'route'>;
@@ -49,6 +50,12 @@ export function createMetrics(countByState: () => Promise<Record<InstanceStatus,
       name: 'mxos_instance_failures_total',
       help: 'Failed provisioning steps by reason',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    crashes: new Counter({
+      name: 'mxos_instance_crashes_total',
+      help: "Instances found not running behind the platform's back, by what was done (restarted, failed past the limit)",
+      labelNames: ['outcome'] as const,
       registers: [registry],
     }),
     sweepSeconds: new Histogram({

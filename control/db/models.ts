@@ -67,7 +67,8 @@ export class Instance extends Model<InferAttributes<Instance>, InferCreationAttr
   declare updated_at: CreationOptional<Date>;
 }
 
-export type EventKind = 'transition' | 'progress' | 'error' | 'reconcile' | 'access';
+/** 'crash': the instance stopped running behind the platform's back (restarted, or failed past the limit). */
+export type EventKind = 'transition' | 'progress' | 'error' | 'reconcile' | 'access' | 'crash';
 
 export class InstanceEvent extends Model<InferAttributes<InstanceEvent>, InferCreationAttributes<InstanceEvent>> {
   declare id: CreationOptional<number>;

@@ -10,6 +10,10 @@
  * Ports are picked free and bound by the instance a moment later; if another process
  * takes one in between, the instance exits, status() says failed, and the worker's
  * retry starts it again on new ports.
+ *
+ * watch(): the exit of a process this control process spawned arrives as an event at
+ * once; processes re-adopted after a control restart are not our children, so their
+ * pids are polled (WATCH_INTERVAL_MS) instead.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -43,12 +47,23 @@ interface ProcessRecord {
 }
 
 const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+/** How often re-adopted processes (not our children: no exit event) are checked. */
+const WATCH_INTERVAL_MS = 500;
 
 export class LocalOrchestrator implements Orchestrator {
   readonly name = 'local';
   private readonly specs = new Map<string, InstanceSpec>();
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly exits = new Map<string, string>();
+  private readonly listeners = new Set<(status: RuntimeStatus) => void>();
+  /** The process this control process spawned for each handle: its exit is an event. */
+  private readonly children = new Map<string, number>();
+  /** Processes started by an earlier control process, watched by polling. */
+  private readonly adopted = new Map<string, number>();
+  /** Processes this driver is ending itself (stop, destroy, re-deploy): their exit is not news. */
+  private readonly ending = new Set<number>();
+  private watchTimer: NodeJS.Timeout | undefined;
+  private polling = false;
   private readonly host: string;
   private readonly stopGraceMs: number;
   private readonly stateDir: string;
@@ -128,6 +143,22 @@ export class LocalOrchestrator implements Orchestrator {
     }).then(() => result);
   }
 
+  watch(listener: (status: RuntimeStatus) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.watchTimer) {
+      void this.adoptRecorded();
+      this.watchTimer = setInterval(() => void this.pollAdopted(), WATCH_INTERVAL_MS);
+      this.watchTimer.unref();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) {
+        clearInterval(this.watchTimer);
+        this.watchTimer = undefined;
+      }
+    };
+  }
+
   status(handle: string): Promise<RuntimeStatus> {
     return this.statusWith(handle, () => scanProcesses(this.options.driverId));
   }
@@ -144,6 +175,7 @@ export class LocalOrchestrator implements Orchestrator {
   private async statusWith(handle: string, scan: () => Promise<FoundProcess[]>): Promise<RuntimeStatus> {
     const record = await this.readRecord(handle);
     if (record && (await isOurProcess(record.pid, this.options.driverId, handle))) {
+      if (this.watchTimer && this.children.get(handle) !== record.pid) this.adopted.set(handle, record.pid);
       return this.runningStatus(handle, record.pid, record.gatewayPort, record.shellPort, `process ${record.pid}`, record.specHash);
     }
     // A record without its process: it died without being asked to stop.
@@ -170,7 +202,49 @@ export class LocalOrchestrator implements Orchestrator {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
+    this.listeners.clear();
     await Promise.allSettled(this.inflight.values());
+  }
+
+  private report(handle: string, detail: string): void {
+    const status: RuntimeStatus = { handle, state: 'failed', detail };
+    for (const listener of this.listeners) {
+      try {
+        listener(status);
+      } catch {
+        /* a listener's failure is its own */
+      }
+    }
+  }
+
+  /** Every recorded process not spawned by this control process is re-adopted: watch it. */
+  private async adoptRecorded(): Promise<void> {
+    for (const file of await fsp.readdir(this.stateDir).catch(() => [] as string[])) {
+      if (!file.endsWith('.json')) continue;
+      const handle = file.slice(0, -5);
+      const record = await this.readRecord(handle);
+      if (record && !this.children.has(handle) && !this.adopted.has(handle)) this.adopted.set(handle, record.pid);
+    }
+  }
+
+  private async pollAdopted(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const [handle, pid] of [...this.adopted]) {
+        if (await isOurProcess(pid, this.options.driverId, handle)) continue;
+        if (this.adopted.get(handle) === pid) this.adopted.delete(handle);
+        if (this.ending.delete(pid) || this.inflight.has(handle)) continue;
+        // Stopped or replaced meanwhile: the record no longer names this process.
+        if ((await this.readRecord(handle))?.pid !== pid) continue;
+        this.exits.set(handle, `process ${pid} exited while the platform was not its parent (no exit status known)`);
+        this.report(handle, `the instance process (pid ${pid}) is gone`);
+      }
+    } finally {
+      this.polling = false;
+    }
   }
 
   private async singleFlight(handle: string, task: () => Promise<void>): Promise<void> {
@@ -206,7 +280,16 @@ export class LocalOrchestrator implements Orchestrator {
     const record = await this.liveRecord(handle);
     if (record) pids.add(record.pid);
     for (const p of await scanProcesses(this.options.driverId)) if (p.handle === handle) pids.add(p.pid);
-    await Promise.all([...pids].map((pid) => terminateGroup(pid, this.stopGraceMs)));
+    const children = new Set(this.children.values());
+    await Promise.all(
+      [...pids].map(async (pid) => {
+        this.ending.add(pid);
+        await terminateGroup(pid, this.stopGraceMs);
+        // A child's exit event clears its own entry; nothing else will.
+        if (!children.has(pid)) this.ending.delete(pid);
+      }),
+    );
+    if (!this.children.has(handle)) this.adopted.delete(handle);
     await fsp.rm(this.recordPath(handle), { force: true });
     this.exits.delete(handle);
   }
@@ -246,8 +329,15 @@ export class LocalOrchestrator implements Orchestrator {
       const error = await new Promise<Error>((resolve) => child.once('error', resolve));
       throw new OrchestratorError('spawn_failed', `Could not start the instance process for "${spec.handle}": ${error.message}`);
     }
+    this.children.set(spec.handle, pid);
+    this.adopted.delete(spec.handle);
     child.once('exit', (code, signal) => {
+      const expected = this.ending.delete(pid);
+      if (this.children.get(spec.handle) !== pid) return; // a later process took over the handle
+      this.children.delete(spec.handle);
       this.exits.set(spec.handle, `process exited (${signal ?? `code ${code}`}); see ${path.join(logDir, 'instance.log')}`);
+      if (expected) return;
+      this.report(spec.handle, `the instance exited with ${signal ? `signal ${signal}` : `exit code ${code}`}`);
     });
     child.unref();
     const record: ProcessRecord = { pid, gatewayPort, shellPort, specHash: spec.hash, startedAt: new Date().toISOString() };

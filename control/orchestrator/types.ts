@@ -105,6 +105,15 @@ export interface Orchestrator {
    */
   awaitRunning?(handle: string, timeoutMs: number, signal: AbortSignal): Promise<RuntimeStatus>;
 
+  /**
+   * Optional: calls `listener` whenever an instance changes behind the platform's back
+   * (its process exited, its allocation failed or moved), with its new status, within
+   * seconds. Changes the platform asked for (stop, destroy, a re-deploy) are not
+   * reported. Returns the unsubscribe function. Drivers that cannot watch leave it out:
+   * reconcile and the router's health checks find the change instead.
+   */
+  watch?(listener: (status: RuntimeStatus) => void): () => void;
+
   /** Every instance the driver currently runs or knows, for reconcile. */
   list(): Promise<RuntimeStatus[]>;
 

@@ -307,6 +307,18 @@ export class InstanceStore {
     return count;
   }
 
+  /**
+   * How many times `handle` was restarted after a crash since `since`, counting only
+   * since it last rested (stopped or failed): a user's fresh start begins a new count.
+   */
+  async recentCrashes(handle: string, since: Date): Promise<number> {
+    const { InstanceEvent } = this.db.models;
+    const rested = (await InstanceEvent.max('id', { where: { handle, to_status: ['stopped', 'failed', 'destroyed'] } })) as number | null;
+    return InstanceEvent.count({
+      where: { handle, kind: 'crash', to_status: 'starting', created_at: { [Op.gt]: since }, id: { [Op.gt]: rested ?? 0 } },
+    });
+  }
+
   /** Records a progress/error/reconcile event without changing state. */
   async note(handle: string, kind: EventKind, message: string): Promise<void> {
     const row = await this.Instance.findOne({ where: { handle }, attributes: ['id', 'status'] });

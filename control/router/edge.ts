@@ -54,6 +54,8 @@ interface EdgeDeps {
   secretKey: string;
   logger: Logger;
   site: RequestListener;
+  /** Asks the control service to check an instance with the orchestrator now (after a refused connection). */
+  checkInstance(handle: string): Promise<void>;
 }
 
 export async function startEdge(deps: EdgeDeps): Promise<Edge> {
@@ -102,6 +104,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
     site: deps.site,
     metrics,
     logger: log,
+    checkInstance: deps.checkInstance,
   });
 
   const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, router.handleRequest);

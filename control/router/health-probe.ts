@@ -15,10 +15,13 @@ export class HealthProbe {
 
   constructor(private readonly pools: UpstreamPools) {}
 
-  /** Whether the instance at `gatewayUrl` answers its /health with a 2xx. Never throws. */
-  healthy(handle: string, gatewayUrl: string, now = Date.now()): Promise<boolean> {
+  /**
+   * Whether the instance at `gatewayUrl` answers its /health with a 2xx. Never throws.
+   * `fresh`: ask it now rather than reuse an answer from the last second (one in flight is still shared).
+   */
+  healthy(handle: string, gatewayUrl: string, options: { fresh?: boolean } = {}): Promise<boolean> {
     const known = this.recent.get(handle);
-    if (known && now - known.at < FRESH_MS) return Promise.resolve(known.healthy);
+    if (!options.fresh && known && Date.now() - known.at < FRESH_MS) return Promise.resolve(known.healthy);
     const running = this.inflight.get(handle);
     if (running !== undefined) return running;
     const probe = this.probe(gatewayUrl).then((healthy) => {

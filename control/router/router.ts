@@ -18,6 +18,7 @@ import { HealthProbe } from './health-probe.ts';
 import type { RouterMetrics } from './metrics.ts';
 import { type RouterReply, rawReply, reply, wantsHtml } from './pages.ts';
 import type { PlatformEndpoints } from './platform-endpoints.ts';
+import { ConnectionRecovery } from './recovery.ts';
 import type { Route, RouteTable } from './route-table.ts';
 import type { SessionCookies } from './session.ts';
 import { BadTargetError, classifyRequest, type Target } from './target.ts';
@@ -48,11 +49,15 @@ interface RouterDeps {
   site: RequestListener;
   metrics: RouterMetrics;
   logger: Logger;
+  /** Asks the control service to check an instance with the orchestrator now (it restarts a crashed one). Never rejects. */
+  checkInstance(handle: string): Promise<void>;
 }
 
 type InstanceTarget = Extract<Target, { kind: 'instance' }>;
 
 const WAKE_RETRY_AFTER_SECONDS = '5';
+/** Methods whose request may be sent again after a refused or reset connection (RFC 9110 §9.2.2), when bodiless. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 /** How long an API client is told to wait when the platform is full (it waits for someone else's instance to stop). */
 const FULL_RETRY_AFTER_SECONDS = '30';
 
@@ -61,6 +66,9 @@ export class Router {
   private readonly gatewayPaths: readonly string[];
   private readonly forwarding: ForwardSettings;
   private readonly healthProbe: HealthProbe;
+  private readonly recovery: ConnectionRecovery;
+  /** Requests already sent again once after a refused or reset connection: never twice. */
+  private readonly retried = new WeakSet<IncomingMessage>();
   /** "https:" or "http:", as browsers reach instances: part of every instance's origin. */
   private readonly scheme: string;
   /** Bound once: labelled counters are looked up per request otherwise. */
@@ -70,6 +78,7 @@ export class Router {
     this.trusted = new TrustedProxies(deps.settings.trustedProxies);
     this.gatewayPaths = deps.settings.gatewayPaths;
     this.healthProbe = new HealthProbe(deps.pools);
+    this.recovery = new ConnectionRecovery({ routes: deps.routes, probe: this.healthProbe, checkInstance: deps.checkInstance });
     this.scheme = new URL(deps.settings.publicUrl).protocol;
     this.forwarding = {
       pools: deps.pools,
@@ -100,7 +109,7 @@ export class Router {
     const route = routes.get(target.handle);
     if (!route) return this.refuse(req, res, noSuchInstance(target.handle));
     if (isHealthPath(target.path)) return this.health(req, res, route);
-    if (target.form === 'host' && target.path.startsWith('/_mxos/')) return this.settle(req, res, target, endpoints.handle(req, res, route));
+    if (target.form === 'host' && target.path.startsWith('/_mxos/')) return this.settle(req, res, target.handle, endpoints.handle(req, res, route));
 
     const principal = authenticate(req, route, target.form, this.deps.sessions);
     if (!principal) {
@@ -119,7 +128,7 @@ export class Router {
       });
     }
     if (isReady(route)) return this.proxy(req, res, target, route, true);
-    this.settle(req, res, target, this.wakeThenProxy(req, res, target, route, principal));
+    this.settle(req, res, target.handle, this.wakeThenProxy(req, res, target, route, principal));
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -153,9 +162,9 @@ export class Router {
   }
 
   /** The slow paths are async: a failure there is logged and answered, never left hanging. */
-  private settle(req: IncomingMessage, res: ServerResponse, target: InstanceTarget, work: Promise<void>): void {
+  private settle(req: IncomingMessage, res: ServerResponse, handle: string, work: Promise<void>): void {
     work.catch((err) => {
-      this.deps.logger.error({ err, handle: target.handle }, 'router failed on a request');
+      this.deps.logger.error({ err, handle }, 'router failed on a request');
       this.refuse(req, res, routerFailure(err, 'The router could not pass this request on. Try again.'));
     });
   }
@@ -184,7 +193,7 @@ export class Router {
         json: { status: route.status },
       });
     }
-    this.settle(req, res, { kind: 'instance', handle: route.handle, form: 'host', path: '/health', prefix: '' }, this.answerHealth(req, res, route));
+    this.settle(req, res, route.handle, this.answerHealth(req, res, route));
   }
 
   private async answerHealth(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
@@ -228,17 +237,43 @@ export class Router {
 
   private onUpstreamFailure(req: IncomingMessage, res: ServerResponse, handle: string, failure: UpstreamFailure, cause: Error): void {
     this.deps.metrics.requests.inc({ outcome: `upstream_${failure.status}` });
+    const connectionLost = failure.code === 'upstream_refused' || failure.code === 'upstream_failed';
+    if (connectionLost && !this.retried.has(req)) {
+      this.deps.logger.warn({ handle, code: failure.code, cause: cause.message }, 'instance refused or dropped a connection; checking it');
+      return this.settle(req, res, handle, this.recover(req, res, handle));
+    }
     if (failure.status !== 413) {
       this.deps.logger.warn({ handle, code: failure.code, cause: cause.message }, 'instance did not answer');
       // The address may be stale (moved by another replica): read it again.
       void this.deps.routes.refresh(handle).catch(() => undefined);
     }
+    if (connectionLost) return this.refuse(req, res, restarting(handle, 'still does not answer'));
     this.refuse(req, res, {
       status: failure.status,
       code: failure.code,
       title: failure.status === 504 ? 'The instance is slow to answer' : 'The instance did not answer',
       message: failure.message,
     });
+  }
+
+  /**
+   * After a refused or reset connection, once the instance was checked (recovery):
+   * an idempotent bodiless request is sent again through the whole pipeline, so it
+   * reaches a restarted instance, waits for one being restarted like a wake (a browser
+   * gets the waiting page), or gets the failure; anything else gets 503 + Retry-After.
+   */
+  private async recover(req: IncomingMessage, res: ServerResponse, handle: string): Promise<void> {
+    const outcome = await this.recovery.recover(handle);
+    if (res.headersSent || res.destroyed) return;
+    this.retried.add(req);
+    const bodiless = req.headers['content-length'] === undefined || req.headers['content-length'] === '0';
+    if (IDEMPOTENT.has(req.method ?? '') && bodiless && req.headers['transfer-encoding'] === undefined) {
+      this.deps.metrics.requests.inc({ outcome: 'retried' });
+      return this.handleRequest(req, res);
+    }
+    const route = this.deps.routes.get(handle);
+    if (route?.status === 'failed') return this.refuse(req, res, this.deps.endpoints.failedReply(route));
+    this.refuse(req, res, restarting(handle, outcome === 'healthy' ? 'dropped the connection' : 'stopped answering and is being restarted'));
   }
 
   private async upgradeInstance(req: IncomingMessage, socket: Duplex, head: Buffer, target: InstanceTarget): Promise<void> {
@@ -381,6 +416,17 @@ function signInFirst(req: IncomingMessage, target: InstanceTarget, publicUrl: st
       : `Send the instance token: Authorization: Bearer <token> (get or rotate it on ${publicUrl}).`,
     html: html ? `<p><a href="${escapeHtml(open)}">Sign in on the platform</a> to continue.</p>` : undefined,
     headers: { 'www-authenticate': `Bearer realm="${target.handle}"` },
+  };
+}
+
+/** A request that cannot be sent again by the router: the client retries after a moment. */
+function restarting(handle: string, what: string): RouterReply {
+  return {
+    status: 503,
+    code: 'instance_restarting',
+    title: 'Back in a moment',
+    message: `${handle}'s instance ${what}. Retry in a few seconds.`,
+    headers: { 'retry-after': WAKE_RETRY_AFTER_SECONDS },
   };
 }
 

@@ -14,9 +14,36 @@ import type { PrimaryMessage, WorkerMessage } from './workers.ts';
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
+/** How long a router worker waits for the primary's answer to a check before going on without it. */
+const CHECK_TIMEOUT_MS = 5000;
+const checks = new Map<number, () => void>();
+let nextCheck = 0;
+
+/** The primary's supervisor checks the instance; resolves when it answers (or after CHECK_TIMEOUT_MS). */
+function checkInstance(handle: string): Promise<void> {
+  const id = ++nextCheck;
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      checks.delete(id);
+      resolve();
+    };
+    const timer = setTimeout(done, CHECK_TIMEOUT_MS);
+    checks.set(id, done);
+    send({ type: 'check', handle, id });
+  });
+}
+
 async function run(config: Config, secretKey: string, identity: OidcSettings | null): Promise<void> {
   const logger = createLogger(config.logLevel).child({ routerProcess: process.pid });
-  const worker = await compose(config, logger, { kind: 'router-worker', secretKey, identity, registry: routerWorkerRegistry(), toPrimary: send });
+  const worker = await compose(config, logger, {
+    kind: 'router-worker',
+    secretKey,
+    identity,
+    registry: routerWorkerRegistry(),
+    toPrimary: send,
+    checkInstance,
+  });
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -26,6 +53,7 @@ async function run(config: Config, secretKey: string, identity: OidcSettings | n
   };
   process.on('message', (message: PrimaryMessage) => {
     if (message.type === 'refresh') void worker.edge.routes.refresh(message.handle).catch(() => undefined);
+    if (message.type === 'checked') checks.get(message.id)?.();
     if (message.type === 'stop') void stop();
   });
   process.on('SIGTERM', () => void stop());

@@ -17,13 +17,16 @@ import type { InstanceStore, StoredEvent, TransitionChange } from '../provisioni
 export type PrimaryMessage =
   | { type: 'start'; config: Config; secretKey: string; identity: OidcSettings | null }
   | { type: 'refresh'; handle: string }
+  | { type: 'checked'; id: number }
   | { type: 'stop' };
 /** A worker's own transitions and events go to the primary, which re-emits them on its bus. */
 export type WorkerMessage =
   | { type: 'listening-for-start' }
   | { type: 'ready'; listenUrl: string; routes: number }
   | { type: 'transition'; change: TransitionChange }
-  | { type: 'event'; event: StoredEvent };
+  | { type: 'event'; event: StoredEvent }
+  /** A refused connection: the primary checks the instance (its supervisor) and answers 'checked'. */
+  | { type: 'check'; handle: string; id: number };
 
 export interface RouterWorkers {
   listenUrl: string;
@@ -43,8 +46,9 @@ export async function startRouterWorkers(options: {
   identity: OidcSettings | null;
   store: InstanceStore;
   logger: Logger;
+  checkInstance(handle: string): Promise<void>;
 }): Promise<RouterWorkers> {
-  const { config, secretKey, identity, store, logger } = options;
+  const { config, secretKey, identity, store, logger, checkInstance } = options;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)), execArgv: process.execArgv });
   const workers = new Set<Worker>();
   const aggregator = new AggregatorRegistry();
@@ -67,6 +71,11 @@ export async function startRouterWorkers(options: {
         // overrides), this process's route table follows, and the relay tells every worker.
         if (message.type === 'transition') store.bus.emit('transition', message.change);
         if (message.type === 'event') store.bus.emit('event', message.event);
+        if (message.type === 'check') {
+          void checkInstance(message.handle).then(() => {
+            if (worker.isConnected()) worker.send({ type: 'checked', id: message.id } satisfies PrimaryMessage);
+          });
+        }
         if (message.type === 'ready') {
           ready = true;
           workers.add(worker);

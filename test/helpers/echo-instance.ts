@@ -69,11 +69,20 @@ export async function startEchoInstance(handle: string): Promise<EchoInstance> {
   };
 }
 
+/** How many /drop-once requests each handle's instance saw. */
+const dropped = new Map<string, number>();
+
 function respond(req: http.IncomingMessage, res: http.ServerResponse, entry: EchoSeen, waiting: Array<() => void>): void {
   const path = req.url!.split('?')[0];
   if (path === '/health') {
     res.writeHead(200, { 'content-type': 'application/json' });
     return void res.end('{"status":"ok"}');
+  }
+  if (path === '/drop-once' && entry.port === 'shell') {
+    // The first request's connection is cut before any answer (a blip); later ones are answered.
+    const earlier = (dropped.get(entry.handle) ?? 0) + 1;
+    dropped.set(entry.handle, earlier);
+    if (earlier === 1) return void req.socket.destroy();
   }
   if (path === '/sse') {
     // Three events, each only after the test releases it: proves nothing is buffered.

@@ -164,6 +164,35 @@ export class NomadOrchestrator implements Orchestrator {
     }
   }
 
+  /**
+   * Reports, from the watcher's blocking queries, each instance whose newest allocation
+   * changed (failed, lost, completed, or replaced by one at a new address). Allocations
+   * of jobs this process is stopping or re-registering are the platform's own doing and
+   * show as a changed newest allocation too; the listener compares with what it expects.
+   */
+  watch(listener: (status: RuntimeStatus) => void): () => void {
+    let seen: Map<string, string> | null = null;
+    return this.watcher.subscribe((byJob) => {
+      const first = seen === null;
+      const previous = seen ?? new Map<string, string>();
+      seen = new Map();
+      for (const [jobId, allocs] of byJob) {
+        const handle = instanceHandleOf(jobId);
+        const newest = newestAllocation(allocs);
+        if (!handle || !newest) continue;
+        const signature = `${newest.ID}:${newest.ClientStatus}`;
+        seen.set(jobId, signature);
+        if (first || previous.get(jobId) === signature || newest.ClientStatus === 'pending') continue;
+        void this.changed(handle, newest).then(listener, () => undefined);
+      }
+    });
+  }
+
+  private async changed(handle: string, newest: AllocationStub): Promise<RuntimeStatus> {
+    const allocation = newest.ClientStatus === 'running' ? await this.client.allocation(newest.ID) : undefined;
+    return deriveStatus({ handle, job: RUNNING_JOB, specHash: this.registered.get(handle)?.hash, newest, allocation });
+  }
+
   async list(): Promise<RuntimeStatus[]> {
     const jobs = (await this.client.listJobs('matrixos-')).filter((j) => j.Meta?.[INSTANCE_META_KEYS.handle]);
     // A job purged behind our back must not be trusted from the cache any more.
@@ -234,4 +263,10 @@ export class NomadOrchestrator implements Orchestrator {
         );
     return evaluation ? placementFailureReason(evaluation) : null;
   }
+}
+
+/** The handle of an instance job's allocations (from the job id; purge jobs and others are not instances). */
+function instanceHandleOf(jobId: string): string | null {
+  const handle = jobId.startsWith('matrixos-') ? jobId.slice('matrixos-'.length) : '';
+  return handle && instanceJobId(handle) === jobId ? handle : null;
 }

@@ -15,6 +15,7 @@ export class AllocationWatcher {
   private index = 0;
   private loaded = false;
   private waiters = new Set<() => void>();
+  private subscribers = new Set<(byJob: ReadonlyMap<string, AllocationStub[]>) => void>();
   private looping = false;
   private readonly abort = new AbortController();
 
@@ -50,6 +51,16 @@ export class AllocationWatcher {
     });
   }
 
+  /**
+   * Calls `listener` with every job's allocations at each answer of the shared query,
+   * which keeps running while anyone listens. Returns the unsubscribe function.
+   */
+  subscribe(listener: (byJob: ReadonlyMap<string, AllocationStub[]>) => void): () => void {
+    this.subscribers.add(listener);
+    if (!this.looping) void this.loop();
+    return () => this.subscribers.delete(listener);
+  }
+
   close(): void {
     this.abort.abort();
     for (const done of [...this.waiters]) done();
@@ -58,7 +69,7 @@ export class AllocationWatcher {
   private async loop(): Promise<void> {
     this.looping = true;
     try {
-      while (this.waiters.size > 0 && !this.abort.signal.aborted) {
+      while ((this.waiters.size > 0 || this.subscribers.size > 0) && !this.abort.signal.aborted) {
         try {
           const answer = await this.client.listAllocations(this.loaded ? { index: this.index, waitMs: WAIT_MS, signal: this.abort.signal } : undefined);
           this.loaded = true;
@@ -66,6 +77,7 @@ export class AllocationWatcher {
           const byJob = new Map<string, AllocationStub[]>();
           for (const alloc of answer.value) byJob.set(alloc.JobID, [...(byJob.get(alloc.JobID) ?? []), alloc]);
           this.byJob = byJob;
+          for (const listener of [...this.subscribers]) listener(byJob);
         } catch {
           if (this.abort.signal.aborted) return;
           // Waiters time out on their own; the next round retries.

@@ -229,3 +229,59 @@ test('instance secrets live in the job’s Nomad Variable: the job shows none, t
   await platform.waitFor('vault', 'destroyed');
   t.false(nomad!.variables().some((v) => v.Path === 'nomad/jobs/matrixos-vault'));
 });
+
+type AllocView = { ID: string; ClientStatus: string; CreateIndex: number; AllocatedResources?: { Shared: { Ports: Array<{ Label: string; Value: number }> } } };
+const newestAlloc = (nomad: { allocations(jobId?: string): unknown[] }, handle: string) =>
+  (nomad.allocations(instanceJobId(handle)) as AllocView[]).reduce<AllocView | null>((a, b) => (!a || b.CreateIndex > a.CreateIndex ? b : a), null);
+const gatewayPort = (alloc: AllocView) => alloc.AllocatedResources!.Shared.Ports.find((p) => p.Label === 'gateway')!.Value;
+
+test('a failed allocation reaches the route table from the blocking query: restarted on a fresh one, no reconcile', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t, { env: { SWEEP_INTERVAL: '1h' } });
+  await provision(platform, 'crashy');
+  await platform.waitFor('crashy', 'running');
+  const first = newestAlloc(nomad!, 'crashy')!;
+  nomad!.crashAllocation(first.ID, 'segmentation fault');
+  const replacement = await waitUntil(
+    () => {
+      const route = platform.edge.routes.get('crashy');
+      const newest = newestAlloc(nomad!, 'crashy');
+      return route?.status === 'running' &&
+        newest &&
+        newest.ID !== first.ID &&
+        newest.ClientStatus === 'running' &&
+        route.gatewayUrl?.endsWith(`:${gatewayPort(newest)}`)
+        ? newest
+        : null;
+    },
+    { timeoutMs: 30_000, message: 'the route did not follow the failed allocation' },
+  );
+  t.not(gatewayPort(replacement), gatewayPort(first));
+  const crash = (await platform.store.events('crashy', 0, 500)).find((e) => e.kind === 'crash');
+  t.regex(
+    crash!.message,
+    /^Nomad allocation failed: task matrixos: Terminated: .*"segmentation fault" \(exit code 1\).*; restarting \(restart 1 of 3 allowed in 10 min\)$/,
+  );
+  t.is((await fetch(`${platform.edge.routes.get('crashy')!.gatewayUrl}/health`)).status, 200);
+});
+
+test('a rescheduled allocation (its node lost) reaches the route table at its new address without reconcile', async (t) => {
+  const { platform, nomad } = await nomadDriver.start(t, { env: { SWEEP_INTERVAL: '1h' } });
+  await provision(platform, 'nomadic');
+  await platform.waitFor('nomadic', 'running');
+  const first = newestAlloc(nomad!, 'nomadic')!;
+  nomad!.loseAllocation(first.ID);
+  await waitUntil(
+    () => {
+      const route = platform.edge.routes.get('nomadic');
+      const newest = newestAlloc(nomad!, 'nomadic');
+      return (
+        route?.status === 'running' && newest?.ID !== first.ID && newest?.ClientStatus === 'running' && route.gatewayUrl?.endsWith(`:${gatewayPort(newest)}`)
+      );
+    },
+    { timeoutMs: 30_000, message: 'the route did not follow the rescheduled allocation' },
+  );
+  const lost = (await platform.store.events('nomadic', 0, 500)).filter((e) => e.kind === 'crash' || e.kind === 'reconcile');
+  t.true(lost.length >= 1, 'the instance log says what happened');
+  t.regex(lost[0]!.message, /Nomad allocation lost|moved to a new address/);
+  t.is((await fetch(`${platform.edge.routes.get('nomadic')!.gatewayUrl}/health`)).status, 200);
+});

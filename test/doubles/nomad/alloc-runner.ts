@@ -205,6 +205,30 @@ export class AllocRunner {
     this.fail(alloc, str(primaryTask(alloc).Name), { kind: 'crash', message });
   }
 
+  /**
+   * The node under a running allocation went down: Nomad marks the allocation `lost`
+   * and stops it (desired status stop), and the scheduler places a replacement.
+   */
+  lose(alloc: AllocRecord): void {
+    const reason = 'alloc is lost since its node is down';
+    this.rt.state.write(['allocs', 'services'], (index) => {
+      for (const state of Object.values(alloc.taskStates)) {
+        if (state.State === 'dead') continue;
+        state.State = 'dead';
+        state.FinishedAt = nowRfc3339();
+      }
+      alloc.clientStatus = 'lost';
+      alloc.clientDescription = reason;
+      alloc.desiredStatus = 'stop';
+      alloc.desiredDescription = reason;
+      alloc.allocModifyIndex = index;
+      deregisterServices(this.rt, alloc, index);
+      touch(alloc, index);
+    });
+    this.rt.refreshJobStatus(alloc.namespace, alloc.jobId);
+    void this.afterStop(alloc);
+  }
+
   /** Desired status stop: services go first, the tasks die after stopLatencyMs. */
   stop(alloc: AllocRecord, description: string): void {
     this.rt.state.write(['allocs', 'services'], (index) => {

@@ -70,6 +70,11 @@ export interface NomadDouble {
   imagePullFailure(image: string, message?: string | false): void;
   /** A running allocation's task exits with code 1 and is not restarted. */
   crashAllocation(allocId: string, message?: string): void;
+  /**
+   * The node under a running allocation is lost: the allocation turns `lost` and Nomad
+   * reschedules it (a node-update evaluation places a replacement, on new ports).
+   */
+  loseAllocation(allocId: string): void;
   /** Undoes failNext, slow, placementFailure, crashNext and imagePullFailure. */
   clearFaults(): void;
   /** Stops the server; calls onAllocationStopped for allocations still running. */
@@ -132,6 +137,14 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
       if (!alloc) throw new Error(`nomad double: no allocation ${allocId}`);
       if (alloc.clientStatus !== 'running') throw new Error(`nomad double: allocation ${allocId} is ${alloc.clientStatus}, not running`);
       runner.crashRunning(alloc, message);
+    },
+    loseAllocation: (allocId) => {
+      const alloc = rt.state.allocs.get(allocId);
+      if (!alloc) throw new Error(`nomad double: no allocation ${allocId}`);
+      if (alloc.clientStatus !== 'running') throw new Error(`nomad double: allocation ${allocId} is ${alloc.clientStatus}, not running`);
+      runner.lose(alloc);
+      const job = rt.state.getJob(alloc.namespace, alloc.jobId);
+      if (job && job.spec.Stop !== true) scheduler.createEval(job.namespace, job.id, job.spec, 'node-update', job.jobModifyIndex);
     },
     clearFaults: () => {
       const hadPlacement = rt.faults.placement !== null;
