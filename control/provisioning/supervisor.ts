@@ -28,9 +28,14 @@ interface RestartPolicy {
 
 export type CrashOutcome = 'restarting' | 'failed' | 'unchanged';
 
+/** A check that found the instance running is not repeated for this long: a tenant cannot keep the orchestrator busy. */
+const CHECK_REUSE_MS = 5000;
+
 export class Supervisor {
   private unwatch: (() => void) | null = null;
   private readonly checks = new Map<string, Promise<void>>();
+  /** When a check last found each instance running as recorded. */
+  private readonly fine = new Map<string, number>();
   /** Handles whose process went away while they were still starting: checked again once they run. */
   private readonly exitedWhileStarting = new Set<string>();
   private readonly onTransition = (change: TransitionChange) => {
@@ -68,34 +73,48 @@ export class Supervisor {
   check(handle: string): Promise<void> {
     const running = this.checks.get(handle);
     if (running !== undefined) return running;
+    const fineAt = this.fine.get(handle);
+    if (fineAt !== undefined && Date.now() - fineAt < CHECK_REUSE_MS) return Promise.resolve();
     const observedAt = new Date();
     const done = this.deps.orchestrator
       .status(handle)
-      .then((status) => this.observe(status, observedAt))
+      .then(async (status) => {
+        if ((await this.observe(status, observedAt)) === 'fine') {
+          if (this.fine.size >= 10_000) this.fine.clear();
+          this.fine.set(handle, Date.now());
+        }
+      })
       .catch((err) => this.deps.logger.warn({ handle, err: describeError(err) }, 'could not check an instance; reconcile will'))
       .finally(() => this.checks.delete(handle));
     this.checks.set(handle, done);
     return done;
   }
 
-  /** Compares what the orchestrator says with the database; never throws. */
-  private async observe(status: RuntimeStatus, observedAt: Date): Promise<void> {
+  /**
+   * Compares what the orchestrator says with the database and acts; never throws.
+   * 'fine': a running instance is running where the route says.
+   */
+  private async observe(status: RuntimeStatus, observedAt: Date): Promise<'fine' | 'acted' | 'ignored'> {
     const { store, logger } = this.deps;
     try {
       const row = await store.findByHandle(status.handle);
-      if (!row) return;
-      if (row.status === 'starting' && status.state !== 'running') this.exitedWhileStarting.add(row.handle);
-      if (row.status !== 'running') return;
+      if (!row) return 'ignored';
+      if (row.status === 'starting' && status.state !== 'running' && status.state !== 'starting') this.exitedWhileStarting.add(row.handle);
+      if (row.status !== 'running') return 'ignored';
+      // Being placed or started by the orchestrator itself (Nomad): not a crash; news follows when it runs or fails.
+      if (status.state === 'starting') return 'ignored';
       if (status.state === 'running') {
         const address = status.address;
-        if (address && (address.gateway !== row.gateway_url || address.shell !== row.shell_url)) {
-          await store.moveAddress(row.handle, address, `The instance moved to a new address (${status.detail}); requests now go there`);
-        }
-        return;
+        if (!address || (address.gateway === row.gateway_url && address.shell === row.shell_url)) return 'fine';
+        await store.moveAddress(row.handle, address, `The instance moved to a new address (${status.detail}); requests now go there`);
+        return 'acted';
       }
+      this.fine.delete(row.handle);
       await this.crashed(row.handle, status.detail, observedAt);
+      return 'acted';
     } catch (err) {
       logger.warn({ handle: status.handle, err: describeError(err) }, 'could not act on an instance change; reconcile will');
+      return 'ignored';
     }
   }
 
@@ -110,6 +129,13 @@ export class Supervisor {
     const window = describeDuration(policy.restartWindowMs);
     const recent = await store.recentCrashes(handle, new Date(observedAt.getTime() - policy.restartWindowMs));
     const notRestartedSince = { [Op.or]: [{ started_at: null }, { started_at: { [Op.lt]: observedAt } }] };
+    // A suspended owner's instance is not brought back: it rests until the suspension is lifted.
+    const suspended = await store.transition(handle, ['running'], 'stopped', `${what}; not restarted while its owner is suspended`, {
+      kind: 'crash',
+      where: { [Op.and]: [notRestartedSince, { owner_suspended: true }] },
+      patch: { gateway_url: null, shell_url: null, stopped_at: new Date() },
+    });
+    if (suspended) return 'unchanged';
     if (recent >= policy.restartLimit) {
       const reason =
         policy.restartLimit === 0
@@ -123,12 +149,16 @@ export class Supervisor {
       if (!moved) return 'unchanged';
       metrics.crashes.inc({ outcome: 'failed' });
       logger.warn({ handle, detail, restarts: recent }, 'instance crashed past the restart limit: failed');
-      // Nothing half-alive is left behind (Nomad would otherwise keep restarting it).
-      await orchestrator.stop(handle).catch((err) => logger.warn({ handle, err: describeError(err) }, 'could not stop a failed instance; reconcile will'));
+      // Nothing half-alive is left behind (Nomad would otherwise keep restarting it), unless
+      // someone started it again meanwhile. Not awaited: a check does not wait for a stop.
+      void store
+        .findByHandle(handle)
+        .then((row) => (row?.status === 'failed' ? orchestrator.stop(handle) : undefined))
+        .catch((err) => logger.warn({ handle, err: describeError(err) }, 'could not stop a failed instance; reconcile will'));
       return 'failed';
     }
     const restart = recent + 1;
-    const delayMs = restart === 1 ? 0 : policy.restartBackoffMs * 4 ** (restart - 2);
+    const delayMs = restart === 1 ? 0 : Math.min(policy.restartWindowMs, policy.restartBackoffMs * 4 ** Math.min(restart - 2, 20));
     const when = delayMs > 0 ? ` in ${describeDuration(delayMs)}` : '';
     const moved = await store.transition(
       handle,

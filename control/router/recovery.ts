@@ -14,6 +14,8 @@ import { isReady } from './wake.ts';
 export type RecoveryOutcome = 'healthy' | 'checked';
 
 const REUSE_MS = 1000;
+/** The longest a request waits for the control service's check: past it the route is read as it is. */
+const CHECK_TIMEOUT_MS = 5000;
 
 export class ConnectionRecovery {
   private readonly flights = new Map<string, { outcome: Promise<RecoveryOutcome>; settledAt: number | null }>();
@@ -44,9 +46,15 @@ export class ConnectionRecovery {
   private async run(handle: string): Promise<RecoveryOutcome> {
     const { routes, probe, checkInstance } = this.deps;
     const route = routes.get(handle);
-    if (route && isReady(route) && (await probe.healthy(handle, route.gatewayUrl!, { fresh: true }))) return 'healthy';
-    await checkInstance(handle);
+    let outcome: RecoveryOutcome = 'healthy';
+    if (!route || !isReady(route) || !(await probe.healthy(handle, route.gatewayUrl!, { fresh: true }))) {
+      outcome = 'checked';
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([checkInstance(handle), new Promise((resolve) => (timer = setTimeout(resolve, CHECK_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
+    // Even after a blip: the address may have changed (moved by another replica) and a retry must not go to the old one.
     await routes.refresh(handle).catch(() => undefined);
-    return 'checked';
+    return outcome;
   }
 }

@@ -237,7 +237,7 @@ export class Router {
 
   private onUpstreamFailure(req: IncomingMessage, res: ServerResponse, handle: string, failure: UpstreamFailure, cause: Error): void {
     this.deps.metrics.requests.inc({ outcome: `upstream_${failure.status}` });
-    const connectionLost = failure.code === 'upstream_refused' || failure.code === 'upstream_failed';
+    const connectionLost = failure.code === 'upstream_refused' || failure.code === 'upstream_reset';
     if (connectionLost && !this.retried.has(req)) {
       this.deps.logger.warn({ handle, code: failure.code, cause: cause.message }, 'instance refused or dropped a connection; checking it');
       return this.settle(req, res, handle, this.recover(req, res, handle));

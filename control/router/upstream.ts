@@ -192,6 +192,14 @@ export function classify(err: Error & { code?: string; cause?: unknown }, bodyLi
       return { status: 413, code: 'payload_too_large', message: `The request body is larger than ${bodyLimit} bytes.` };
     case 'ECONNREFUSED':
       return { status: 502, code: 'upstream_refused', message: 'The instance refused the connection: it may be restarting. Try again in a moment.' };
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+      return {
+        status: 502,
+        code: 'upstream_reset',
+        message: 'The instance dropped the connection before it answered: it may be restarting. Try again in a moment.',
+      };
     case 'UND_ERR_CONNECT_TIMEOUT':
       return { status: 504, code: 'upstream_connect_timeout', message: 'The instance did not accept a connection in time. Try again in a moment.' };
     case 'UND_ERR_HEADERS_TIMEOUT':

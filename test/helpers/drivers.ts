@@ -25,8 +25,13 @@ export const NOMAD_TEST_TOKEN = 'nomad-acl-token-for-tests';
 
 const silent = { request() {}, warn() {}, error() {} };
 
-/** A Nomad double whose running allocations are real reference instances. */
-export async function startNomadWithInstances(t: ExecutionContext, options: NomadDoubleOptions = {}): Promise<NomadDouble> {
+/** A Nomad double whose running allocations are real reference instances, torn down with the test. */
+export function startNomadWithInstances(t: ExecutionContext, options: NomadDoubleOptions = {}): Promise<NomadDouble> {
+  return nomadWithInstances((cleanup) => t.teardown(cleanup), options);
+}
+
+/** The same for any owner of clean-ups (a benchmark): `register` receives what tears it down. */
+export async function nomadWithInstances(register: (cleanup: () => Promise<void>) => void, options: NomadDoubleOptions = {}): Promise<NomadDouble> {
   const volumes = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'nomad-volumes-'));
   const running = new Map<string, RunningInstance>();
   const nomad = await startNomadDouble({
@@ -54,7 +59,7 @@ export async function startNomadWithInstances(t: ExecutionContext, options: Noma
       await options.onAllocationStopped?.(info);
     },
   });
-  t.teardown(async () => {
+  register(async () => {
     await nomad.close();
     for (const instance of running.values()) await instance.close();
     await fs.promises.rm(volumes, { recursive: true, force: true });
