@@ -58,6 +58,8 @@ interface FaultRecord {
   atS: number;
   target: string | null;
   recoveryMs: number | null;
+  /** For a recovery over 5 s: what was still not converged shortly before it ended. */
+  slowBecause?: string;
 }
 
 interface SetupReport {
@@ -184,6 +186,8 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
 
   // Traffic through the router all along: what clients saw.
   const traffic: Record<string, number> = {};
+  /** Requests under way per handle: a user's stop waits for them (a visit would wake it again, as it should). */
+  const inFlight = new Map<string, number>();
   let trafficOn = true;
   const sendTraffic = async () => {
     while (trafficOn) {
@@ -194,11 +198,15 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
       }
       const token = deriveCredential(secretKey, 'instance-token', handle, 1);
       let outcome: string;
+      inFlight.set(handle, (inFlight.get(handle) ?? 0) + 1);
       try {
         const r = await get(`http://127.0.0.1:${publicPort}/`, { Host: `${handle}.localhost:${publicPort}`, authorization: `Bearer ${token}` }, 15_000);
-        outcome = String(r.status);
+        outcome = r.status < 400 ? String(r.status) : `${r.status} ${errorCode(r.body)}`;
       } catch (err) {
-        outcome = (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'router down (control restarting)' : 'no answer';
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        outcome = code === 'ECONNREFUSED' ? 'router down (control restarting)' : `no answer (${code})`;
+      } finally {
+        inFlight.set(handle, inFlight.get(handle)! - 1);
       }
       traffic[outcome] = (traffic[outcome] ?? 0) + 1;
       await sleep(20);
@@ -206,29 +214,48 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
   };
   const trafficLoops = [sendTraffic(), sendTraffic()];
 
+  /** Why the platform has not converged yet, for slow recoveries ('' once it has). */
+  let notConverged = '';
   const converged = async (): Promise<boolean> => {
     let list: { status: number; body: Record<string, unknown> };
     try {
       list = await control.api('/containers?limit=1000');
-    } catch {
+    } catch (err) {
+      notConverged = `API: ${(err as Error).message}`;
       return false;
     }
-    if (list.status !== 200) return false;
+    if (list.status !== 200) {
+      notConverged = `API: ${list.status}`;
+      return false;
+    }
     const states = new Map((list.body.instances as Array<{ handle: string; status: string }>).map((i) => [i.handle, i.status]));
-    for (const [handle, want] of desired) if (states.get(handle) !== want) return false;
+    for (const [handle, want] of desired) {
+      if (states.get(handle) === want) continue;
+      notConverged = `${handle} is ${states.get(handle)}, wanted ${want}`;
+      return false;
+    }
     for (const [handle, want] of desired) {
       if (want !== 'running') continue;
       const token = deriveCredential(secretKey, 'instance-token', handle, 1);
       const r = await get(`http://127.0.0.1:${publicPort}/`, { Host: `${handle}.localhost:${publicPort}`, authorization: `Bearer ${token}` }, 5000).catch(
         () => null,
       );
-      if (!r || r.status >= 500) return false;
+      if (!r || r.status >= 500) {
+        notConverged = `${handle} answers ${r ? `${r.status} ${errorCode(r.body)}` : 'nothing'} through the router`;
+        return false;
+      }
     }
+    notConverged = '';
     return true;
   };
-  const awaitConvergence = async (since: number): Promise<number | null> => {
+  /** `replaced`: the killed instance must also have been replaced (a new process or allocation), not merely still answering. */
+  let lastReason = '';
+  const awaitConvergence = async (since: number, replaced?: { handle: string; was: string | null }): Promise<number | null> => {
+    lastReason = '';
     while (performance.now() - since < RECOVERY_CAP_MS) {
-      if (await converged()) return performance.now() - since;
+      if (notConverged) lastReason = notConverged;
+      const now = replaced ? await identity(driver, dataDir, nomad, replaced.handle) : null;
+      if ((!replaced || (now !== null && now !== replaced.was)) && (await converged())) return performance.now() - since;
       await sleep(100);
     }
     return null;
@@ -241,6 +268,7 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
   if (nomad) kinds.push('nomad-down');
   if (database === 'postgres') kinds.push('pg-restart');
   const faults: FaultRecord[] = [];
+  const kills = new Map<string, number>();
   let userActions = 0;
   const phaseStarted = performance.now();
   for (let n = 0; performance.now() - phaseStarted < SECONDS * 1000; n++) {
@@ -248,15 +276,24 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
     if (n % 2 === 1) {
       const handle = pick(handles)!;
       const want: Desired = desired.get(handle) === 'running' ? 'stopped' : 'running';
+      if (want === 'stopped') {
+        desired.set(handle, 'stopped'); // no new traffic; what is under way finishes first
+        while ((inFlight.get(handle) ?? 0) > 0) await sleep(10);
+      }
       const r = await control.api(`/containers/${handle}/${want === 'running' ? 'start' : 'stop'}`, { method: 'POST' });
       if (r.status < 300) {
         desired.set(handle, want);
         userActions++;
-      }
+      } else if (want === 'stopped') desired.set(handle, 'running');
     }
     const kind = kinds[n % kinds.length]!;
+    // The least-killed instance: the soak measures recovery, not the restart backoff.
     const runningHandles = [...desired].filter(([, d]) => d === 'running').map(([h]) => h);
-    const victim = pick(runningHandles) ?? null;
+    const fewest = Math.min(...runningHandles.map((h) => kills.get(h) ?? 0));
+    const victim = pick(runningHandles.filter((h) => (kills.get(h) ?? 0) === fewest)) ?? null;
+    if (victim && (kind === 'kill-instance' || kind === 'nomad-down')) kills.set(victim, (kills.get(victim) ?? 0) + 1);
+    const killed =
+      victim && (kind === 'kill-instance' || kind === 'nomad-down') ? { handle: victim, was: await identity(driver, dataDir, nomad, victim) } : undefined;
     const at = performance.now();
     let recoverFrom = at;
     if (kind === 'kill-instance' && victim) {
@@ -275,12 +312,13 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
       await cluster!.restart();
       recoverFrom = performance.now();
     }
-    const recoveryMs = await awaitConvergence(recoverFrom);
+    const recoveryMs = await awaitConvergence(recoverFrom, killed);
     faults.push({
       kind,
       atS: round((at - phaseStarted) / 1000),
       target: kind === 'kill-instance' || kind === 'nomad-down' ? victim : null,
       recoveryMs: recoveryMs === null ? null : round(recoveryMs, 0),
+      ...(recoveryMs === null || recoveryMs > 5000 ? { slowBecause: lastReason } : {}),
     });
     console.log(
       `  ${setup}: ${kind}${victim && kind !== 'kill-control' && kind !== 'pg-restart' ? ` (${victim})` : ''}: ${recoveryMs === null ? 'NOT recovered' : `recovered in ${round(recoveryMs, 0)} ms`}`,
@@ -340,6 +378,14 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
   };
 }
 
+function errorCode(body: string): string {
+  try {
+    return (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? '';
+  } catch {
+    return '';
+  }
+}
+
 function crashAllocation(nomad: NomadDouble, handle: string): void {
   const running = (nomad.allocations(instanceJobId(handle)) as Array<{ ID: string; ClientStatus: string }>).filter((a) => a.ClientStatus === 'running');
   for (const alloc of running) nomad.crashAllocation(alloc.ID, 'killed by the soak');
@@ -347,6 +393,16 @@ function crashAllocation(nomad: NomadDouble, handle: string): void {
 
 async function killInstanceProcess(dataDir: string, handle: string): Promise<void> {
   for (const p of await scanProcesses(localDriverId(dataDir))) if (p.handle === handle && p.leader) process.kill(p.pid, 'SIGKILL');
+}
+
+/** What runs an instance now: its process (local) or its running allocation (Nomad); null when nothing does. */
+async function identity(driver: 'local' | 'nomad', dataDir: string, nomad: NomadDouble | null, handle: string): Promise<string | null> {
+  if (driver === 'local') {
+    const leader = (await scanProcesses(localDriverId(dataDir))).find((p) => p.handle === handle && p.leader);
+    return leader ? `pid ${leader.pid}` : null;
+  }
+  const running = (nomad!.allocations(instanceJobId(handle)) as Array<{ ID: string; ClientStatus: string }>).find((a) => a.ClientStatus === 'running');
+  return running ? `alloc ${running.ID}` : null;
 }
 
 /** Instances running where their user did not ask for one, or more than one per user. */

@@ -365,7 +365,6 @@ export class InstanceStore {
     return count === 1;
   }
 
-  /** Gives the lease back without moving state, e.g. to retry later. */
   /** A place freed (MAX_RUNNING_INSTANCES): the first `count` in line are due now, to ask again. */
   async wakeWaiting(count: number): Promise<number> {
     const first = await this.Instance.findAll({
@@ -382,6 +381,7 @@ export class InstanceStore {
     return woken;
   }
 
+  /** Gives the lease back without moving state, e.g. to retry later. */
   async release(id: number, owner: string, patch: InstancePatch): Promise<void> {
     await this.Instance.update({ ...patch, lease_owner: null, lease_expires_at: null }, { where: { id, lease_owner: owner } });
   }

@@ -285,8 +285,25 @@ export class ProvisioningWorker {
       await store.note(row.handle, 'error', `Attempt ${attempts} failed while ${status}: ${message} Retrying in ${Math.ceil(delay / 1000)} s.`);
       await store.release(row.id, this.id, { attempts, last_error: message, next_attempt_at: new Date(Date.now() + delay) });
     } catch (persistErr) {
-      // The lease will expire and the step will be retried from the database's truth.
-      logger.error({ handle: row.handle, err: describeError(persistErr) }, 'could not record a provisioning failure');
+      // The database is away (say, restarting): give the lease back as soon as it answers, so the
+      // step is retried from the database's truth then, not when the lease expires.
+      logger.error({ handle: row.handle, err: describeError(persistErr) }, 'could not record a provisioning failure; retrying once the database answers');
+      await this.releaseWhenPossible(row);
+    }
+  }
+
+  /** Tries to give `row`'s lease back with backoff, for as long as the lease would have lasted. */
+  private async releaseWhenPossible(row: Instance): Promise<void> {
+    const { store, config } = this.deps;
+    const giveUpAt = Date.now() + config.provisioning.leaseMs;
+    for (let wait = 100; this.running && Date.now() < giveUpAt; wait = Math.min(wait * 2, 2000)) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        await store.release(row.id, this.id, {});
+        return;
+      } catch {
+        /* still away: wait longer */
+      }
     }
   }
 }

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { UnavailableError } from '../../../control/errors.ts';
 import { OrchestratorError } from '../../../control/orchestrator/types.ts';
 import { backoffMs } from '../../../control/provisioning/worker.ts';
 import { startHealthServer } from '../../doubles/health-server.ts';
@@ -153,3 +154,27 @@ for (const target of targets) {
     t.true(a.orchestrator.running.size > 0 && b.orchestrator.running.size > 0, 'both replicas took work');
   });
 }
+
+test('a step whose outcome cannot be written (the database is away) is retried once it answers, not when its lease expires', async (t) => {
+  const { orchestrator } = await healthyMemoryOrchestrator(t);
+  const platform = await startTestPlatform(t, { orchestrator: () => orchestrator, env: { PROVISION_LEASE: '10m' } });
+  await platform.api('/containers/provision', { method: 'POST', json: { handle: 'blip', userId: 'u-1' } });
+  await platform.waitFor('blip', 'running');
+  // The stop step succeeds, then the database goes away for the worker's next three writes.
+  const { store } = platform;
+  let away = 3;
+  const original = { transition: store.transition.bind(store), note: store.note.bind(store), release: store.release.bind(store) };
+  const unavailable = () => {
+    away -= 1;
+    return Promise.reject(new UnavailableError('database_unavailable', 'The database is not answering.'));
+  };
+  Object.assign(store, {
+    transition: (...args: Parameters<typeof store.transition>) => (away > 0 && args[4]?.leaseOwner ? unavailable() : original.transition(...args)),
+    note: (...args: Parameters<typeof store.note>) => (away > 0 ? unavailable() : original.note(...args)),
+    release: (...args: Parameters<typeof store.release>) => (away > 0 ? unavailable() : original.release(...args)),
+  });
+  await platform.api('/containers/blip/stop', { method: 'POST' });
+  await platform.waitFor('blip', 'stopped', 15_000);
+  t.is(away, 0, 'the outage was seen');
+  t.false(orchestrator.running.has('blip'));
+});
