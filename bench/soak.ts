@@ -69,6 +69,9 @@ interface SetupReport {
   recovery: Record<string, ReturnType<typeof msStats>>;
   userActions: number;
   traffic: Record<string, number>;
+  /** Up to 5 of each unusual answer, seconds since the setup began; and the faults and user actions on the same clock. */
+  oddAnswers: Record<string, Array<{ atS: number; handle: string }>>;
+  timeline: Array<{ atS: number; what: string }>;
   checks: { converged: boolean; duplicateSteps: string[]; strayInstances: string[]; leftAfterDestroy: string[] };
   provisionBurstMs: number;
   wallS: number;
@@ -186,6 +189,8 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
 
   // Traffic through the router all along: what clients saw.
   const traffic: Record<string, number> = {};
+  const oddAnswers: Record<string, Array<{ atS: number; handle: string }>> = {};
+  const timeline: Array<{ atS: number; what: string }> = [];
   /** Requests under way per handle: a user's stop waits for them (a visit would wake it again, as it should). */
   const inFlight = new Map<string, number>();
   let trafficOn = true;
@@ -209,6 +214,12 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
         inFlight.set(handle, inFlight.get(handle)! - 1);
       }
       traffic[outcome] = (traffic[outcome] ?? 0) + 1;
+      // When and where the unusual answers came, to line them up with the faults.
+      if (!outcome.startsWith('2') && !outcome.startsWith('router down')) {
+        const seen = oddAnswers[outcome] ?? [];
+        oddAnswers[outcome] = seen;
+        if (seen.length < 5) seen.push({ atS: round((performance.now() - started) / 1000), handle });
+      }
       await sleep(20);
     }
   };
@@ -284,6 +295,7 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
       if (r.status < 300) {
         desired.set(handle, want);
         userActions++;
+        timeline.push({ atS: round((performance.now() - started) / 1000), what: `user ${want === 'running' ? 'start' : 'stop'} ${handle}` });
       } else if (want === 'stopped') desired.set(handle, 'running');
     }
     const kind = kinds[n % kinds.length]!;
@@ -295,6 +307,7 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
     const killed =
       victim && (kind === 'kill-instance' || kind === 'nomad-down') ? { handle: victim, was: await identity(driver, dataDir, nomad, victim) } : undefined;
     const at = performance.now();
+    timeline.push({ atS: round((at - started) / 1000), what: `${kind}${killed ? ` ${killed.handle}` : ''}` });
     let recoverFrom = at;
     if (kind === 'kill-instance' && victim) {
       if (nomad) crashAllocation(nomad, victim);
@@ -367,6 +380,8 @@ async function runSetup(setup: SetupName, cluster: PostgresCluster | null): Prom
     recovery,
     userActions,
     traffic,
+    oddAnswers,
+    timeline,
     checks: {
       converged: finallyConverged && faults.every((f) => f.recoveryMs !== null),
       duplicateSteps,

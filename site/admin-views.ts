@@ -50,7 +50,7 @@ export function adminUsersPage(
         .filter(Boolean)
         .join(' ');
       return `<tr><td>${e(user.handle ?? '—')}</td><td>${e(user.email ?? '—')}</td><td>${e(user.role)}${user.suspended_at ? ' <strong>suspended</strong>' : ''}</td>
-<td>${e(instance?.status ?? 'none')}</td><td>${time(instance?.last_active_at)}</td><td>${actions}</td></tr>`;
+<td>${e(instance?.status ?? 'none')}${instance?.status === 'failed' && instance.last_error ? `<br><span class="error">${e(instance.last_error)}</span>` : ''}</td><td>${time(instance?.last_active_at)}</td><td>${actions}</td></tr>`;
     })
     .join('\n');
   return layout(

@@ -51,7 +51,7 @@ export interface StoredEvent {
   at: string;
 }
 
-export type InstanceSummary = Pick<Instance, 'handle' | 'status' | 'last_active_at'>;
+export type InstanceSummary = Pick<Instance, 'handle' | 'status' | 'last_active_at' | 'last_error'>;
 
 /**
  * In-process notifications: 'transition' (TransitionChange) after a commit, 'event'
@@ -101,7 +101,7 @@ export class InstanceStore {
     for (let i = 0; i < handles.length; i += 1000) {
       const rows = (await this.Instance.findAll({
         where: { handle: handles.slice(i, i + 1000) },
-        attributes: ['handle', 'status', 'last_active_at'],
+        attributes: ['handle', 'status', 'last_active_at', 'last_error'],
         raw: true,
       })) as InstanceSummary[];
       for (const row of rows) found.set(row.handle, row);

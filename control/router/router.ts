@@ -19,6 +19,7 @@ import type { RouterMetrics } from './metrics.ts';
 import { type RouterReply, rawReply, reply, wantsHtml } from './pages.ts';
 import type { PlatformEndpoints } from './platform-endpoints.ts';
 import { ConnectionRecovery } from './recovery.ts';
+import { RouteMisses } from './route-miss.ts';
 import type { Route, RouteTable } from './route-table.ts';
 import type { SessionCookies } from './session.ts';
 import { BadTargetError, classifyRequest, type Target } from './target.ts';
@@ -67,6 +68,7 @@ export class Router {
   private readonly forwarding: ForwardSettings;
   private readonly healthProbe: HealthProbe;
   private readonly recovery: ConnectionRecovery;
+  private readonly misses: RouteMisses;
   /** Requests already sent again once after a refused or reset connection: never twice. */
   private readonly retried = new WeakSet<IncomingMessage>();
   /** "https:" or "http:", as browsers reach instances: part of every instance's origin. */
@@ -78,6 +80,7 @@ export class Router {
     this.trusted = new TrustedProxies(deps.settings.trustedProxies);
     this.gatewayPaths = deps.settings.gatewayPaths;
     this.healthProbe = new HealthProbe(deps.pools);
+    this.misses = new RouteMisses(deps.routes);
     this.recovery = new ConnectionRecovery({ routes: deps.routes, probe: this.healthProbe, checkInstance: deps.checkInstance });
     this.scheme = new URL(deps.settings.publicUrl).protocol;
     this.forwarding = {
@@ -107,7 +110,7 @@ export class Router {
     // The common case (a running instance, a valid credential) stays synchronous: no promise per request.
     const { routes, endpoints, settings } = this.deps;
     const route = routes.get(target.handle);
-    if (!route) return this.refuse(req, res, noSuchInstance(target.handle));
+    if (!route) return this.settle(req, res, target.handle, this.afterMiss(req, res, target.handle));
     if (isHealthPath(target.path)) return this.health(req, res, route);
     if (target.form === 'host' && target.path.startsWith('/_mxos/')) return this.settle(req, res, target.handle, endpoints.handle(req, res, route));
 
@@ -159,6 +162,13 @@ export class Router {
     const outcome = await waker.hold(route.handle, actor, settings.wakeHoldMs);
     if (!outcome.ready) return this.refuse(req, res, notReady(outcome.route ?? route, outcome.reason, endpoints));
     this.proxy(req, res, target, outcome.route, true);
+  }
+
+  /** Not in the route table: perhaps created a moment ago. Read once, then serve it or answer 404. */
+  private async afterMiss(req: IncomingMessage, res: ServerResponse, handle: string): Promise<void> {
+    await this.misses.lookup(handle);
+    if (this.deps.routes.get(handle) === undefined) return this.refuse(req, res, noSuchInstance(handle));
+    this.handleRequest(req, res);
   }
 
   /** The slow paths are async: a failure there is logged and answered, never left hanging. */

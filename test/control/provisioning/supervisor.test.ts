@@ -8,6 +8,7 @@ import { localDriverId } from '../../../control/main.ts';
 import { scanProcesses } from '../../../control/orchestrator/local-processes.ts';
 import type { StoredEvent } from '../../../control/provisioning/store.ts';
 import { startTestPlatform, type TestPlatform } from '../../helpers/platform.ts';
+import { siteClient } from '../../helpers/site.ts';
 import { waitUntil } from '../../helpers/wait.ts';
 
 async function pidsOf(dataDir: string, handle: string): Promise<number[]> {
@@ -62,7 +63,7 @@ test("an instance killed behind the platform's back runs again within seconds, w
 });
 
 test('a crash loop ends in failed with the reason after the limit, and nothing keeps running', async (t) => {
-  const platform = await startTestPlatform(t, { env: { RESTART_LIMIT: '2', RESTART_BACKOFF: '100ms' } });
+  const platform = await startTestPlatform(t, { env: { RESTART_LIMIT: '2', RESTART_BACKOFF: '100ms', ADMIN_EMAILS: 'root@example.com' } });
   let pid = await provisionRunning(platform, 'loopy');
   pid = await killAndAwaitRestart(platform, 'loopy', pid);
   pid = await killAndAwaitRestart(platform, 'loopy', pid);
@@ -80,6 +81,11 @@ test('a crash loop ends in failed with the reason after the limit, and nothing k
   t.regex(crashes[1]!.message, /restarting in 0\.1 s \(restart 2 of 2 allowed in 10 min\)$/);
   t.deepEqual(await pidsOf(platform.dataDir, 'loopy'), []);
   t.is(platform.edge.routes.get('loopy')?.status, 'failed');
+  // Admins see why on their page (the owner on the dashboard, operators with `mxos status`: the API's lastError).
+  const site = siteClient(platform);
+  const { cookie } = await site.signIn('root@example.com');
+  const admin = await site.send('/admin/users?q=loopy', { cookie });
+  t.regex(admin.text, /failed<br><span class="error">The instance exited with signal SIGKILL\. It was restarted 2 times in 10 min/);
 
   // A person starting it again begins a new count: the next crash is restarted.
   await platform.api('/containers/loopy/start', { method: 'POST' });

@@ -1,4 +1,7 @@
 import test from 'ava';
+import { InstanceService } from '../../../control/provisioning/service.ts';
+import { InstanceStore } from '../../../control/provisioning/store.ts';
+import { startEchoInstance } from '../../helpers/echo-instance.ts';
 import { recordStartRequests, startRouterFixture, waitForRoute } from '../../helpers/router.ts';
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -118,4 +121,25 @@ test('INSTANCE_DOMAIN puts instances on a domain of their own while the site sta
   const signedIn = await f.send({ host: `alice.tenants.localhost:${f.port}`, path: new URL(link.url).pathname + new URL(link.url).search });
   t.is(signedIn.status, 303);
   t.notRegex(String(signedIn.headers['set-cookie']), /Domain/i);
+});
+
+test('an instance created a moment ago elsewhere (another replica) is served at once, not a 404 until the next sync', async (t) => {
+  const f = await startRouterFixture(t, ['alice'], { ROUTE_SYNC_INTERVAL: '1h' });
+  const zed = await startEchoInstance('zed');
+  t.teardown(() => zed.close());
+  // Made by another replica: a store with its own bus, so nothing tells this process's route table.
+  const elsewhere = new InstanceService(f.platform.db, new InstanceStore(f.platform.db), f.platform.config.orchestrator);
+  await f.platform.worker.stop(); // this replica must not start it: the row says where it runs
+  await elsewhere.provision({ handle: 'zed', userId: 'user-zed' }, 'test');
+  await f.platform.db.models.Instance.update(
+    { status: 'running', gateway_url: zed.gateway, shell_url: zed.shell, started_at: new Date() },
+    { where: { handle: 'zed' } },
+  );
+  t.is(f.platform.edge.routes.get('zed'), undefined);
+  const r = await f.send({ host: `zed.localhost:${f.port}`, path: '/hello', headers: auth(f.token('zed')) });
+  t.is(r.status, 200);
+  t.is(r.json<{ handle: string }>().handle, 'zed');
+  const missing = await f.send({ host: `nobody.localhost:${f.port}`, path: '/', headers: auth(f.token('nobody')) });
+  t.is(missing.status, 404);
+  t.is(missing.json<{ error: { code: string } }>().error.code, 'no_such_instance');
 });
