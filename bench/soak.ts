@@ -485,7 +485,7 @@ async function main(): Promise<void> {
     target('kill-control recovery p99', msStats(all('kill-control')).p99, '<', 30_000, 'ms'),
     target(
       '502 answers seen by clients',
-      ran.reduce((n, r) => n + (r.traffic['502'] ?? 0), 0),
+      ran.reduce((n, r) => n + Object.entries(r.traffic).reduce((m, [outcome, count]) => m + (outcome.startsWith('502') ? count : 0), 0), 0),
       '==',
       0,
       'answers',

@@ -195,6 +195,9 @@ export function classify(err: Error & { code?: string; cause?: unknown }, bodyLi
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':
+    // The pool was closed under the request: the instance stopped or moved while it was on its way.
+    case 'UND_ERR_DESTROYED':
+    case 'UND_ERR_CLOSED':
       return {
         status: 502,
         code: 'upstream_reset',

@@ -5,6 +5,7 @@
  * with Retry-After, never a stream of 502s.
  */
 import test from 'ava';
+import { classify } from '../../../control/router/upstream.ts';
 import { startEchoInstance } from '../../helpers/echo-instance.ts';
 import { type RouterFixture, startRouterFixture } from '../../helpers/router.ts';
 import { waitUntil } from '../../helpers/wait.ts';
@@ -92,4 +93,13 @@ test('a connection dropped by a healthy instance is retried for a GET without re
   t.is(dropped.status, 200);
   t.is(fixture.platform.edge.routes.get('dave')?.status, 'running');
   t.false((await fixture.platform.store.events('dave', 0, 100)).some((e) => e.kind === 'crash'));
+});
+
+test('only a lost connection counts as one: refused, reset, or its pool closed under it (the instance stopped or moved)', (t) => {
+  const code = (errorCode: string) => classify(Object.assign(new Error('x'), { code: errorCode }), 1024).code;
+  for (const lost of ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_DESTROYED', 'UND_ERR_CLOSED']) t.is(code(lost), 'upstream_reset', lost);
+  t.is(code('ECONNREFUSED'), 'upstream_refused');
+  // An answer the router could not parse is not a lost connection: never sent again.
+  t.is(code('HPE_INVALID_HEADER_TOKEN'), 'upstream_failed');
+  t.is(code('UND_ERR_HEADERS_TIMEOUT'), 'upstream_timeout');
 });
