@@ -94,14 +94,33 @@ export function signupPage(user: PageUser, form: SignupForm, domain: string): st
   );
 }
 
-/** `spend`: the budget section (spend-views.ts), already rendered. */
-export function dashboardPage(user: PageUser, instance: InstanceView | null, instanceUrl: string | null, events: StoredEvent[], spend = ''): string {
-  if (!instance) {
-    return layout('Dashboard', `<h1>Dashboard</h1><p>You have no Matrix OS yet.</p><p><a class="button" href="/signup">Choose a handle</a></p>`, user);
-  }
+/**
+ * `spend`: the budget section (spend-views.ts), already rendered. `removed`: the user's
+ * instance was destroyed while the handle is still theirs (they can have it again).
+ */
+export function dashboardPage(
+  user: PageUser,
+  instance: InstanceView | null,
+  instanceUrl: string | null,
+  events: StoredEvent[],
+  spend = '',
+  removed: { handle: string; archived: boolean } | null = null,
+): string {
   const csrf = `<input type="hidden" name="csrf" value="${e(user.csrf)}">`;
   const button = (action: string, label: string) =>
     `<form method="post" action="/dashboard/${action}" class="inline">${csrf}<button type="submit">${label}</button></form>`;
+  if (!instance && removed) {
+    return layout(
+      'Dashboard',
+      `<h1>Your Matrix OS was removed</h1>
+<p><strong>${e(removed.handle)}</strong> no longer runs${removed.archived ? '; its data was archived by the platform' : ''}. The handle is still yours: you can have a Matrix OS again under it. It starts fresh.</p>
+<p>${button('reprovision', 'Get my Matrix OS again')}</p>`,
+      user,
+    );
+  }
+  if (!instance) {
+    return layout('Dashboard', `<h1>Dashboard</h1><p>You have no Matrix OS yet.</p><p><a class="button" href="/signup">Choose a handle</a></p>`, user);
+  }
   const { status } = instance;
   const actions = [
     status === 'running' || status === 'stopped' ? openButton(user, instance.handle, '/', 'Open my Matrix OS') : '',

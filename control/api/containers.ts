@@ -4,10 +4,11 @@ import type { Context } from 'koa';
 import { deriveCredential } from '../access/credentials.ts';
 import type { AccessCodes } from '../access/login-codes.ts';
 import { loginPath } from '../access/urls.ts';
-import { ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import type { InstanceService } from '../provisioning/service.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 import { instanceView } from '../provisioning/views.ts';
+import type { UserStore } from '../users/store.ts';
 import { readJsonObject } from '../web/body.ts';
 import { streamEvents } from '../web/sse.ts';
 import { actorOf } from './auth.ts';
@@ -15,6 +16,7 @@ import { actorOf } from './auth.ts';
 export interface ContainerRoutesDeps {
   service: InstanceService;
   store: InstanceStore;
+  users: UserStore;
   bodyLimitBytes: number;
   secretKey: string;
   codes: AccessCodes;
@@ -35,11 +37,28 @@ function intParam(ctx: Context, name: string, fallback: number, min: number, max
 
 export function containerRoutes(deps: ContainerRoutesDeps): Router {
   const { service, store } = deps;
+
+  /**
+   * `user` in a body: whom an operator means (an email, a handle or an id), resolved to
+   * an existing user's id; `userId` is taken as it is (a new id creates that user).
+   */
+  const ownerOf = async (body: Record<string, unknown>): Promise<unknown> => {
+    if (body.user === undefined) return body.userId;
+    if (typeof body.user !== 'string' || body.user.trim() === '') throw new ValidationError('user must be an email, a handle or a user id');
+    if (body.userId !== undefined) throw new ValidationError('Give user or userId, not both.');
+    const user = await deps.users.resolve(body.user);
+    if (!user)
+      throw new NotFoundError(
+        `No user matches "${body.user.slice(0, 100)}": give their email, handle or id (people appear once they have signed in on the site).`,
+      );
+    return user.id;
+  };
+
   const router = new Router({ prefix: '/containers' });
 
   router.post('/provision', async (ctx) => {
     const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
-    const { instance, created } = await service.provision({ handle: body.handle, userId: body.userId }, actorOf(ctx));
+    const { instance, created } = await service.provision({ handle: body.handle, userId: await ownerOf(body) }, actorOf(ctx));
     ctx.status = created ? 201 : 200;
     ctx.body = { instance: instanceView(instance), created };
   });
@@ -113,9 +132,9 @@ export function containerRoutes(deps: ContainerRoutesDeps): Router {
   router.post('/:handle/login-link', async (ctx) => {
     const handle = ctx.params.handle!;
     const body = await readJsonObject(ctx.req, deps.bodyLimitBytes);
-    if (body.userId !== undefined && (typeof body.userId !== 'string' || body.userId === ''))
-      throw new ValidationError('userId must be a non-empty string when given');
-    const issued = await deps.codes.issue({ handle, userId: (body.userId as string | undefined) ?? null, next: body.next, auditActor: actorOf(ctx) });
+    const userId = await ownerOf(body);
+    if (userId !== undefined && (typeof userId !== 'string' || userId === '')) throw new ValidationError('userId must be a non-empty string when given');
+    const issued = await deps.codes.issue({ handle, userId: (userId as string | undefined) ?? null, next: body.next, auditActor: actorOf(ctx) });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 201;
     ctx.body = { url: `${deps.instanceUrl(handle)}${loginPath(issued.code)}`, access: issued.access, expiresAt: issued.expiresAt.toISOString() };

@@ -18,6 +18,7 @@ import * as suspension from './migrations/0006-suspension.ts';
 import * as meter from './migrations/0007-meter.ts';
 import * as social from './migrations/0008-social.ts';
 import * as admission from './migrations/0009-admission.ts';
+import * as signOut from './migrations/0010-sign-out.ts';
 import { defineModels, type Models } from './models.ts';
 
 export interface Database {
@@ -45,6 +46,7 @@ const MIGRATIONS = [
   { name: '0007-meter', up: meter.up, down: meter.down },
   { name: '0008-social', up: social.up, down: social.down },
   { name: '0009-admission', up: admission.up, down: admission.down },
+  { name: '0010-sign-out', up: signOut.up, down: signOut.down },
 ];
 const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 /** Any 64-bit number works; it only has to be the same for every replica. */

@@ -19,6 +19,8 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare updated_at: CreationOptional<Date>;
   declare deleted_at: CreationOptional<Date | null>;
   declare suspended_at: CreationOptional<Date | null>;
+  /** The person last signed out (or was signed out everywhere): instance sessions from before it end. */
+  declare signed_out_at: CreationOptional<Date | null>;
   /** The user chose not to appear in the community panel. */
   declare hidden: CreationOptional<boolean>;
   /** What the platform keeps of a public profile (the display name above, set on the dashboard). */
@@ -242,6 +244,7 @@ export function defineModels(sequelize: Sequelize): Models {
       updated_at: DataTypes.DATE,
       deleted_at: { type: DataTypes.DATE, allowNull: true },
       suspended_at: { type: DataTypes.DATE, allowNull: true },
+      signed_out_at: { type: DataTypes.DATE, allowNull: true },
       hidden: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       bio: { type: DataTypes.STRING(500), allowNull: true },
       avatar_url: { type: DataTypes.STRING(500), allowNull: true },

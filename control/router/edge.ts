@@ -23,6 +23,7 @@ import { PlatformEndpoints } from './platform-endpoints.ts';
 import { RouteCache } from './route-cache.ts';
 import { Router } from './router.ts';
 import { SessionCookies } from './session.ts';
+import { SignedOut } from './signed-out.ts';
 import { UpstreamPools } from './upstream.ts';
 import { Waker } from './wake.ts';
 import { OpenSockets } from './websocket.ts';
@@ -66,7 +67,20 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   const metrics = createRouterMetrics(deps.registry);
   const admins = new AdminSet({ db, changes: deps.users.changes, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
   await admins.load();
-  const sessions = new SessionCookies(secretKey, { secure: config.public.secureCookies, ttlMs: config.router.sessionTtlMs, isAdmin: (id) => admins.has(id) });
+  const signedOut = new SignedOut({
+    db,
+    changes: deps.users.changes,
+    sessionTtlMs: config.router.sessionTtlMs,
+    syncIntervalMs: config.router.routeSyncIntervalMs,
+    logger: log,
+  });
+  await signedOut.load();
+  const sessions = new SessionCookies(secretKey, {
+    secure: config.public.secureCookies,
+    ttlMs: config.router.sessionTtlMs,
+    isAdmin: (id) => admins.has(id),
+    signedOutAt: (id) => signedOut.since(id),
+  });
   const pools = new UpstreamPools({
     connections: config.router.upstreamConnections,
     connectTimeoutMs: config.router.connectTimeoutMs,
@@ -135,6 +149,7 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
     async close() {
       routes.close();
       admins.close();
+      signedOut.close();
       server.closeIdleConnections();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       sockets.close();

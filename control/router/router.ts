@@ -160,14 +160,14 @@ export class Router {
       return endpoints.waitingPage(req, res, route);
     }
     const outcome = await waker.hold(route.handle, actor, settings.wakeHoldMs);
-    if (!outcome.ready) return this.refuse(req, res, notReady(outcome.route ?? route, outcome.reason, endpoints));
+    if (!outcome.ready) return this.refuse(req, res, notReady(outcome.route ?? route, outcome.reason, endpoints, settings.publicUrl));
     this.proxy(req, res, target, outcome.route, true);
   }
 
   /** Not in the route table: perhaps created a moment ago. Read once, then serve it or answer 404. */
   private async afterMiss(req: IncomingMessage, res: ServerResponse, handle: string): Promise<void> {
     await this.misses.lookup(handle);
-    if (this.deps.routes.get(handle) === undefined) return this.refuse(req, res, noSuchInstance(handle));
+    if (this.deps.routes.get(handle) === undefined) return this.refuse(req, res, noSuchInstance(handle, this.deps.settings.publicUrl));
     this.handleRequest(req, res);
   }
 
@@ -289,7 +289,7 @@ export class Router {
   private async upgradeInstance(req: IncomingMessage, socket: Duplex, head: Buffer, target: InstanceTarget): Promise<void> {
     const { routes, waker, settings, sockets, endpoints } = this.deps;
     let route = routes.get(target.handle);
-    if (!route) return rawReply(socket, noSuchInstance(target.handle));
+    if (!route) return rawReply(socket, noSuchInstance(target.handle, settings.publicUrl));
     // The router's own paths and the health check are never tunnelled to the instance.
     if (target.form === 'host' && (target.path.startsWith('/_mxos/') || isHealthPath(target.path))) {
       return rawReply(socket, {
@@ -307,7 +307,7 @@ export class Router {
     if (!isReady(route)) {
       if (route.status === 'failed') return rawReply(socket, endpoints.failedReply(route));
       const outcome = await waker.hold(route.handle, actorOf(principal), settings.wakeHoldMs);
-      if (!outcome.ready) return rawReply(socket, notReady(outcome.route ?? route, outcome.reason, endpoints));
+      if (!outcome.ready) return rawReply(socket, notReady(outcome.route ?? route, outcome.reason, endpoints, settings.publicUrl));
       route = outcome.route;
     }
     const allowCookies = target.form === 'host';
@@ -405,12 +405,13 @@ function unknownHost(hostname: string, settings: RouterSettings): RouterReply {
   };
 }
 
-function noSuchInstance(handle: string): RouterReply {
+function noSuchInstance(handle: string, publicUrl: string): RouterReply {
   return {
     status: 404,
     code: 'no_such_instance',
     title: 'No Matrix OS here',
     message: `There is no Matrix OS called "${handle}". Check the address, or sign up to claim it.`,
+    html: `<p><a class="button" href="${escapeHtml(publicUrl)}/login?next=%2Fsignup">Sign up</a> or go to <a href="${escapeHtml(publicUrl)}/">the platform</a>.</p>`,
   };
 }
 
@@ -440,9 +441,9 @@ function restarting(handle: string, what: string): RouterReply {
   };
 }
 
-function notReady(route: Route, reason: 'failed' | 'timeout' | 'gone' | 'waiting', endpoints: PlatformEndpoints): RouterReply {
+function notReady(route: Route, reason: 'failed' | 'timeout' | 'gone' | 'waiting', endpoints: PlatformEndpoints, publicUrl: string): RouterReply {
   if (reason === 'failed') return endpoints.failedReply(route);
-  if (reason === 'gone') return noSuchInstance(route.handle);
+  if (reason === 'gone') return noSuchInstance(route.handle, publicUrl);
   if (reason === 'waiting')
     return {
       status: 503,

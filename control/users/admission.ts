@@ -87,6 +87,12 @@ export class Admission {
     return this.config.githubOrgs.some((o) => orgs.has(o)) || this.config.githubTeams.some((t) => teams.has(`${t.org}/${t.team}`));
   }
 
+  /** What a suspended person is told when they sign in: who can lift it (SUPPORT_CONTACT). */
+  suspendedMessage(): string {
+    const who = this.config.supportContact ?? "the event's organisers";
+    return `This account is suspended, so it cannot sign in or use its Matrix OS. Contact ${who} to have it lifted.`;
+  }
+
   private ask(): string {
     return this.config.supportContact ? ` Ask ${this.config.supportContact} if you should be let in.` : " Ask the event's organisers if you should be let in.";
   }

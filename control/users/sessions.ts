@@ -43,8 +43,8 @@ export class SiteSessions {
     return { user, csrf: row.csrf_token, tokenHash: row.id_hash };
   }
 
-  async revoke(tokenHash: string): Promise<void> {
-    await this.db.models.Session.update({ revoked_at: new Date() }, { where: { id_hash: tokenHash, revoked_at: null } });
+  async revoke(tokenHash: string, transaction?: Transaction): Promise<void> {
+    await this.db.models.Session.update({ revoked_at: new Date() }, { where: { id_hash: tokenHash, revoked_at: null }, transaction });
   }
 
   /** Ends every session of a user. Returns how many. */

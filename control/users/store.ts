@@ -43,7 +43,7 @@ export class UserStore {
     const now = new Date();
     const existing = await this.findByIdentity(identity);
     if (existing) {
-      if (existing.suspended_at || existing.deleted_at) throw new ForbiddenError('This account is suspended. Contact the platform operator.');
+      if (existing.suspended_at || existing.deleted_at) throw new ForbiddenError(this.suspendedMessage());
       const primary = existing.oidc_issuer === identity.issuer && existing.oidc_subject === identity.subject;
       await existing.update({
         last_login_at: now,
@@ -104,7 +104,7 @@ export class UserStore {
       throw new LoginError(
         `An account with ${identity.email} already exists, and this sign-in cannot be linked to it because the address is not verified on both sides. Sign in the way you did before, or verify the address with this provider.`,
       );
-    if (owner!.suspended_at) throw new ForbiddenError('This account is suspended. Contact the platform operator.');
+    if (owner!.suspended_at) throw new ForbiddenError(this.suspendedMessage());
     try {
       await this.db.transaction(async (transaction) => {
         await this.db.models.UserIdentity.create({ issuer: identity.issuer, subject: identity.subject, user_id: owner!.id }, { transaction });
@@ -121,6 +121,24 @@ export class UserStore {
 
   findById(id: string): Promise<User | null> {
     return this.User.findByPk(id);
+  }
+
+  private suspendedMessage(): string {
+    return this.admission?.suspendedMessage() ?? 'This account is suspended. Contact the platform operator to have it lifted.';
+  }
+
+  /**
+   * The user an operator means by `ref` (the CLI's --user): an email address in any
+   * case, an id, or a handle; null when nobody matches.
+   */
+  async resolve(ref: string): Promise<User | null> {
+    const wanted = ref.trim();
+    if (wanted.includes('@')) {
+      const { sequelize } = this.db;
+      const byEmail = await this.User.findOne({ where: sequelize.where(sequelize.fn('lower', sequelize.col('email')), wanted.toLowerCase()) });
+      if (byEmail) return byEmail;
+    }
+    return (await this.User.findByPk(wanted)) ?? (await this.User.findOne({ where: { handle: wanted.toLowerCase() } }));
   }
 
   /** The id of the user holding `handle`, or null. */
@@ -248,14 +266,29 @@ export class UserStore {
     });
   }
 
-  /** Signs the user out everywhere. Returns how many sessions ended. */
+  /** Signs the user out everywhere: site sessions, and every instance session on every router. Returns how many site sessions ended. */
   async endSessions(userId: string, actor: string): Promise<number> {
-    return this.db.transaction(async (transaction) => {
+    const ended = await this.db.transaction(async (transaction) => {
       const user = await this.mustFind(userId, transaction);
       const ended = await this.sessions.revokeAll(userId, transaction);
+      await user.update({ signed_out_at: new Date() }, { transaction, silent: true });
       await recordAudit(this.db, { actor, action: 'revoke_sessions', target: user.handle ?? user.id, detail: { userId, sessionsEnded: ended } }, transaction);
       return ended;
     });
+    this.changes.emit('signed-out');
+    return ended;
+  }
+
+  /**
+   * A person signed out of the site: this session ends, and so do their sessions on
+   * instance hosts (opened before now), on every router within a sync interval.
+   */
+  async signOut(userId: string, sessionTokenHash: string): Promise<void> {
+    await this.db.transaction(async (transaction) => {
+      await this.sessions.revoke(sessionTokenHash, transaction);
+      await this.User.update({ signed_out_at: new Date() }, { where: { id: userId }, transaction, silent: true });
+    });
+    this.changes.emit('signed-out');
   }
 
   private async mustFind(userId: string, transaction: Transaction): Promise<User> {

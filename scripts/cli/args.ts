@@ -241,8 +241,9 @@ export const USAGE = `mxos — operator CLI for the Matrix OS platform
 Usage: mxos <command> [options]
 
 Commands:
-  provision <handle> [--user <id>] [--no-wait] [--timeout 120s]
-                           create an instance (owner defaults to the handle) and wait until it runs
+  provision <handle> [--user <email|handle|id>] [--no-wait] [--timeout 120s]
+                           create an instance for a user who signed in (without --user: a new user
+                           named like the handle) and wait until it runs
   list [--status <s>] [--limit N]
                            table of instances
   status <handle>          one instance in detail
@@ -254,7 +255,7 @@ Commands:
                            destroy an instance: archives its data, or deletes it with --purge
   events <handle> [--follow]
                            the instance's progress log; --follow streams until Ctrl-C
-  open <handle> [--user <id>]
+  open <handle> [--user <email|handle|id>]
                            a one-time sign-in link to the instance (valid 1 minute); without --user
                            you open it as the operator (admin access, audited)
   token <handle> --rotate  issue a new instance token (shown once); the old one and browser sessions end

@@ -209,8 +209,9 @@ export class PlatformClient {
     return (await (await this.request(method, pathname, { body })).json()) as T;
   }
 
-  provision(handle: string, userId: string): Promise<ProvisionResponse> {
-    return this.json('POST', '/containers/provision', { handle, userId });
+  /** `user`: an existing user by email, handle or id; `userId`: taken as it is (a new id creates that user). */
+  provision(handle: string, owner: { user: string } | { userId: string }): Promise<ProvisionResponse> {
+    return this.json('POST', '/containers/provision', { handle, ...owner });
   }
 
   list(filter: { status?: string; limit?: number } = {}): Promise<ListResponse> {
@@ -235,8 +236,9 @@ export class PlatformClient {
     return this.json('DELETE', `/containers/${encodeURIComponent(handle)}?${query}`);
   }
 
-  loginLink(handle: string, userId: string | undefined): Promise<{ url: string; access: string; expiresAt: string }> {
-    return this.json('POST', `/containers/${encodeURIComponent(handle)}/login-link`, userId === undefined ? {} : { userId });
+  /** `user`: whom the link signs in (email, handle or id); none: admin access. */
+  loginLink(handle: string, user: string | undefined): Promise<{ url: string; access: string; expiresAt: string }> {
+    return this.json('POST', `/containers/${encodeURIComponent(handle)}/login-link`, user === undefined ? {} : { user });
   }
 
   rotate(handle: string, credentials: string[]): Promise<{ handle: string; rotated: string[]; token?: string; url: string; redeploying?: boolean }> {

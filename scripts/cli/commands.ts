@@ -66,9 +66,9 @@ async function settle(ctx: Ctx, instance: InstanceView, target: string, after: n
 
 async function provision(ctx: Ctx): Promise<number> {
   const { client, args, io } = ctx;
-  const userId = args.user ?? args.handle;
   const after = args.wait ? await lastEventId(client, args.handle) : 0;
-  const response = await client.provision(args.handle, userId);
+  // --user names someone who exists (email, handle or id); without it the handle is a new user's id.
+  const response = await client.provision(args.handle, args.user === undefined ? { userId: args.handle } : { user: args.user });
   const { instance, created } = response;
   if (!args.json)
     io.out(

@@ -104,7 +104,7 @@ export function authPages(router: SiteRouter, deps: SiteDeps): void {
     const session = await sessionOf(ctx, deps);
     if (session) {
       await checkForm(ctx as ParameterizedContext<SignedIn>);
-      await deps.users.sessions.revoke(session.tokenHash);
+      await deps.users.signOut(session.user.id, session.tokenHash);
     }
     setCookie(ctx, deps, names.session, '', 0);
     seeOther(ctx, '/');

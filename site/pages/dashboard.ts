@@ -27,6 +27,9 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
   router.get<SignedIn>('/dashboard', signedIn, async (ctx) => {
     const { session } = ctx.state;
     const instance = await ownInstance(deps, session.user.handle, session.user.id);
+    // Destroyed (by an admin, say) while the handle is still theirs: they can have it again.
+    const own = !instance && session.user.handle ? await deps.store.findByHandle(session.user.handle) : null;
+    const removed = own && own.owner_id === session.user.id && own.status === 'destroyed' ? { handle: own.handle, archived: own.archive_path !== null } : null;
     const events = instance ? await deps.store.latestEvents(instance.handle, 10) : [];
     const [budget, days] = instance
       ? await Promise.all([deps.spend.books.budget(session.user.id), deps.spend.reports.byDay(CHART_DAYS, session.user.id)])
@@ -54,6 +57,7 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
         instance ? deps.instanceUrl(instance.handle) : null,
         events,
         queue + spend + messages + profile,
+        removed,
       ),
     );
   });

@@ -69,7 +69,9 @@ test('full lifecycle: provision, list, status, stop, start, destroy', async (t) 
 
 test('--json prints the API JSON with the instance', async (t) => {
   const handle = 'cli-json';
-  const provisioned = await cli('provision', handle, '--user', 'user-json', '--no-wait', '--json');
+  // --user names someone who signed in, by email in any case (or handle, or id).
+  await tp.platform.db.models.User.create({ id: 'user-json', email: 'json@example.com' });
+  const provisioned = await cli('provision', handle, '--user', 'JSON@example.com', '--no-wait', '--json');
   t.is(provisioned.code, 0, provisioned.stderr);
   const body = JSON.parse(provisioned.stdout) as { instance: { handle: string; owner: string }; created: boolean };
   t.is(body.instance.handle, handle);
@@ -88,6 +90,22 @@ test('--json prints the API JSON with the instance', async (t) => {
   const destroyed = await cli('destroy', handle, '--yes', '--purge', '--json');
   t.is(destroyed.code, 0, destroyed.stderr);
   t.is((JSON.parse(destroyed.stdout) as { instance: { status: string } }).instance.status, 'destroyed');
+});
+
+test('--user resolves an email, a handle or an id, and refuses when nobody matches (no second user with that literal id)', async (t) => {
+  const users = tp.platform.db.models.User;
+  const nobody = await cli('provision', 'cli-nobody', '--user', 'nobody@example.com');
+  t.is(nobody.code, 1);
+  t.regex(nobody.stderr, /No user matches "nobody@example\.com": give their email, handle or id/);
+  t.is(await users.findByPk('nobody@example.com'), null, 'no user was created with that literal id');
+  t.is((await cli('open', 'cli-nobody', '--user', 'ghost')).code, 1);
+  await users.create({ id: 'u-dana', email: 'dana@example.com' });
+  const byId = await cli('provision', 'cli-dana', '--user', 'u-dana', '--no-wait', '--json');
+  t.is(byId.code, 0, byId.stderr);
+  t.is((JSON.parse(byId.stdout) as { instance: { owner: string } }).instance.owner, 'u-dana');
+  const again = await cli('provision', 'cli-dana', '--user', 'cli-dana', '--no-wait', '--json');
+  t.false((JSON.parse(again.stdout) as { created: boolean }).created, 'by handle: the same person, nothing new');
+  t.is((await cli('destroy', 'cli-dana', '--yes', '--purge')).code, 0);
 });
 
 test('an unknown handle exits 1 with the API message', async (t) => {
@@ -319,11 +337,12 @@ test('events --follow streams progress until Ctrl-C', async (t) => {
 
 test('open prints a one-time sign-in link and token --rotate a new token; both get through the router to the real instance', async (t) => {
   const handle = 'cli-open';
-  t.is((await cli('provision', handle, '--user', 'owner-1')).code, 0);
+  await tp.platform.db.models.User.create({ id: 'owner-1', email: 'owner@example.com' });
+  t.is((await cli('provision', handle, '--user', 'owner@example.com')).code, 0);
   const port = Number(new URL(tp.platform.publicListenUrl).port);
   const host = `${handle}.localhost:${port}`;
 
-  const opened = await cli('open', handle, '--user', 'owner-1');
+  const opened = await cli('open', handle, '--user', handle); // by handle, now that they have one
   t.is(opened.code, 0, opened.stderr);
   const link = new URL(/http:\/\/\S+/.exec(opened.stdout)![0]);
   t.is(link.hostname, `${handle}.localhost`);

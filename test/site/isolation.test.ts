@@ -1,6 +1,7 @@
 /** What a page on a tenant's host can make a signed-in browser do on the site: nothing. */
 import test from 'ava';
 import { startTestPlatform } from '../helpers/platform.ts';
+import { sendRaw } from '../helpers/router.ts';
 import { siteClient } from '../helpers/site.ts';
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
@@ -73,4 +74,35 @@ test('site pages cannot be framed and send no Referer elsewhere', async (t) => {
     t.is(r.headers['x-content-type-options'], 'nosniff');
     t.is(r.headers['referrer-policy'], 'same-origin');
   }
+});
+
+test('signing out of the site ends the instance sessions on every host; signing in again opens it again', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  const { cookie } = await site.signIn('gus@example.com');
+  await site.send('/signup', { cookie, form: { csrf: csrfOf((await site.send('/signup', { cookie })).text), handle: 'gus' } });
+  await platform.waitFor('gus', 'running');
+  const port = site.port;
+  const host = `gus.localhost:${port}`;
+  /** Opens gus's instance as a browser does: the site's form, then the one-time link on the instance host. */
+  const open = async (siteCookie: string) => {
+    const csrf = csrfOf((await site.send('/dashboard', { cookie: siteCookie })).text);
+    const opened = await site.send('/open/gus', { cookie: siteCookie, form: { csrf, next: '/' } });
+    const link = new URL(opened.headers.location!);
+    const login = await sendRaw(port, { host, path: link.pathname + link.search });
+    t.is(login.status, 303);
+    return String(login.headers['set-cookie']![0]).split(';')[0]!;
+  };
+  const instance = await open(cookie);
+  const info = () => sendRaw(port, { host, path: '/api/system/info', headers: { cookie: instance } });
+  t.is((await info()).status, 200);
+
+  const csrf = csrfOf((await site.send('/dashboard', { cookie })).text);
+  t.is((await site.send('/logout', { cookie, form: { csrf } })).status, 303);
+  t.is((await site.send('/dashboard', { cookie })).status, 302, 'signed out of the site');
+  t.is((await info()).status, 401, 'and of the instance: its session ended with the sign-out');
+
+  const again = await site.signIn('gus@example.com');
+  const fresh = await open(again.cookie);
+  t.is((await sendRaw(port, { host, path: '/api/system/info', headers: { cookie: fresh } })).status, 200, 'a session opened after signing in again works');
 });

@@ -57,8 +57,8 @@ test('forms need the session CSRF token and this origin; sign-out revokes the se
   t.regex(after.headers.location!, /^\/login\?next=/);
 });
 
-test("a user cannot open someone else's instance; suspension ends every session", async (t) => {
-  const platform = await startTestPlatform(t);
+test("a user cannot open someone else's instance; suspension ends every session and says whom to ask", async (t) => {
+  const platform = await startTestPlatform(t, { env: { SUPPORT_CONTACT: 'help@event.example' } });
   const site = siteClient(platform);
   await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'carol', userId: 'u-carol' } })).body?.cancel();
   const { cookie } = await site.signIn('dave@example.com');
@@ -75,7 +75,25 @@ test("a user cannot open someone else's instance; suspension ends every session"
     headers: { accept: 'text/html' },
   });
   t.is(refused.status, 403);
-  t.regex(refused.text, /suspended/);
+  t.regex(refused.text, /This account is suspended, so it cannot sign in or use its Matrix OS\. Contact help@event\.example to have it lifted\./);
+});
+
+test('a person whose instance was destroyed gets it again from the dashboard, under the same handle', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  const { cookie } = await site.signIn('hal@example.com');
+  await site.send('/signup', { cookie, form: { csrf: csrfOf((await site.send('/signup', { cookie })).text), handle: 'hal' } });
+  await platform.waitFor('hal', 'running');
+  await platform.api('/containers/hal?confirm=hal', { method: 'DELETE' });
+  await platform.waitFor('hal', 'destroyed');
+  const dashboard = await site.send('/dashboard', { cookie });
+  t.regex(dashboard.text, /<h1>Your Matrix OS was removed<\/h1>/);
+  t.regex(dashboard.text, /<strong>hal<\/strong> no longer runs; its data was archived by the platform/);
+  t.notRegex(dashboard.text, /Choose a handle/, 'not sent round in a circle through sign-up');
+  const again = await site.send('/dashboard/reprovision', { cookie, form: { csrf: csrfOf(dashboard.text) } });
+  t.is(again.status, 303);
+  await platform.waitFor('hal', 'running');
+  t.regex((await site.send('/dashboard', { cookie })).text, /<h1>Your Matrix OS<\/h1>/);
 });
 
 test('sign-in is rate-limited per client with Retry-After', async (t) => {
@@ -110,20 +128,41 @@ test('the handle check answers availability with the rule that is broken', async
   t.regex((await ask('a')).problem!, /3 to 32 characters/);
 });
 
-test('the dashboard reveals the instance token on a form post and rotates it, ending the old one', async (t) => {
+test('the dashboard reveals the instance token on a form post and rotates it, ending the old one; each post redirects and shows it once', async (t) => {
   const platform = await startTestPlatform(t);
   const site = siteClient(platform);
   const { cookie } = await site.signIn('fay@example.com');
   const csrf = csrfOf((await site.send('/signup', { cookie })).text);
   await site.send('/signup', { cookie, form: { csrf, handle: 'fay' } });
   const tokenOf = (html: string) => /<code id="token">([^<]+)<\/code>/.exec(html)?.[1];
+  /** A post, then the page it redirects to (with the note it set), as a browser follows it. */
+  const postAndFollow = async (path: string) => {
+    const posted = await site.send(path, { cookie, form: { csrf } });
+    t.is(posted.status, 303);
+    t.is(posted.headers.location, '/dashboard/token');
+    const note = posted.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => /mxos_token-shown=/.test(c))!;
+    const page = await site.send('/dashboard/token', { cookie: `${cookie}; ${note}` });
+    return { page, note };
+  };
   t.is((await site.send('/dashboard/token/reveal', { cookie, form: { csrf: 'nope' } })).status, 403);
-  const shown = tokenOf((await site.send('/dashboard/token/reveal', { cookie, form: { csrf } })).text);
+  const revealed = await postAndFollow('/dashboard/token/reveal');
+  const shown = tokenOf(revealed.page.text);
   t.regex(shown!, /^mxi_/);
   t.false((await site.send('/dashboard', { cookie })).text.includes(shown!), 'the token is never on the plain dashboard');
-  const rotated = tokenOf((await site.send('/dashboard/token', { cookie, form: { csrf } })).text);
+  const generation = async () => (await platform.store.findByHandle('fay'))!.access_generation;
+  const before = await generation();
+  const created = await postAndFollow('/dashboard/token');
+  const rotated = tokenOf(created.page.text);
   t.not(rotated, shown);
-  t.is(tokenOf((await site.send('/dashboard/token/reveal', { cookie, form: { csrf } })).text), rotated);
+  t.is(await generation(), before + 1);
+  // A reload is a GET: no new token, and the page is not shown again without a fresh note.
+  const reloaded = await site.send('/dashboard/token', { cookie });
+  t.is(reloaded.status, 303);
+  t.is(reloaded.headers.location, '/dashboard');
+  t.is(await generation(), before + 1, 'a reload creates no token');
+  // An old note (the revealed generation) no longer shows anything: the token it named is gone.
+  t.is((await site.send('/dashboard/token', { cookie: `${cookie}; ${revealed.note}` })).status, 303);
+  t.is(tokenOf((await postAndFollow('/dashboard/token/reveal')).page.text), rotated);
   // The router follows the rotation: the revealed-then-replaced token is refused.
   const port = site.port;
   await waitUntil(() => platform.edge.routes.get('fay')?.instanceToken === rotated, { message: 'the route table to take the rotated token' });

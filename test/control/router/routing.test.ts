@@ -142,4 +142,8 @@ test('an instance created a moment ago elsewhere (another replica) is served at 
   const missing = await f.send({ host: `nobody.localhost:${f.port}`, path: '/', headers: auth(f.token('nobody')) });
   t.is(missing.status, 404);
   t.is(missing.json<{ error: { code: string } }>().error.code, 'no_such_instance');
+  // A browser is offered the next step: sign up to claim it, or the platform.
+  const page = await f.send({ host: `nobody.localhost:${f.port}`, path: '/', headers: { accept: 'text/html' } });
+  t.is(page.status, 404);
+  t.regex(page.text, /<a class="button" href="http:\/\/localhost:\d+\/login\?next=%2Fsignup">Sign up<\/a>/);
 });
