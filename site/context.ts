@@ -87,7 +87,12 @@ export interface SignedIn {
 export type SiteRouter = Router<SiteState>;
 type SiteContext = ParameterizedContext<SiteState>;
 
-export const cookieNames = (secure: boolean) => ({ session: platformCookieName('site', secure), login: platformCookieName('login', secure) });
+export const cookieNames = (secure: boolean) => ({
+  session: platformCookieName('site', secure),
+  login: platformCookieName('login', secure),
+  /** Set by a sign-out: the next sign-in lets the person choose another account at the provider. */
+  signedOut: platformCookieName('signed-out', secure),
+});
 
 export function setCookie(ctx: Context, deps: SiteDeps, name: string, value: string, maxAgeSeconds: number): void {
   ctx.append('Set-Cookie', hostCookie(name, value, maxAgeSeconds, deps.settings.secure));

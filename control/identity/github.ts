@@ -62,7 +62,8 @@ export class GitHubLogin {
     if (url.startsWith('http://')) client.allowInsecureRequests(this.config);
   }
 
-  async begin(next: string): Promise<{ url: string; pending: PendingLogin }> {
+  /** `chooseAccount`: GitHub's account picker (prompt=select_account), e.g. after a sign-out. */
+  async begin(next: string, options: { chooseAccount?: boolean } = {}): Promise<{ url: string; pending: PendingLogin }> {
     const pending: PendingLogin = { state: client.randomState(), nonce: '', codeVerifier: client.randomPKCECodeVerifier(), next };
     const url = client.buildAuthorizationUrl(this.config, {
       redirect_uri: this.settings.redirectUri,
@@ -72,6 +73,7 @@ export class GitHubLogin {
       code_challenge: await client.calculatePKCECodeChallenge(pending.codeVerifier),
       code_challenge_method: 'S256',
       allow_signup: 'true',
+      ...(options.chooseAccount ? { prompt: 'select_account' } : {}),
     });
     return { url: url.href, pending };
   }

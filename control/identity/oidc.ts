@@ -73,7 +73,8 @@ export class OidcLogin {
     return this.config;
   }
 
-  async begin(next: string): Promise<{ url: string; pending: PendingLogin }> {
+  /** `chooseAccount`: ask the provider to show its sign-in again (prompt=login), e.g. after a sign-out, so another account can be used. */
+  async begin(next: string, options: { chooseAccount?: boolean } = {}): Promise<{ url: string; pending: PendingLogin }> {
     const config = await this.configuration();
     const pending: PendingLogin = { state: client.randomState(), nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier(), next };
     const url = client.buildAuthorizationUrl(config, {
@@ -83,6 +84,7 @@ export class OidcLogin {
       nonce: pending.nonce,
       code_challenge: await client.calculatePKCECodeChallenge(pending.codeVerifier),
       code_challenge_method: 'S256',
+      ...(options.chooseAccount ? { prompt: 'login' } : {}),
     });
     return { url: url.href, pending };
   }

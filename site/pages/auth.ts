@@ -38,6 +38,8 @@ type Provider = 'oidc' | 'github';
 /** The provider's pending login, which provider it is, and the invite code given with it. */
 type SitePendingLogin = PendingLogin & { provider?: Provider; invite?: string };
 const PENDING_LOGIN_SECONDS = 600;
+/** How long after a sign-out the next sign-in asks the provider to let the person choose an account. */
+const SIGNED_OUT_SECONDS = 30 * 86_400;
 
 export function authPages(router: SiteRouter, deps: SiteDeps): void {
   const names = cookieNames(deps.settings.secure);
@@ -51,7 +53,8 @@ export function authPages(router: SiteRouter, deps: SiteDeps): void {
     const invite = typeof ctx.query.invite === 'string' ? ctx.query.invite.slice(0, 64) : undefined;
     const login = provider === 'github' ? deps.github : deps.login;
     if (!login) throw new ValidationError(`Sign-in with ${provider === 'github' ? 'GitHub' : 'this provider'} is not set up here.`);
-    const { url, pending } = await login.begin(next);
+    // After a sign-out the provider shows its sign-in again, so the next person can use their own account.
+    const { url, pending } = await login.begin(next, { chooseAccount: readPlatformCookie(ctx.get('cookie'), names.signedOut) !== null });
     setCookie(
       ctx,
       deps,
@@ -94,6 +97,7 @@ export function authPages(router: SiteRouter, deps: SiteDeps): void {
     }
     const { token, expiresAt } = await deps.users.sessions.create(user.id);
     setCookie(ctx, deps, names.login, '', 0);
+    setCookie(ctx, deps, names.signedOut, '', 0);
     setCookie(ctx, deps, names.session, token, (expiresAt.getTime() - Date.now()) / 1000);
     ctx.redirect(user.handle ? pending.next : '/signup');
   };
@@ -107,6 +111,7 @@ export function authPages(router: SiteRouter, deps: SiteDeps): void {
       await deps.users.signOut(session.user.id, session.tokenHash);
     }
     setCookie(ctx, deps, names.session, '', 0);
+    setCookie(ctx, deps, names.signedOut, '1', SIGNED_OUT_SECONDS);
     seeOther(ctx, '/');
   });
 }

@@ -55,6 +55,17 @@ test('forms need the session CSRF token and this origin; sign-out revokes the se
   const after = await site.send('/dashboard', { cookie });
   t.is(after.status, 302, 'the old cookie no longer works');
   t.regex(after.headers.location!, /^\/login\?next=/);
+  // The next sign-in in this browser asks the provider to show its sign-in again: someone else can use it.
+  t.notRegex((await site.send('/login/oidc')).headers.location!, /prompt=login/, 'not before a sign-out');
+  const signedOut = out.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => /mxos_signed-out=1/.test(c))!;
+  const next = await site.send('/login/oidc', { cookie: signedOut });
+  t.regex(next.headers.location!, /[?&]prompt=login(&|$)/);
+  const other = await providerDance(next.headers.location!, 'eve@example.com');
+  const done = await site.send(other.pathname + other.search, { cookie: `${signedOut}; ${String(next.headers['set-cookie']![0]).split(';')[0]!}` });
+  t.is(done.status, 302);
+  t.true(done.headers['set-cookie']!.some((c) => /^(__Host-)?mxos_signed-out=;/.test(c)), 'signed in: the note is dropped');
+  const eve = done.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => /^(__Host-)?mxos_site=/.test(c))!;
+  t.regex((await site.send('/signup', { cookie: eve })).text, /Signed in as eve@example\.com/);
 });
 
 test("a user cannot open someone else's instance; suspension ends every session and says whom to ask", async (t) => {
