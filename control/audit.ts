@@ -21,6 +21,41 @@ export async function recordAudit(db: Database, entry: AuditRecord, transaction?
   await db.models.AuditEntry.create({ actor: entry.actor, action: entry.action, target: entry.target, detail }, { transaction });
 }
 
+const PERSON_ACTOR = /^(site|router|admin):(admin )?(.+)$/;
+
+/**
+ * Who each actor is, as people read it: a person by @handle (or email), an admin as
+ * "an admin (@root)", the API as "the operator", the platform's own work as "the
+ * platform"; never an internal user id. One query for all of them. The audit table
+ * keeps the exact actor.
+ */
+export async function actorNames(db: Database, actors: readonly string[]): Promise<Map<string, string>> {
+  const ids = new Set<string>();
+  for (const actor of actors) {
+    const person = PERSON_ACTOR.exec(actor);
+    if (person) ids.add(person[3]!);
+  }
+  const users = ids.size
+    ? ((await db.models.User.findAll({ where: { id: [...ids] }, attributes: ['id', 'handle', 'email'], raw: true })) as Array<{
+        id: string;
+        handle: string | null;
+        email: string | null;
+      }>)
+    : [];
+  const byId = new Map(users.map((u) => [u.id, u.handle ? `@${u.handle}` : (u.email ?? 'a signed-in user')]));
+  const names = new Map<string, string>();
+  for (const actor of actors) {
+    const person = PERSON_ACTOR.exec(actor);
+    if (person) {
+      const name = byId.get(person[3]!) ?? 'a former user';
+      names.set(actor, person[1] === 'admin' || person[2] ? `an admin (${name})` : name);
+    } else if (actor === 'platform-api' || actor === 'platform-dev' || actor === 'operator') names.set(actor, 'the operator');
+    else if (actor.startsWith('platform:')) names.set(actor, 'the platform');
+    else names.set(actor, actor);
+  }
+  return names;
+}
+
 /** Newest first. */
 export async function auditPage(db: Database, offset: number, limit: number): Promise<{ entries: AuditEntry[]; total: number }> {
   const { AuditEntry } = db.models;

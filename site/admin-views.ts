@@ -68,11 +68,12 @@ ${pager('/admin/users', paging, paging.q ? `q=${encodeURIComponent(paging.q)}&` 
   );
 }
 
-export function adminAuditPage(me: PageUser, entries: AuditEntry[], paging: Paging): string {
+/** `names`: each actor as people read it (actorNames). */
+export function adminAuditPage(me: PageUser, entries: AuditEntry[], names: ReadonlyMap<string, string>, paging: Paging): string {
   const rows = entries
     .map(
       (a) =>
-        `<tr><td>${time(a.created_at)}</td><td>${e(a.actor)}</td><td>${e(a.action)}</td><td>${e(a.target ?? '—')}</td><td><code>${e(a.detail ?? '')}</code></td></tr>`,
+        `<tr><td>${time(a.created_at)}</td><td>${e(names.get(a.actor) ?? a.actor)}</td><td>${e(a.action)}</td><td>${e(a.target ?? '—')}</td><td><code>${e(a.detail ?? '')}</code></td></tr>`,
     )
     .join('\n');
   return layout(

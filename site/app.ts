@@ -24,6 +24,9 @@ import { errorPage } from './views.ts';
 const ASSETS: Record<string, { file: URL; type: string }> = {
   '/assets/site.css': { file: new URL('./assets/site.css', import.meta.url), type: 'text/css; charset=utf-8' },
   '/assets/site.js': { file: new URL('./assets/site.js', import.meta.url), type: 'text/javascript; charset=utf-8' },
+  '/assets/favicon.svg': { file: new URL('./assets/favicon.svg', import.meta.url), type: 'image/svg+xml' },
+  // Asked for by browsers (and tools) whatever the page says.
+  '/favicon.ico': { file: new URL('./assets/favicon.svg', import.meta.url), type: 'image/svg+xml' },
 };
 
 const PAGES = [landingPages, authPages, signupPages, dashboardPages, tokenPages, openPages, communityPages, socialPages, adminPages, invitePages, spendPages];

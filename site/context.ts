@@ -149,6 +149,9 @@ export function seeOther(ctx: Context, location: string): void {
 export function rateLimit(ctx: Context, deps: SiteDeps): void {
   const client = deps.proxies.clientAddress(ctx.req);
   if (deps.limiter.take(client)) return;
-  ctx.set('Retry-After', String(deps.limiter.retryAfter(client)));
-  throw new PlatformError('rate_limited', 'Too many attempts from your address. Wait a minute and try again.', { status: 429 });
+  const seconds = deps.limiter.retryAfter(client);
+  ctx.set('Retry-After', String(seconds));
+  throw new PlatformError('rate_limited', `Too many attempts from your address. Wait ${seconds} ${seconds === 1 ? 'second' : 'seconds'} and try again.`, {
+    status: 429,
+  });
 }

@@ -24,7 +24,7 @@ export function layout(title: string, body: string, user: PageUser | null): stri
     : '<a href="/login">Sign in</a>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${e(title)} · Matrix OS</title><link rel="stylesheet" href="/assets/site.css"><script src="/assets/site.js" defer></script></head>
+<title>${e(title)} · Matrix OS</title><link rel="icon" href="/assets/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/assets/site.css"><script src="/assets/site.js" defer></script></head>
 <body><header><a class="brand" href="/">Matrix OS</a><nav aria-label="Account">${nav}</nav></header>
 <main id="main">${body}</main></body></html>`;
 }
@@ -85,7 +85,7 @@ export function signupPage(user: PageUser, form: SignupForm, domain: string): st
 <form method="post" action="/signup" novalidate>
 <input type="hidden" name="csrf" value="${e(user.csrf)}">
 <label for="handle">Handle</label>
-<input id="handle" name="handle" value="${e(form.handle)}" required minlength="${HANDLE_MIN}" maxlength="${HANDLE_MAX}" autocomplete="username" autocapitalize="none" spellcheck="false" data-check-handle${invalid}>
+<input id="handle" name="handle" value="${e(form.handle)}" required minlength="${HANDLE_MIN}" maxlength="${HANDLE_MAX}" autocomplete="username" autocapitalize="none" spellcheck="false" autofocus data-check-handle${invalid}>
 <p id="handle-rules" class="hint">${HANDLE_MIN} to ${HANDLE_MAX} characters: lowercase letters, digits and single hyphens, starting with a letter.</p>
 <p id="handle-problem" class="error" role="alert" aria-live="polite">${form.problem ? e(form.problem) : ''}</p>
 <button type="submit">Create my Matrix OS</button>

@@ -3,7 +3,7 @@
  * instance. Requests only move persisted state; the worker does the work.
  */
 import { Op, UniqueConstraintError } from 'sequelize';
-import { type AuditRecord, recordAudit } from '../audit.ts';
+import { type AuditRecord, actorNames, recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { Instance } from '../db/models.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
@@ -92,7 +92,10 @@ export class InstanceService {
         ...(request === 'reprovision' ? { archive_path: null, purge_on_destroy: false } : {}),
       };
       const audit = { actor, action: request, target: handle, detail: options.purge ? { purge: true } : null };
-      const moved = await this.store.transition(handle, [instance.status], target, `${capitalize(request)} requested by ${actor}`, { patch, audit });
+      const moved = await this.store.transition(handle, [instance.status], target, `${capitalize(request)} requested by ${await this.actorName(actor)}`, {
+        patch,
+        audit,
+      });
       if (moved) return { instance: (await this.store.findByHandle(handle))!, changed: true };
     }
     throw new ConflictError('busy', `"${handle}" is changing state right now: try again in a moment.`);
@@ -104,7 +107,7 @@ export class InstanceService {
    * Returns the new generation. Throws NotFoundError; a concurrent change is 409 busy.
    */
   async rotateAccess(handle: string, actor: string): Promise<number> {
-    const message = `Instance token rotated by ${actor}: earlier tokens and browser sessions no longer work`;
+    const message = `Instance token rotated by ${await this.actorName(actor)}: earlier tokens and browser sessions no longer work`;
     return (await this.rotate(handle, 'access', message, { actor, action: 'rotate_token', target: handle })).generation;
   }
 
@@ -115,8 +118,13 @@ export class InstanceService {
    * The old values stop working as the instance restarts. Throws as rotateAccess.
    */
   async rotateRuntimeCredentials(handle: string, actor: string): Promise<{ generation: number; redeploy: boolean }> {
-    const message = `Router token and meter key rotated by ${actor}; the instance restarts with the new ones`;
+    const message = `Router token and meter key rotated by ${await this.actorName(actor)}; the instance restarts with the new ones`;
     return this.rotate(handle, 'token', message, { actor, action: 'rotate_runtime_credentials', target: handle });
+  }
+
+  /** Who asked, as the instance's owner reads it in its events (see actorNames). */
+  private async actorName(actor: string): Promise<string> {
+    return (await actorNames(this.db, [actor])).get(actor)!;
   }
 
   private async rotate(handle: string, kind: 'access' | 'token', message: string, audit: AuditRecord): Promise<{ generation: number; redeploy: boolean }> {

@@ -51,8 +51,9 @@ export class PlatformEndpoints {
     }
   }
 
-  waitingPage(req: IncomingMessage, res: ServerResponse, route: Route): void {
-    const body = waitingPageHtml(route);
+  /** `viewer`: the owner ("Your Matrix OS") or someone else, an admin ("alice's Matrix OS"). */
+  waitingPage(req: IncomingMessage, res: ServerResponse, route: Route, viewer: 'owner' | 'other'): void {
+    const body = waitingPageHtml(route, viewer);
     res.writeHead(503, {
       'content-type': 'text/html; charset=utf-8',
       'content-length': Buffer.byteLength(body),

@@ -157,7 +157,7 @@ export class Router {
     if (wantsHtml(req)) {
       void waker.wake(route.handle, actor);
       this.counters.waitingPage.inc();
-      return endpoints.waitingPage(req, res, route);
+      return endpoints.waitingPage(req, res, route, principal.access === 'admin' && principal.userId !== route.ownerId ? 'other' : 'owner');
     }
     const outcome = await waker.hold(route.handle, actor, settings.wakeHoldMs);
     if (!outcome.ready) return this.refuse(req, res, notReady(outcome.route ?? route, outcome.reason, endpoints, settings.publicUrl));

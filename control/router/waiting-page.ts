@@ -55,11 +55,14 @@ const SCRIPT = `
   poll();
 })();`;
 
-export function waitingPageHtml(route: Route): string {
+/** Spoken to whoever waits: the owner, or an admin opening someone else's; asleep, or (re)starting. */
+export function waitingPageHtml(route: Route, viewer: 'owner' | 'other'): string {
   const handle = escapeHtml(route.handle);
+  const whose = viewer === 'owner' ? 'Your Matrix OS' : `${handle}'s Matrix OS`;
+  const what = route.status === 'stopped' || route.status === 'stopping' ? 'was asleep to save resources and is waking up' : 'is starting';
   return page(
     `Waking up ${route.handle}'s Matrix OS`,
-    `<p role="status" aria-live="polite">Your Matrix OS was asleep to save resources. Status: <span id="status" class="status">${escapeHtml(LABELS[route.status] ?? route.status)}</span></p>
+    `<p role="status" aria-live="polite">${whose} ${what}. Status: <span id="status" class="status">${escapeHtml(LABELS[route.status] ?? route.status)}</span></p>
 <ol id="events" aria-label="Progress"></ol>
 <div id="failure" hidden><p class="error" id="reason"></p>
 <form method="post" action="/_mxos/start"><button type="submit">Start again</button></form></div>

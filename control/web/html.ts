@@ -11,7 +11,7 @@ export function escapeHtml(value: string): string {
 export function page(title: string, content: string, head = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>${head}
+<title>${escapeHtml(title)}</title><link rel="icon" href="data:,">${head}
 <style>
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;min-height:100vh;display:grid;place-items:center;background:#0f1115;color:#e8e8ea}
 main{max-width:34rem;padding:2rem}h1{font-size:1.5rem;margin:0 0 1rem}a{color:#8ab4ff}code{background:#22252c;padding:.1em .3em;border-radius:4px}

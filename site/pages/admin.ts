@@ -4,7 +4,7 @@
  * log. Every action is a CSRF-checked form, audited with its change, and redirects.
  */
 import type { Context } from 'koa';
-import { auditPage } from '../../control/audit.ts';
+import { actorNames, auditPage } from '../../control/audit.ts';
 import type { User } from '../../control/db/models.ts';
 import { ValidationError } from '../../control/errors.ts';
 import { setUserSuspended } from '../../control/users/suspension.ts';
@@ -49,7 +49,11 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
   router.get<SignedIn>('/admin/audit', ...admin, async (ctx) => {
     const page = pageParam(ctx);
     const { entries, total } = await auditPage(deps.db, (page - 1) * PAGE_SIZE, PAGE_SIZE);
-    html(ctx, 200, adminAuditPage(pageUser(ctx.state.session)!, entries, { page, total, pageSize: PAGE_SIZE }));
+    const names = await actorNames(
+      deps.db,
+      entries.map((a) => a.actor),
+    );
+    html(ctx, 200, adminAuditPage(pageUser(ctx.state.session)!, entries, names, { page, total, pageSize: PAGE_SIZE }));
   });
 }
 

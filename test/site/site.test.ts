@@ -63,7 +63,10 @@ test('forms need the session CSRF token and this origin; sign-out revokes the se
   const other = await providerDance(next.headers.location!, 'eve@example.com');
   const done = await site.send(other.pathname + other.search, { cookie: `${signedOut}; ${String(next.headers['set-cookie']![0]).split(';')[0]!}` });
   t.is(done.status, 302);
-  t.true(done.headers['set-cookie']!.some((c) => /^(__Host-)?mxos_signed-out=;/.test(c)), 'signed in: the note is dropped');
+  t.true(
+    done.headers['set-cookie']!.some((c) => /^(__Host-)?mxos_signed-out=;/.test(c)),
+    'signed in: the note is dropped',
+  );
   const eve = done.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => /^(__Host-)?mxos_site=/.test(c))!;
   t.regex((await site.send('/signup', { cookie: eve })).text, /Signed in as eve@example\.com/);
 });

@@ -53,7 +53,7 @@ test('a browser gets a waiting page at once; its status feed shows progress unti
     statuses.add(body.status);
     if (body.ready) {
       t.true(
-        body.events.some((e) => /Start requested by router:user-alice/.test(e.message)),
+        body.events.some((e) => /Start requested by @alice/.test(e.message)),
         JSON.stringify(body.events),
       );
       break;
