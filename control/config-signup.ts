@@ -13,6 +13,8 @@ export interface SignupConfig {
   githubTeams: Array<{ org: string; team: string }>;
   /** Whom a refused person should ask (shown on the refusal), e.g. an email address or a URL. */
   supportContact: string | null;
+  /** The event the platform serves, for the landing page (EVENT_*); each part optional. */
+  event: { name: string | null; description: string | null; dates: string | null; url: string | null };
 }
 
 export function parseSignup(read: EnvReader): SignupConfig {
@@ -33,7 +35,15 @@ export function parseSignup(read: EnvReader): SignupConfig {
     else if (match[2]) githubTeams.push({ org: match[1]!.toLowerCase(), team: match[2].toLowerCase() });
     else githubOrgs.push(match[1]!.toLowerCase());
   }
-  return { mode, allowEmails, allowDomains, githubOrgs, githubTeams, supportContact: read.optionalString('SUPPORT_CONTACT') };
+  const eventUrl = read.optionalString('EVENT_URL');
+  if (eventUrl !== null && !/^https?:\/\/[^\s]+$/.test(eventUrl)) read.problems.push(`EVENT_URL must be an http(s) address, got "${eventUrl}"`);
+  const event = {
+    name: read.optionalString('EVENT_NAME'),
+    description: read.optionalString('EVENT_DESCRIPTION'),
+    dates: read.optionalString('EVENT_DATES'),
+    url: eventUrl,
+  };
+  return { mode, allowEmails, allowDomains, githubOrgs, githubTeams, supportContact: read.optionalString('SUPPORT_CONTACT'), event };
 }
 
 function list(read: EnvReader, name: string): string[] {

@@ -28,7 +28,7 @@ import { PAGE_SECURITY_HEADERS } from '../control/web/security-headers.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { PageUser } from './views.ts';
 
-interface SiteSettings {
+export interface SiteSettings {
   domain: string;
   /** Where instances live ({handle}.instanceDomain). */
   instanceDomain: string;
@@ -48,6 +48,10 @@ interface SiteSettings {
   devIdentity: boolean;
   /** SIGNUP_MODE, and whom a refused person should ask. */
   signup: { mode: SignupMode; supportContact: string | null };
+  /** The event (EVENT_*), for the landing page. */
+  event: { name: string | null; description: string | null; dates: string | null; url: string | null };
+  /** Minutes without use after which an instance sleeps (IDLE_TIMEOUT). */
+  idleMinutes: number;
 }
 
 export interface SiteDeps {

@@ -47,6 +47,8 @@ export function createSiteHandler(parts: SiteParts): RequestListener {
       budgetDefaults: { limit: config.meter.defaultBudgetMicro, period: config.meter.period },
       messaging: config.social.matrix !== null,
       signup: { mode: config.signup.mode, supportContact: config.signup.supportContact },
+      event: config.signup.event,
+      idleMinutes: Math.max(1, Math.round(config.lifecycle.idleTimeoutMs / 60_000)),
       oidcIssuer: parts.identity?.issuer ?? null,
       devIdentity: config.identity.issuer === null,
       messageMaxChars: config.social.messageMaxChars,

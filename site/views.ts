@@ -5,10 +5,12 @@
 
 import type { SignupMode } from '../control/config-signup.ts';
 import { HANDLE_MAX, HANDLE_MIN } from '../control/handles.ts';
+import { formatUsd } from '../control/meter/money.ts';
 import { canRequest } from '../control/provisioning/states.ts';
 import type { StoredEvent } from '../control/provisioning/store.ts';
 import type { InstanceView } from '../control/provisioning/views.ts';
 import { escapeHtml as e } from '../control/web/html.ts';
+import type { SiteSettings } from './context.ts';
 
 export interface PageUser {
   email: string | null;
@@ -29,7 +31,32 @@ export function layout(title: string, body: string, user: PageUser | null): stri
 <main id="main">${body}</main></body></html>`;
 }
 
-export function landingPage(user: PageUser | null, domain: string, signup: { mode: SignupMode; supportContact: string | null }): string {
+/**
+ * Where an instance is reached, as people type it: scheme, host and port of the real
+ * address (http://alice.localhost:8000 in development). `handleHtml` is already escaped.
+ */
+export function instanceAddress(settings: Pick<SiteSettings, 'publicUrl' | 'instanceDomain'>, handleHtml: string): string {
+  const apex = new URL(settings.publicUrl);
+  return `${apex.protocol}//${handleHtml}.${e(settings.instanceDomain)}${apex.port ? `:${apex.port}` : ''}`;
+}
+
+/** What every participant gets, in words: shown on the landing page and the dashboard. */
+export function offerList(settings: Pick<SiteSettings, 'instanceLimits' | 'idleMinutes' | 'budgetDefaults' | 'signup'>): string {
+  const { memoryMB, cpu } = settings.instanceLimits;
+  const { limit, period } = settings.budgetDefaults;
+  const budget =
+    limit > 0
+      ? `<li>$${e(formatUsd(limit))} of AI model use${period === 'daily' ? ' a day' : period === 'monthly' ? ' a month' : ''}, metered call by call: your dashboard shows what is left.</li>`
+      : '';
+  const help = settings.signup.supportContact ? `<li>Help: ${e(settings.signup.supportContact)}.</li>` : '';
+  return `<ul class="offer">
+<li>Your own Matrix OS with ${memoryMB} MB of memory and ${cpu} CPU${cpu === 1 ? '' : 's'}, and a private disk that keeps your data.</li>
+<li>It sleeps after ${settings.idleMinutes} minutes without use and wakes on your next visit, in a few seconds.</li>
+${budget}${help}</ul>`;
+}
+
+export function landingPage(user: PageUser | null, settings: SiteSettings, places: { free: number; limit: number } | null): string {
+  const { signup, event } = settings;
   const ask = signup.supportContact ? ` Ask ${e(signup.supportContact)}.` : '';
   const state: Record<SignupMode, string> = {
     open: 'Sign-up is open.',
@@ -37,6 +64,12 @@ export function landingPage(user: PageUser | null, domain: string, signup: { mod
     invite: `Sign-up is by invitation: enter your invite code, or open your invite link.${ask}`,
     closed: `Sign-up is closed; participants who already signed up can still sign in.${ask}`,
   };
+  const room =
+    places === null
+      ? ''
+      : places.free > 0
+        ? ` ${places.free} of ${places.limit} places are free right now.`
+        : ` All ${places.limit} places are taken right now: you can still sign up, and your Matrix OS starts when one frees.`;
   const inviteForm =
     signup.mode === 'invite'
       ? `<form method="get" action="/login" class="inline"><input type="hidden" name="next" value="/signup">
@@ -48,12 +81,20 @@ export function landingPage(user: PageUser | null, domain: string, signup: { mod
     : signup.mode === 'invite' || signup.mode === 'closed'
       ? `${inviteForm}<p><a href="/login">Sign in</a> if you already have an account.</p>`
       : `<p><a class="button" href="/login?next=%2Fsignup">Sign up</a> <a href="/login">Sign in</a></p>`;
+  const title = event.name ?? 'Your own AI operating system';
+  const about = [
+    event.dates ? `<p class="event-dates">${e(event.dates)}</p>` : '',
+    event.description ? `<p>${e(event.description)}</p>` : '',
+    event.url ? `<p><a href="${e(event.url)}">About the event</a></p>` : '',
+  ].join('');
   return layout(
-    'Your own AI operating system',
-    `<h1>Your own AI operating system</h1>
-<p>Matrix OS is a personal AI operating system. Sign up, pick a handle, and your own instance runs at
-<code>https://{handle}.${e(domain)}</code>: always reachable, private to you, asleep when you are away and awake the moment you come back.</p>
-<p id="signup-state">${state[signup.mode]}</p>
+    title,
+    `<section class="hero"><h1>${e(title)}</h1>${about}
+<p>Matrix OS is a personal AI operating system: your own AI, with its own apps, files and memory, that you build on and that can talk to the other participants' AIs.
+Sign up, pick a handle, and yours runs at <code>${instanceAddress(settings, '{handle}')}</code>, private to you.</p></section>
+<h2>What you get</h2>
+${offerList(settings)}
+<p id="signup-state">${state[signup.mode]}${places ? `<span id="places">${room}</span>` : ''}</p>
 ${action}`,
     user,
   );
@@ -76,12 +117,12 @@ interface SignupForm {
   problem: string | null;
 }
 
-export function signupPage(user: PageUser, form: SignupForm, domain: string): string {
+export function signupPage(user: PageUser, form: SignupForm, settings: Pick<SiteSettings, 'publicUrl' | 'instanceDomain'>): string {
   const invalid = form.problem ? ' aria-invalid="true" aria-describedby="handle-problem handle-rules"' : ' aria-describedby="handle-rules"';
   return layout(
     'Choose your handle',
     `<h1>Choose your handle</h1>
-<p>Signed in as ${e(user.email ?? 'you')}. Your handle names your Matrix OS: <code>https://<span id="handle-preview">${e(form.handle || 'handle')}</span>.${e(domain)}</code></p>
+<p>Signed in as ${e(user.email ?? 'you')}. Your handle names your Matrix OS: <code>${instanceAddress(settings, `<span id="handle-preview">${e(form.handle || 'handle')}</span>`)}</code></p>
 <form method="post" action="/signup" novalidate>
 <input type="hidden" name="csrf" value="${e(user.csrf)}">
 <label for="handle">Handle</label>
@@ -134,7 +175,7 @@ export function dashboardPage(
     'Dashboard',
     `<h1>Your Matrix OS</h1>
 <dl>
-<dt>Address</dt><dd><code>${e(instanceUrl ?? '')}</code></dd>
+<dt>Address</dt><dd><a class="address" href="${e(instanceUrl ?? '')}">${e(instanceUrl ?? '')}</a></dd>
 <dt>Status</dt><dd><span id="instance-status" data-handle="${e(instance.handle)}" data-status="${e(instance.status)}" aria-live="polite">${e(instance.status)}</span></dd>
 ${instance.lastError ? `<dt>Last error</dt><dd class="error">${e(instance.lastError)}</dd>` : ''}
 </dl>

@@ -8,7 +8,7 @@ import { streamEvents } from '../../control/web/sse.ts';
 import { checkForm, html, pageUser, requireSession, type SignedIn, type SiteDeps, type SiteRouter, seeOther, sessionOf } from '../context.ts';
 import { blocksSection, messagesSection, profileSettingsSection } from '../social-views.ts';
 import { budgetSection, lastDays } from '../spend-views.ts';
-import { dashboardPage } from '../views.ts';
+import { dashboardPage, offerList } from '../views.ts';
 
 /** The instance `userId` owns under `handle`, unless destroyed. */
 export async function ownInstance(deps: SiteDeps, handle: string | null, userId: string): Promise<Instance | null> {
@@ -56,7 +56,7 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
         instance ? instanceView(instance) : null,
         instance ? deps.instanceUrl(instance.handle) : null,
         events,
-        queue + spend + messages + profile,
+        `${queue}${spend}<h2>What you get</h2>${offerList(deps.settings)}${messages}${profile}`,
         removed,
       ),
     );

@@ -6,5 +6,9 @@ export function landingPages(router: SiteRouter, deps: SiteDeps): void {
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
   });
-  router.get('/', async (ctx) => html(ctx, 200, landingPage(pageUser(await sessionOf(ctx, deps)), deps.settings.domain, deps.settings.signup)));
+  router.get('/', async (ctx) => {
+    const { limit, holding } = await deps.capacity.view();
+    const places = limit === null ? null : { free: Math.max(0, limit - holding), limit };
+    html(ctx, 200, landingPage(pageUser(await sessionOf(ctx, deps)), deps.settings, places));
+  });
 }

@@ -10,7 +10,7 @@ export function signupPages(router: SiteRouter, deps: SiteDeps): void {
   router.get<SignedIn>('/signup', signedIn, (ctx) => {
     const { session } = ctx.state;
     if (session.user.handle) return ctx.redirect('/dashboard');
-    html(ctx, 200, signupPage(pageUser(session)!, { handle: '', problem: null }, deps.settings.domain));
+    html(ctx, 200, signupPage(pageUser(session)!, { handle: '', problem: null }, deps.settings));
   });
 
   router.post<SignedIn>('/signup', signedIn, async (ctx) => {
@@ -19,7 +19,7 @@ export function signupPages(router: SiteRouter, deps: SiteDeps): void {
     rateLimit(ctx, deps);
     const handle = (form.get('handle') ?? '').trim().toLowerCase();
     const again = (problem: { status: number; message: string }) =>
-      html(ctx, problem.status, signupPage(pageUser(session)!, { handle, problem: problem.message }, deps.settings.domain));
+      html(ctx, problem.status, signupPage(pageUser(session)!, { handle, problem: problem.message }, deps.settings));
     const problem = await handleProblem(deps, handle, session.user.id);
     if (problem) return again(problem);
     try {

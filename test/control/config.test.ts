@@ -219,6 +219,9 @@ test('who gets an instance: sign-up mode and lists, GitHub, capacity; each mista
       GITHUB_CLIENT_SECRET: 's'.repeat(40),
       MAX_RUNNING_INSTANCES: '20',
       EVICT_IDLE_WHEN_FULL: '1',
+      EVENT_NAME: 'Matrix Hack 2026',
+      EVENT_DATES: '5–6 December',
+      EVENT_URL: 'https://hack.example/',
     },
     '/srv/app',
   );
@@ -229,6 +232,7 @@ test('who gets an instance: sign-up mode and lists, GitHub, capacity; each mista
     githubOrgs: ['acme'],
     githubTeams: [{ org: 'acme', team: 'hackers' }],
     supportContact: null,
+    event: { name: 'Matrix Hack 2026', description: null, dates: '5–6 December', url: 'https://hack.example/' },
   });
   t.like(config.identity.github, { clientId: 'Iv1.abc', url: 'https://github.com', apiUrl: 'https://api.github.com' });
   t.deepEqual(config.capacity, { maxRunning: 20, evictIdleWhenFull: true });
@@ -244,6 +248,7 @@ test('who gets an instance: sign-up mode and lists, GitHub, capacity; each mista
           GITHUB_CLIENT_ID: 'Iv1.abc',
           MAX_RUNNING_INSTANCES: '-1',
           MATRIX_HOMESERVER_URL: 'http://127.0.0.1:6167',
+          EVENT_URL: 'javascript:alert(1)',
         },
         '/srv/app',
       ),
@@ -256,6 +261,7 @@ test('who gets an instance: sign-up mode and lists, GitHub, capacity; each mista
     'GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET',
     'MAX_RUNNING_INSTANCES',
     'MATRIX_REGISTRATION_TOKEN',
+    'EVENT_URL',
   ])
     t.true(error!.message.includes(name), name);
   // Production may sign in with GitHub alone.

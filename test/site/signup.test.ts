@@ -60,11 +60,15 @@ browserTest('sign up through the development provider, choose a handle, watch it
   await page.goto(`http://localhost:${port}/dashboard`);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`http://localhost:${port}/`);
-  // Signed out: the dashboard sends the browser through sign-in again (the provider
-  // remembers alice, as real providers do, so it comes straight back).
+  // Signed out means signed out: the instance's own session ended too.
+  const instance = await page.goto(`http://alice.localhost:${port}/`);
+  t.is(instance?.status(), 401);
+  // And the provider asks again (someone else could sign in here); alice signs in again.
   const visited: string[] = [];
   page.on('request', (r) => r.isNavigationRequest() && visited.push(new URL(r.url()).pathname));
   await page.goto(`http://localhost:${port}/dashboard`);
+  await page.getByLabel('Email').fill('alice@example.com');
+  await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`http://localhost:${port}/dashboard`);
   t.true(visited.includes('/login') && visited.includes('/auth/callback'), visited.join(' '));
   t.is(await page.locator('#instance-status').getAttribute('data-status'), 'running');

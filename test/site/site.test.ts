@@ -183,3 +183,40 @@ test('the dashboard reveals the instance token on a form post and rotates it, en
   const old = await sendRaw(port, { host: `fay.localhost:${port}`, path: '/api/x', headers: { authorization: `Bearer ${shown}` } });
   t.is(old.status, 401);
 });
+
+test("the landing page is the event's page: what Matrix OS is, what participants get, the sign-up state and the places left", async (t) => {
+  const platform = await startTestPlatform(t, {
+    env: {
+      EVENT_NAME: 'Matrix Hack 2026',
+      EVENT_DESCRIPTION: 'Two days to build with your own AI.',
+      EVENT_DATES: '5–6 December 2026',
+      EVENT_URL: 'https://hack.example/',
+      SUPPORT_CONTACT: 'help@hack.example',
+      MAX_RUNNING_INSTANCES: '3',
+      INSTANCE_MEMORY_MB: '512',
+      IDLE_TIMEOUT: '45m',
+    },
+  });
+  const site = siteClient(platform);
+  await (await platform.api('/containers/provision', { method: 'POST', json: { handle: 'ivy', userId: 'u-ivy' } })).body?.cancel();
+  await platform.waitFor('ivy', 'running');
+  const landing = (await site.send('/')).text;
+  t.regex(landing, /<h1>Matrix Hack 2026<\/h1>/);
+  t.regex(landing, /5–6 December 2026/);
+  t.regex(landing, /Two days to build with your own AI\./);
+  t.regex(landing, /<a href="https:\/\/hack\.example\/">About the event<\/a>/);
+  t.regex(landing, /Matrix OS is a personal AI operating system/);
+  t.regex(landing, /runs at <code>http:\/\/\{handle\}\.localhost:8000<\/code>/, 'the real address: scheme, host and port');
+  t.regex(landing, /512 MB of memory and 0\.5 CPUs/);
+  t.regex(landing, /sleeps after 45 minutes without use and wakes on your next visit/);
+  t.regex(landing, /Help: help@hack\.example\./);
+  t.regex(landing, /Sign-up is open\.<span id="places"> 2 of 3 places are free right now\.<\/span>/);
+
+  // The dashboard says the same, with the instance's own address as a link.
+  const { cookie } = await site.signIn('jo@example.com');
+  await site.send('/signup', { cookie, form: { csrf: csrfOf((await site.send('/signup', { cookie })).text), handle: 'joan' } });
+  const dashboard = (await site.send('/dashboard', { cookie })).text;
+  t.regex(dashboard, /<a class="address" href="http:\/\/joan\.localhost:8000">http:\/\/joan\.localhost:8000<\/a>/);
+  t.regex(dashboard, /<h2>What you get<\/h2>/);
+  t.notRegex(dashboard, /site:|router:u|u-ivy/, 'no internal ids');
+});
