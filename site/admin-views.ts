@@ -16,13 +16,20 @@ interface Paging {
   pageSize: number;
 }
 
-const time = (d: Date | null | undefined) => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) : '—');
+/** Compact: "Dec 5, 14:03" this year, "2025-11-30" before (UTC, said in the column heading). */
+const time = (d: Date | null | undefined, now = new Date()) => {
+  if (!d) return '—';
+  const at = new Date(d);
+  if (at.getUTCFullYear() !== now.getUTCFullYear()) return at.toISOString().slice(0, 10);
+  const month = at.toLocaleString('en', { month: 'short', timeZone: 'UTC' });
+  return `<time datetime="${at.toISOString()}">${month} ${at.getUTCDate()}, ${at.toISOString().slice(11, 16)}</time>`;
+};
 
 export function adminUsersPage(
-  me: PageUser,
+  me: PageUser & { id: string },
   rows: AdminRow[],
   paging: Paging & { q: string },
-  flash: string | null,
+  notice: { text: string; error: boolean } | null,
   limits: { memoryMB: number; cpu: number },
   /** The fleet at a glance (overview-views.ts), shown before the table. */
   overview: string,
@@ -32,6 +39,8 @@ export function adminUsersPage(
     `<form method="post" action="/admin/users/${e(id)}" class="inline">${csrf}<input type="hidden" name="action" value="${value}">${extra}<button type="submit">${label}</button></form>`;
   const body = rows
     .map(({ user, instance }) => {
+      // Your own row offers nothing the server refuses (your own role, suspending yourself).
+      const mine = user.id === me.id;
       const actions = [
         instance && canRequest(instance.status, 'start') ? action(user.id, 'start', 'Start') : '',
         instance && canRequest(instance.status, 'stop') ? action(user.id, 'stop', 'Stop') : '',
@@ -43,26 +52,30 @@ export function adminUsersPage(
               `<label class="sr-only" for="confirm-${e(user.id)}">Type ${e(user.handle ?? '')} to confirm</label><input id="confirm-${e(user.id)}" name="confirm" placeholder="type ${e(user.handle ?? '')}" size="10">`,
             )
           : '',
-        action(user.id, user.role === 'admin' ? 'make-user' : 'make-admin', user.role === 'admin' ? 'Make user' : 'Make admin'),
-        action(user.id, user.suspended_at ? 'unsuspend' : 'suspend', user.suspended_at ? 'Unsuspend' : 'Suspend'),
+        mine ? '' : action(user.id, user.role === 'admin' ? 'make-user' : 'make-admin', user.role === 'admin' ? 'Make user' : 'Make admin'),
+        mine ? '' : action(user.id, user.suspended_at ? 'unsuspend' : 'suspend', user.suspended_at ? 'Unsuspend' : 'Suspend'),
         action(user.id, 'revoke-sessions', 'Sign out everywhere'),
       ]
         .filter(Boolean)
         .join(' ');
-      return `<tr><td>${e(user.handle ?? '—')}</td><td>${e(user.email ?? '—')}</td><td>${e(user.role)}${user.suspended_at ? ' <strong>suspended</strong>' : ''}</td>
-<td>${e(instance?.status ?? 'none')}${instance?.status === 'failed' && instance.last_error ? `<br><span class="error">${e(instance.last_error)}</span>` : ''}</td><td>${time(instance?.last_active_at)}</td><td>${actions}</td></tr>`;
+      return `<tr><td data-label="Handle">${e(user.handle ?? '—')}</td><td data-label="Email">${e(user.email ?? '—')}</td><td data-label="Role">${e(user.role)}${user.suspended_at ? ' <strong>suspended</strong>' : ''}</td>
+<td data-label="Instance"><span class="instance-status"${user.handle ? ` data-handle="${e(user.handle)}"` : ''}>${e(instance?.status ?? 'none')}</span>${instance?.status === 'failed' && instance.last_error ? `<br><span class="error">${e(instance.last_error)}</span>` : ''}</td><td data-label="Last active">${time(instance?.last_active_at)}</td><td data-label="Actions">${actions}</td></tr>`;
     })
     .join('\n');
   return layout(
     'Admin: users',
     `<h1>Users and instances</h1>
-${flash ? `<p class="flash" role="status">${e(flash)}</p>` : ''}
+${notice ? (notice.error ? `<p class="error flash" role="alert">${e(notice.text)}</p>` : `<p class="flash" role="status" data-once>${e(notice.text)}</p>`) : ''}
 ${adminNav('users')}
 <form method="get" action="/admin/users" role="search"><label for="q">Search by handle or email (prefix)</label><input id="q" name="q" value="${e(paging.q)}"> <button type="submit">Search</button></form>
 ${overview}
 <p>${paging.total} user${paging.total === 1 ? '' : 's'}; limits per instance: ${limits.memoryMB} MB, ${limits.cpu} CPU (INSTANCE_MEMORY_MB, INSTANCE_CPU).</p>
-<div class="table"><table><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active</th><th scope="col">Actions</th></tr></thead>
-<tbody>${body}</tbody></table></div>
+${
+  rows.length === 0 && paging.q
+    ? `<p id="no-match">No user's handle or email starts with "${e(paging.q)}".</p>`
+    : `<div class="table"><table class="cards"><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active (UTC)</th><th scope="col">Actions</th></tr></thead>
+<tbody>${body}</tbody></table></div>`
+}
 ${pager('/admin/users', paging, paging.q ? `q=${encodeURIComponent(paging.q)}&` : '')}`,
     me,
   );

@@ -1,5 +1,11 @@
 // Progressive enhancement only: every page works without this file.
 (() => {
+  // A message about the last action shows once: a reload or a shared link does not repeat it.
+  if (document.querySelector('[data-once]') && /[?&]flash=/.test(location.search)) {
+    const url = new URL(location.href);
+    url.searchParams.delete('flash');
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+  }
   const input = document.querySelector('[data-check-handle]');
   if (input) {
     const problem = document.getElementById('handle-problem');

@@ -19,13 +19,11 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
 
   router.get('/admin', (ctx) => ctx.redirect('/admin/users'));
 
-  router.get<SignedIn>('/admin/users', ...admin, async (ctx) => {
-    const q = typeof ctx.query.q === 'string' ? ctx.query.q.trim().toLowerCase().slice(0, 100) : '';
-    const page = pageParam(ctx);
+  /** The users page; `notice`: what the last action did, or (status 400) why it was refused, shown in place. */
+  const usersPage = async (ctx: Context & { state: SignedIn }, q: string, page: number, notice: { text: string; error: boolean } | null, status = 200) => {
     const { users, total } = await deps.users.page({ q, offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
     const instances = await deps.store.summaries(users.map((u) => u.handle).filter((h): h is string => h !== null));
     const rows: AdminRow[] = users.map((user) => ({ user, instance: user.handle ? (instances.get(user.handle) ?? null) : null }));
-    const flash = typeof ctx.query.flash === 'string' ? ctx.query.flash.slice(0, 300) : null;
     const [capacity, signups, states] = await Promise.all([deps.capacity.view(), deps.users.signupsPerHour(24), deps.store.countByState()]);
     const overview = overviewSection({
       users: signups.total,
@@ -34,15 +32,29 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
       capacity,
       memoryMB: deps.settings.instanceLimits.memoryMB,
     });
-    html(ctx, 200, adminUsersPage(pageUser(ctx.state.session)!, rows, { q, page, total, pageSize: PAGE_SIZE }, flash, deps.settings.instanceLimits, overview));
+    const me = { ...pageUser(ctx.state.session)!, id: ctx.state.session.user.id };
+    html(ctx, status, adminUsersPage(me, rows, { q, page, total, pageSize: PAGE_SIZE }, notice, deps.settings.instanceLimits, overview));
+  };
+  const searchOf = (value: unknown) => (typeof value === 'string' ? value.trim().toLowerCase().slice(0, 100) : '');
+
+  router.get<SignedIn>('/admin/users', ...admin, async (ctx) => {
+    const flash = typeof ctx.query.flash === 'string' ? ctx.query.flash.slice(0, 300) : null;
+    await usersPage(ctx, searchOf(ctx.query.q), pageParam(ctx), flash ? { text: flash, error: false } : null);
   });
 
   router.post<SignedIn>('/admin/users/:id', ...admin, async (ctx) => {
     const form = await checkForm(ctx);
-    const target = await deps.users.findById(ctx.params.id!);
-    if (!target) throw new ValidationError('No such user.');
-    const message = await act(deps, target, form, ctx.state.session.user);
     const q = form.get('q');
+    const target = await deps.users.findById(ctx.params.id!);
+    let message: string;
+    try {
+      if (!target) throw new ValidationError('No such user.');
+      message = await act(deps, target, form, ctx.state.session.user);
+    } catch (err) {
+      // A refused action (say, a missing confirmation) is shown on the same page, beside the table.
+      if (!(err instanceof ValidationError)) throw err;
+      return usersPage(ctx, searchOf(q), 1, { text: err.message, error: true }, 400);
+    }
     seeOther(ctx, `/admin/users?flash=${encodeURIComponent(message)}${q ? `&q=${encodeURIComponent(q)}` : ''}`);
   });
 

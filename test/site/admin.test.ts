@@ -19,13 +19,15 @@ test('admins see users and instances, search and page them, and act on them with
   t.is(first.status, 200);
   t.regex(first.text, /63 users/);
   t.regex(first.text, /Page 1 of 2/);
-  t.is((first.text.match(/<tr><td>/g) ?? []).length, 50);
+  t.is((first.text.match(/<tr><td data-label="Handle">/g) ?? []).length, 50);
   const second = await site.send('/admin/users?page=2', { cookie });
-  t.is((second.text.match(/<tr><td>/g) ?? []).length, 13);
+  t.is((second.text.match(/<tr><td data-label="Handle">/g) ?? []).length, 13);
   const found = await site.send('/admin/users?q=eri', { cookie });
   t.regex(found.text, /1 user;/);
   t.regex(found.text, /erin@example.com/);
-  t.is((await site.send('/admin/users?q=%25', { cookie })).text.match(/(\d+) users?;/)![1], '0', 'LIKE wildcards are searched literally');
+  const wildcard = (await site.send('/admin/users?q=%25', { cookie })).text;
+  t.is(wildcard.match(/(\d+) users?;/)![1], '0', 'LIKE wildcards are searched literally');
+  t.regex(wildcard, /<p id="no-match">No user's handle or email starts with "%"\.<\/p>/, 'an empty search says so');
   t.is((await site.send('/admin/users?page=0', { cookie })).status, 400);
 
   const csrf = csrfOf(first.text);
@@ -34,6 +36,12 @@ test('admins see users and instances, search and page them, and act on them with
   await platform.waitFor('erin', 'stopped');
   const refused = await post({ action: 'destroy', confirm: 'wrong' });
   t.is(refused.status, 400);
+  t.regex(
+    refused.text,
+    /<p class="error flash" role="alert">To destroy, type the handle &#34;erin&#34; in the confirmation box\.<\/p>/,
+    'an inline form error',
+  );
+  t.regex(refused.text, /<table class="cards">/, 'on the same page, the table still there');
   t.is((await platform.service.get('erin')).status, 'stopped');
   t.is((await site.send('/admin/users/u-erin', { cookie, form: { csrf: 'forged', action: 'start' } })).status, 403);
   t.is((await post({ action: 'make-admin' })).status, 303);
@@ -44,6 +52,13 @@ test('admins see users and instances, search and page them, and act on them with
   for (const action of ['stop', 'set_role', 'suspend']) t.regex(audit.text, new RegExp(`<td>${action}</td>`));
   const root = (await platform.db.models.User.findOne({ where: { email: 'root@example.com' } }))!;
   t.is((await site.send(`/admin/users/${root.id}`, { cookie, form: { csrf, action: 'suspend' } })).status, 400, 'no suspending yourself');
+  // ... and your own row does not offer it (nor a change of your own role).
+  const mine = (await site.send('/admin/users?q=root', { cookie })).text;
+  t.notRegex(
+    mine,
+    new RegExp(`action="/admin/users/${root.id}"[^>]*>[^<]*<input[^>]*><input[^>]*><input type="hidden" name="action" value="(suspend|make-user)"`),
+  );
+  t.regex(mine, /value="revoke-sessions"/);
 });
 
 test('the community lists people with a handle, without those who chose to hide', async (t) => {
