@@ -73,7 +73,7 @@ ${overview}
 ${
   rows.length === 0 && paging.q
     ? `<p id="no-match">No user's handle or email starts with "${e(paging.q)}".</p>`
-    : `<div class="table"><table class="cards"><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active (UTC)</th><th scope="col">Actions</th></tr></thead>
+    : `<div class="table" tabindex="0" role="region" aria-label="Users"><table class="cards"><thead><tr><th scope="col">Handle</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Instance</th><th scope="col">Last active (UTC)</th><th scope="col">Actions</th></tr></thead>
 <tbody>${body}</tbody></table></div>`
 }
 ${pager('/admin/users', paging, paging.q ? `q=${encodeURIComponent(paging.q)}&` : '')}`,
@@ -92,7 +92,7 @@ export function adminAuditPage(me: PageUser, entries: AuditEntry[], names: Reado
   return layout(
     'Admin: audit log',
     `<h1>Audit log</h1>${adminNav('audit')}
-<div class="table"><table><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></div>
+<div class="table" tabindex="0" role="region" aria-label="Audit log"><table><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></div>
 ${pager('/admin/audit', paging, '')}`,
     me,
   );

@@ -40,7 +40,7 @@ export function spendChart(days: readonly DaySpend[], caption: string): string {
   const bars = days.map((d) => ({ value: d.cost, title: `${d.day}: ${spent(d.cost)} (${d.calls} call${d.calls === 1 ? '' : 's'})` }));
   return `${barChart(bars, `${caption}: ${spent(total)} in all${max > 0 ? `, at most ${spent(max)} a day` : ''}.`, 'chart-caption')}
 <details><summary>Spend per day as a table</summary>
-${rows ? `<div class="table"><table><thead><tr><th scope="col">Day (UTC)</th><th scope="col">Spent</th><th scope="col">Calls</th></tr></thead><tbody>${rows}</tbody></table></div>` : '<p>No calls yet.</p>'}
+${rows ? `<div class="table" tabindex="0" role="region" aria-label="Spend per day"><table><thead><tr><th scope="col">Day (UTC)</th><th scope="col">Spent</th><th scope="col">Calls</th></tr></thead><tbody>${rows}</tbody></table></div>` : '<p>No calls yet.</p>'}
 </details>`;
 }
 
@@ -103,9 +103,9 @@ ${flash ? `<p class="flash" role="status">${e(flash)}</p>` : ''}
 <p>${[7, 30, 90].map((d) => (d === data.days ? `<strong>Last ${d} days</strong>` : `<a href="/admin/spend?days=${d}">Last ${d} days</a>`)).join(' · ')} · <a href="/admin/spend/ledger.csv" download>Download the ledger (CSV)</a></p>
 ${spendChart(data.byDay, `Spend per day, last ${data.days} days, everyone`)}
 <h2>By model</h2>
-${models ? `<div class="table"><table><thead><tr><th scope="col">Model</th><th scope="col">Spent</th><th scope="col">Calls</th></tr></thead><tbody>${models}</tbody></table></div>` : '<p>No calls in this period.</p>'}
+${models ? `<div class="table" tabindex="0" role="region" aria-label="Spend per model"><table><thead><tr><th scope="col">Model</th><th scope="col">Spent</th><th scope="col">Calls</th></tr></thead><tbody>${models}</tbody></table></div>` : '<p>No calls in this period.</p>'}
 <h2>Top spenders</h2>
-${top ? `<div class="table"><table><thead><tr><th scope="col">Handle</th><th scope="col">Spent</th><th scope="col">Calls</th><th scope="col">Budget left</th><th scope="col">Set budget</th></tr></thead><tbody>${top}</tbody></table></div>` : '<p>No calls in this period.</p>'}
+${top ? `<div class="table" tabindex="0" role="region" aria-label="Top spenders"><table><thead><tr><th scope="col">Handle</th><th scope="col">Spent</th><th scope="col">Calls</th><th scope="col">Budget left</th><th scope="col">Set budget</th></tr></thead><tbody>${top}</tbody></table></div>` : '<p>No calls in this period.</p>'}
 <h2>Set anyone's budget</h2>
 <form method="post" action="/admin/spend/budget">${csrf}
 <label for="budget-handle">Handle</label><input id="budget-handle" name="handle" required autocapitalize="none" spellcheck="false">
@@ -132,7 +132,7 @@ export function adminPricesPage(me: PageUser, families: readonly ModelPrice[], f
 ${adminNav('prices')}
 ${flash ? `<p class="flash" role="status">${e(flash)}</p>` : ''}
 <p>US dollars per million tokens; web search per request. A model that is not listed is refused until it is priced here. Dated ids (e.g. <code>claude-haiku-4-5-20251001</code>) price like their family.</p>
-<div class="table"><table><thead><tr><th scope="col">Model</th><th scope="col">Input</th><th scope="col">Cache write 5m</th><th scope="col">Cache write 1h</th><th scope="col">Cache read</th><th scope="col">Output</th><th scope="col">Web search</th><th scope="col">Long prompts</th><th scope="col">Version</th></tr></thead>
+<div class="table" tabindex="0" role="region" aria-label="Prices"><table><thead><tr><th scope="col">Model</th><th scope="col">Input</th><th scope="col">Cache write 5m</th><th scope="col">Cache write 1h</th><th scope="col">Cache read</th><th scope="col">Output</th><th scope="col">Web search</th><th scope="col">Long prompts</th><th scope="col">Version</th></tr></thead>
 <tbody>${rows}</tbody></table></div>
 <h2>Add or change a price</h2>
 <p class="hint">Check the figures against Anthropic's pricing page first. The new price applies to the next call; calls already billed keep their version.</p>
