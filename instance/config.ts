@@ -27,6 +27,8 @@ export interface InstanceConfig {
   /** Absolute path. */
   readonly dataDir: string;
   readonly version: string;
+  /** The platform this instance belongs to (MATRIXOS_PLATFORM_URL), for a link back to its dashboard; undefined when alone. */
+  readonly platformUrl: string | undefined;
   readonly channels: readonly string[];
   readonly modules: readonly string[];
   readonly llm: LlmRoute;
@@ -90,6 +92,7 @@ export function defineConfig(input: ConfigInput, cwd: string = process.cwd()): I
     shellPort: input.shellPort ?? DEFAULTS.shellPort,
     host: input.host ?? DEFAULTS.host,
     handle: input.handle ?? DEFAULTS.handle,
+    platformUrl: input.platformUrl && /^https?:\/\/[^\s"<>]+$/.test(input.platformUrl) ? trimSlashes(input.platformUrl) : undefined,
     authToken,
     production,
     dataDir: path.resolve(cwd, input.dataDir),
@@ -134,6 +137,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       production: read(env, 'PLATFORM_MODE') === 'production' || read(env, 'NODE_ENV') === 'production',
       dataDir: read(env, 'MATRIX_DATA_DIR') ?? DEFAULTS.dataDir,
       version: read(env, 'MATRIXOS_VERSION') ?? DEFAULTS.version,
+      platformUrl: read(env, 'MATRIXOS_PLATFORM_URL'),
       channels: readNames(env, 'MATRIX_CHANNELS'),
       modules: readNames(env, 'MATRIX_MODULES'),
       llm: readLlmRoute(env),

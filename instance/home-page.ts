@@ -36,12 +36,15 @@ export interface HomePageDetails {
   /** Oldest first, as the inbox lists them. */
   messages: readonly InboxMessage[];
   matrix: MatrixStatus;
+  /** The platform's address: the page links back to its dashboard. */
+  platformUrl?: string | undefined;
 }
 
-export function renderHomePage({ handle, version, messages, matrix }: HomePageDetails): string {
+export function renderHomePage({ handle, version, messages, matrix, platformUrl }: HomePageDetails): string {
   return layout(
     `Matrix OS — ${handle}`,
-    `<h1>Matrix OS — ${escapeHtml(handle)}</h1>
+    `${platformUrl ? `<p><a href="${escapeHtml(platformUrl)}/dashboard">← Your dashboard</a></p>` : ''}
+    <h1>Matrix OS — ${escapeHtml(handle)}</h1>
     <dl>
       <dt>Handle</dt><dd>${escapeHtml(handle)}</dd>
       <dt>Version</dt><dd><code>${escapeHtml(version)}</code></dd>

@@ -109,7 +109,18 @@ function shellRoute(config: InstanceConfig, auth: Authenticator, social: SocialS
     }
     if (pathname !== '/') throw new HttpError(404, 'not_found', `There is nothing at ${pathname}.`);
     allow(req, ['GET', 'HEAD']);
-    sendHtml(req, res, 200, renderHomePage({ handle: config.handle, version: config.version, messages: social.inbox.list(), matrix: social.matrix.status() }));
+    sendHtml(
+      req,
+      res,
+      200,
+      renderHomePage({
+        handle: config.handle,
+        version: config.version,
+        messages: social.inbox.list(),
+        matrix: social.matrix.status(),
+        platformUrl: config.platformUrl,
+      }),
+    );
   };
 }
 

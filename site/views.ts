@@ -174,12 +174,12 @@ export function dashboardPage(
   return layout(
     'Dashboard',
     `<h1>Your Matrix OS</h1>
-<dl>
+<dl id="instance-details">
 <dt>Address</dt><dd><a class="address" href="${e(instanceUrl ?? '')}">${e(instanceUrl ?? '')}</a></dd>
 <dt>Status</dt><dd><span id="instance-status" data-handle="${e(instance.handle)}" data-status="${e(instance.status)}" aria-live="polite">${e(instance.status)}</span></dd>
 ${instance.lastError ? `<dt>Last error</dt><dd class="error">${e(instance.lastError)}</dd>` : ''}
 </dl>
-<p id="actions">${actions}</p>
+<div id="actions" class="actions">${actions}</div>
 <h2>Progress</h2>
 <ol id="events" data-events-url="/dashboard/events?after=${events.at(-1)?.id ?? 0}" aria-live="polite">${events.map((ev) => `<li>${e(ev.message)}</li>`).join('')}</ol>
 ${spend}

@@ -40,6 +40,8 @@ export function buildInstanceSpec(config: Config, secretKey: string, input: Spec
     env: {
       MATRIX_HANDLE: handle,
       PLATFORM_MODE: config.mode,
+      // Where the instance's own page links back to (the dashboard).
+      MATRIXOS_PLATFORM_URL: config.public.url,
       ANTHROPIC_BASE_URL: meterUrl,
       // The platform's social API for instances shares the meter's listener (the one platform port instances reach).
       MATRIXOS_SOCIAL_URL: config.social.instanceUrl ?? `${meterUrl.replace(/\/+$/, '')}/social`,

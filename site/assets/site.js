@@ -42,15 +42,40 @@
       if (event.to) {
         status.textContent = event.to;
         status.setAttribute('data-status', event.to);
-        // The actions depend on the state: show the right ones once it settles.
+        // The actions depend on the state: once it settles, take the right ones from a fresh
+        // copy of the page (no reload: whatever has the focus, say a half-typed profile, keeps it).
         if (['running', 'stopped', 'failed'].indexOf(event.to) !== -1) {
-          source.close();
-          setTimeout(() => {
-            location.reload();
-          }, 300);
+          fetch('/dashboard', { credentials: 'same-origin', cache: 'no-store' })
+            .then((r) => r.text())
+            .then((html) => {
+              const fresh = new DOMParser().parseFromString(html, 'text/html');
+              for (const id of ['actions']) {
+                const now = document.getElementById(id);
+                const next = fresh.getElementById(id);
+                if (now && next) now.innerHTML = next.innerHTML;
+              }
+            })
+            .catch(() => {});
         }
       }
     });
+  }
+  // The admin page: instance states follow along (a stop becomes "stopped" without a reload).
+  const states = document.querySelectorAll('.instance-status[data-handle]');
+  if (states.length) {
+    const handles = Array.prototype.map.call(states, (el) => el.getAttribute('data-handle'));
+    const refresh = () =>
+      fetch(`/admin/instances/status?handles=${encodeURIComponent(handles.join(','))}`, { credentials: 'same-origin', cache: 'no-store' })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((data) => {
+          if (!data) return;
+          states.forEach((el) => {
+            const status = data.states[el.getAttribute('data-handle')];
+            if (status && el.textContent !== status) el.textContent = status;
+          });
+        })
+        .catch(() => {});
+    setInterval(refresh, 3000);
   }
   // The community feed, live: new entries arrive over SSE and go on top.
   const feed = document.getElementById('feed');

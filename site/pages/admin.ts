@@ -58,6 +58,14 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
     seeOther(ctx, `/admin/users?flash=${encodeURIComponent(message)}${q ? `&q=${encodeURIComponent(q)}` : ''}`);
   });
 
+  // The users page's instance states, for its live refresh: at most a page of handles.
+  router.get<SignedIn>('/admin/instances/status', ...admin, async (ctx) => {
+    const handles = (typeof ctx.query.handles === 'string' ? ctx.query.handles.split(',') : []).filter(Boolean).slice(0, PAGE_SIZE);
+    const summaries = await deps.store.summaries(handles);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { states: Object.fromEntries([...summaries].map(([handle, s]) => [handle, s.status])) };
+  });
+
   router.get<SignedIn>('/admin/audit', ...admin, async (ctx) => {
     const page = pageParam(ctx);
     const { entries, total } = await auditPage(deps.db, (page - 1) * PAGE_SIZE, PAGE_SIZE);

@@ -21,6 +21,7 @@ test('an empty environment yields the documented defaults', (t) => {
       production: false,
       dataDir: path.resolve('/srv/app', 'data'),
       version: 'reference-0.1.0',
+      platformUrl: undefined,
       channels: [],
       modules: [],
       llm: { configured: false },

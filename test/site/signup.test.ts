@@ -56,6 +56,7 @@ browserTest('sign up through the development provider, choose a handle, watch it
   await page.getByRole('button', { name: 'Open my Matrix OS' }).click();
   await page.waitForSelector('h1:has-text("Matrix OS — alice")', { timeout: 30_000 });
   t.is(new URL(page.url()).host, `alice.localhost:${port}`);
+  t.is(await page.getByRole('link', { name: '← Your dashboard' }).getAttribute('href'), `http://localhost:${port}/dashboard`, 'the instance links back');
 
   await page.goto(`http://localhost:${port}/dashboard`);
   await page.getByRole('button', { name: 'Sign out' }).click();

@@ -164,3 +164,35 @@ browserTest('every page passes axe, fits a phone, names nobody by id; a token cl
   await mobile.page.goto(`${site}/admin/users`);
   await mobile.page.screenshot({ path: path.join(SHOTS, 'admin-phone.png'), fullPage: true });
 });
+
+browserTest("pages follow an instance's state by themselves: the admin list, and the dashboard without losing the focus", async (t) => {
+  const port = await freePort();
+  const site = `http://localhost:${port}`;
+  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: site, ADMIN_EMAILS: 'root@example.com' } });
+  const browser = await launchBrowser(t);
+  const { page } = await signIn(browser, site, 'max@example.com');
+  await page.getByLabel('Handle').fill('max');
+  await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
+  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
+  await page.reload();
+  const admin = await signIn(browser, site, 'root@example.com');
+  await admin.page.goto(`${site}/admin/users?q=max`);
+  const listed = admin.page.locator('.instance-status[data-handle="max"]');
+  t.is(await listed.textContent(), 'running');
+
+  // The owner is typing in the profile form when the instance stops (an admin stopped it, say).
+  const field = page.getByLabel('Display name');
+  await field.fill('Max Mustermann');
+  await field.focus();
+  await platform.api('/containers/max/stop', { method: 'POST' });
+  await page.locator('#instance-status[data-status="stopped"]').waitFor({ timeout: 60_000 });
+  await page.locator('#actions').getByRole('button', { name: 'Start' }).waitFor({ timeout: 60_000 });
+  t.true(await field.evaluate((el) => el === document.activeElement), 'the focus stayed in the form');
+  t.is(await field.inputValue(), 'Max Mustermann', 'and what was typed is still there');
+
+  // The admin's list says so too, with no reload.
+  await admin.page.waitForFunction(() => document.querySelector('.instance-status[data-handle="max"]')?.textContent === 'stopped', undefined, {
+    timeout: 60_000,
+  });
+  t.is(await listed.textContent(), 'stopped');
+});
