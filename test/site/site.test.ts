@@ -118,7 +118,9 @@ test('sign-in is rate-limited per client with Retry-After', async (t) => {
   t.is(statuses.filter((s) => s === 302).length, 20);
   const limited = await site.send('/login', { headers: { accept: 'text/html' } });
   t.is(limited.status, 429);
-  t.truthy(limited.headers['retry-after']);
+  const wait = Number(limited.headers['retry-after']);
+  t.true(wait >= 1);
+  t.regex(limited.text, new RegExp(`Wait ${wait} seconds? and try again\\.`), 'the page says the wait the header says');
   // A spoofed X-Forwarded-For from an untrusted peer does not buy a fresh bucket.
   t.is((await site.send('/login', { headers: { 'x-forwarded-for': '203.0.113.9' } })).status, 429);
 });
@@ -219,4 +221,18 @@ test("the landing page is the event's page: what Matrix OS is, what participants
   t.regex(dashboard, /<a class="address" href="http:\/\/joan\.localhost:8000">http:\/\/joan\.localhost:8000<\/a>/);
   t.regex(dashboard, /<h2>What you get<\/h2>/);
   t.notRegex(dashboard, /site:|router:u|u-ivy/, 'no internal ids');
+});
+
+test('every page has a favicon, and the router and provider pages ask for none', async (t) => {
+  const platform = await startTestPlatform(t);
+  const site = siteClient(platform);
+  for (const path of ['/favicon.ico', '/assets/favicon.svg']) {
+    const icon = await site.send(path);
+    t.is(icon.status, 200, path);
+    t.is(icon.headers['content-type'], 'image/svg+xml');
+    t.regex(icon.text, /^<svg [^>]*><title>Matrix OS<\/title>/);
+  }
+  t.regex((await site.send('/')).text, /<link rel="icon" href="\/assets\/favicon\.svg" type="image\/svg\+xml">/);
+  const routerPage = await sendRaw(site.port, { host: `nobody.localhost:${site.port}`, path: '/', headers: { accept: 'text/html' } });
+  t.regex(routerPage.text, /<link rel="icon" href="data:,">/);
 });

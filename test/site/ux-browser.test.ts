@@ -196,3 +196,29 @@ browserTest("pages follow an instance's state by themselves: the admin list, and
   });
   t.is(await listed.textContent(), 'stopped');
 });
+
+browserTest('an instance an admin destroyed can be had again from the dashboard; the admin sees the result once', async (t) => {
+  const port = await freePort();
+  const site = `http://localhost:${port}`;
+  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: site, ADMIN_EMAILS: 'root@example.com' } });
+  const browser = await launchBrowser(t);
+  const { page } = await signIn(browser, site, 'otto@example.com');
+  await page.getByLabel('Handle').fill('otto');
+  await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
+  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
+
+  const admin = (await signIn(browser, site, 'root@example.com')).page;
+  await admin.goto(`${site}/admin/users?q=otto`);
+  await admin.getByLabel('Type otto to confirm').fill('otto');
+  await admin.getByRole('button', { name: 'Destroy' }).click();
+  await admin.locator('p.flash', { hasText: 'Destroying otto' }).waitFor();
+  await admin.reload();
+  t.is(await admin.locator('p.flash').count(), 0, 'the message shows once');
+  await platform.waitFor('otto', 'destroyed');
+
+  await page.goto(`${site}/dashboard`);
+  t.is(await page.locator('h1').textContent(), 'Your Matrix OS was removed');
+  await page.getByRole('button', { name: 'Get my Matrix OS again' }).click();
+  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
+  t.is((await platform.store.findByHandle('otto'))?.status, 'running');
+});

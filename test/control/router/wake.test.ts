@@ -127,3 +127,20 @@ test('requests without valid credentials never wake an instance', async (t) => {
   t.is(f.platform.edge.routes.get('alice')?.status, 'stopped');
   t.is(await startTransitions(f, 'alice'), 0);
 });
+
+test('the waiting page speaks to whoever waits: the owner, or an admin opening someone else', async (t) => {
+  const f = await startRouterFixture(t, ['nina']);
+  const owner = await f.signIn('nina');
+  // The operator's link: admin access, not nina.
+  const link = (await (await f.platform.api('/containers/nina/login-link', { method: 'POST', json: {} })).json()) as { url: string };
+  const target = new URL(link.url);
+  const login = await f.send({ host: `nina.localhost:${f.port}`, path: target.pathname + target.search });
+  const admin = String(login.headers['set-cookie']![0]).split(';')[0]!;
+  await stop(f, 'nina');
+  await f.platform.worker.stop(); // the wake waits: the page stays the waiting page for both
+  const seenBy = async (cookie: string) =>
+    (await f.send({ host: `nina.localhost:${f.port}`, path: '/', headers: { cookie, accept: 'text/html' } })).text.match(/<p role="status"[^>]*>([^<]*)</)![1];
+  t.is(await seenBy(owner), 'Your Matrix OS was asleep to save resources and is waking up. Status: ');
+  t.is(await seenBy(admin), "nina's Matrix OS was asleep to save resources and is waking up. Status: ");
+  f.platform.worker.start();
+});
