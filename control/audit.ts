@@ -24,12 +24,13 @@ export async function recordAudit(db: Database, entry: AuditRecord, transaction?
 const PERSON_ACTOR = /^(site|router|admin):(admin )?(.+)$/;
 
 /**
- * Who each actor is, as people read it: a person by @handle (or email), an admin as
- * "an admin (@root)", the API as "the operator", the platform's own work as "the
- * platform"; never an internal user id. One query for all of them. The audit table
- * keeps the exact actor.
+ * Who each actor is, as people read it: a person by @handle, an admin as "an admin
+ * (@root)", the API and its links as "the operator", the platform's own work as "the
+ * platform"; never an internal user id. Emails only with `emails` (the admins' audit
+ * log): an instance's owner reading its events never learns an admin's address. One
+ * query for all of them. The audit table keeps the exact actor.
  */
-export async function actorNames(db: Database, actors: readonly string[]): Promise<Map<string, string>> {
+export async function actorNames(db: Database, actors: readonly string[], options: { emails: boolean }): Promise<Map<string, string>> {
   const ids = new Set<string>();
   for (const actor of actors) {
     const person = PERSON_ACTOR.exec(actor);
@@ -42,13 +43,15 @@ export async function actorNames(db: Database, actors: readonly string[]): Promi
         email: string | null;
       }>)
     : [];
-  const byId = new Map(users.map((u) => [u.id, u.handle ? `@${u.handle}` : (u.email ?? 'a signed-in user')]));
+  const byId = new Map(users.map((u) => [u.id, u.handle ? `@${u.handle}` : options.emails && u.email ? u.email : null]));
   const names = new Map<string, string>();
   for (const actor of actors) {
     const person = PERSON_ACTOR.exec(actor);
-    if (person) {
-      const name = byId.get(person[3]!) ?? 'a former user';
-      names.set(actor, person[1] === 'admin' || person[2] ? `an admin (${name})` : name);
+    if (person && person[3] === 'operator') names.set(actor, 'the operator');
+    else if (person) {
+      const admin = person[1] === 'admin' || person[2] !== undefined;
+      const name = byId.get(person[3]!) ?? null;
+      names.set(actor, admin ? (name ? `an admin (${name})` : 'an admin') : (name ?? (byId.has(person[3]!) ? 'a signed-in user' : 'a former user')));
     } else if (actor === 'platform-api' || actor === 'platform-dev' || actor === 'operator') names.set(actor, 'the operator');
     else if (actor.startsWith('platform:')) names.set(actor, 'the platform');
     else names.set(actor, actor);

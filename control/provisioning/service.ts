@@ -124,7 +124,7 @@ export class InstanceService {
 
   /** Who asked, as the instance's owner reads it in its events (see actorNames). */
   private async actorName(actor: string): Promise<string> {
-    return (await actorNames(this.db, [actor])).get(actor)!;
+    return (await actorNames(this.db, [actor], { emails: false })).get(actor)!;
   }
 
   private async rotate(handle: string, kind: 'access' | 'token', message: string, audit: AuditRecord): Promise<{ generation: number; redeploy: boolean }> {

@@ -67,12 +67,15 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
   const metrics = createRouterMetrics(deps.registry);
   const admins = new AdminSet({ db, changes: deps.users.changes, syncIntervalMs: config.router.routeSyncIntervalMs, logger: log });
   await admins.load();
+  const sockets = new OpenSockets(activity, config.router.wsActivityIntervalMs);
   const signedOut = new SignedOut({
     db,
     changes: deps.users.changes,
     sessionTtlMs: config.router.sessionTtlMs,
     syncIntervalMs: config.router.routeSyncIntervalMs,
     logger: log,
+    // A browser's open WebSockets end with its user's sign-out too, not only its next request.
+    onRead: () => void sockets.endSignedOut((id) => signedOut.since(id)),
   });
   await signedOut.load();
   const sessions = new SessionCookies(secretKey, {
@@ -86,7 +89,6 @@ export async function startEdge(deps: EdgeDeps): Promise<Edge> {
     connectTimeoutMs: config.router.connectTimeoutMs,
     headersTimeoutMs: config.router.upstreamTimeoutMs,
   });
-  const sockets = new OpenSockets(activity, config.router.wsActivityIntervalMs);
   const waker = new Waker({
     routes,
     service,

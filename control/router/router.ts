@@ -327,7 +327,7 @@ export class Router {
       }),
       timeoutMs: settings.upstreamTimeoutMs,
       downstreamHeaders: (raw) => downstreamHeaders(raw, allowCookies),
-      onOpen: (client) => sockets.add(client, ready.handle),
+      onOpen: (client) => sockets.add(client, ready.handle, principal.access === 'token' ? undefined : { userId: principal.userId, openedAt: Date.now() }),
     });
   }
 

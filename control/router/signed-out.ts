@@ -18,7 +18,17 @@ export class SignedOut {
   private reading: Promise<void> | null = null;
   private readonly onChange = () => void this.sync();
 
-  constructor(private readonly options: { db: Database; changes: EventEmitter; sessionTtlMs: number; syncIntervalMs: number; logger: Logger }) {}
+  constructor(
+    private readonly options: {
+      db: Database;
+      changes: EventEmitter;
+      sessionTtlMs: number;
+      syncIntervalMs: number;
+      logger: Logger;
+      /** Called after every read: end what the sign-outs end (open WebSockets). */
+      onRead?: () => void;
+    },
+  ) {}
 
   async load(): Promise<void> {
     await this.read();
@@ -54,5 +64,6 @@ export class SignedOut {
       raw: true,
     })) as Array<{ id: string; signed_out_at: Date | string }>;
     this.at = new Map(rows.map((r) => [r.id, new Date(r.signed_out_at).getTime()]));
+    this.options.onRead?.();
   }
 }

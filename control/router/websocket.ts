@@ -14,6 +14,8 @@ import { classify } from './upstream.ts';
 
 export class OpenSockets {
   private sockets = new Map<Duplex, string>();
+  /** Sockets a browser session opened: who, and when (a sign-out ends those opened before it). */
+  private sessions = new Map<Duplex, { userId: string; openedAt: number }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -24,13 +26,29 @@ export class OpenSockets {
     this.timer.unref();
   }
 
-  add(socket: Duplex, handle: string): void {
+  /** `session`: the browser session that opened it (none for a bearer token). */
+  add(socket: Duplex, handle: string, session?: { userId: string; openedAt: number }): void {
     this.sockets.set(socket, handle);
+    if (session) this.sessions.set(socket, session);
     this.activity.record(handle);
     socket.once('close', () => {
       this.sockets.delete(socket);
+      this.sessions.delete(socket);
       this.activity.record(handle);
     });
+  }
+
+  /** Closes every socket a browser session opened before its user signed out. Returns how many. */
+  endSignedOut(signedOutAt: (userId: string) => number | undefined): number {
+    let ended = 0;
+    for (const [socket, { userId, openedAt }] of this.sessions) {
+      const at = signedOutAt(userId);
+      if (at !== undefined && openedAt <= at) {
+        socket.destroy();
+        ended++;
+      }
+    }
+    return ended;
   }
 
   count(handle?: string): number {
@@ -51,6 +69,7 @@ export class OpenSockets {
     clearInterval(this.timer);
     for (const socket of this.sockets.keys()) socket.destroy();
     this.sockets.clear();
+    this.sessions.clear();
   }
 }
 

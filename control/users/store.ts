@@ -9,7 +9,7 @@ import { Op, type Transaction, UniqueConstraintError, type WhereOptions } from '
 import { recordAudit } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { User, UserRole } from '../db/models.ts';
-import { ForbiddenError, NotFoundError } from '../errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { type Identity, LoginError } from '../identity/oidc.ts';
 import type { InstanceStore } from '../provisioning/store.ts';
 import type { Admission, AdmissionContext } from './admission.ts';
@@ -133,12 +133,22 @@ export class UserStore {
    */
   async resolve(ref: string): Promise<User | null> {
     const wanted = ref.trim();
+    const live = { deleted_at: null };
     if (wanted.includes('@')) {
+      // The exact address first; in another case only when exactly one account has it (two
+      // accounts differing in case must not be confused: the operator is told to be exact).
+      const exact = await this.User.findOne({ where: { email: wanted, ...live } });
+      if (exact) return exact;
       const { sequelize } = this.db;
-      const byEmail = await this.User.findOne({ where: sequelize.where(sequelize.fn('lower', sequelize.col('email')), wanted.toLowerCase()) });
-      if (byEmail) return byEmail;
+      const folded = await this.User.findAll({
+        where: { [Op.and]: [sequelize.where(sequelize.fn('lower', sequelize.col('email')), wanted.toLowerCase()), live] },
+        limit: 2,
+      });
+      if (folded.length > 1)
+        throw new ConflictError('ambiguous_user', `More than one account has the email "${wanted}" in some case: give it exactly, or the id.`);
+      if (folded[0]) return folded[0];
     }
-    return (await this.User.findByPk(wanted)) ?? (await this.User.findOne({ where: { handle: wanted.toLowerCase() } }));
+    return (await this.User.findOne({ where: { id: wanted, ...live } })) ?? (await this.User.findOne({ where: { handle: wanted.toLowerCase(), ...live } }));
   }
 
   /** The id of the user holding `handle`, or null. */

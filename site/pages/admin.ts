@@ -72,6 +72,7 @@ export function adminPages(router: SiteRouter, deps: SiteDeps): void {
     const names = await actorNames(
       deps.db,
       entries.map((a) => a.actor),
+      { emails: true },
     );
     html(ctx, 200, adminAuditPage(pageUser(ctx.state.session)!, entries, names, { page, total, pageSize: PAGE_SIZE }));
   });

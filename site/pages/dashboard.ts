@@ -74,6 +74,8 @@ export function dashboardPages(router: SiteRouter, deps: SiteDeps): void {
       const { session } = ctx.state;
       await checkForm(ctx);
       if (!session.user.handle) throw new ValidationError(NO_INSTANCE);
+      const own = await deps.store.findByHandle(session.user.handle);
+      if (own?.owner_id !== session.user.id) throw new ValidationError(NO_INSTANCE);
       await deps.service.request(session.user.handle, action, `site:${session.user.id}`);
       seeOther(ctx, '/dashboard');
     });

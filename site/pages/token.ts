@@ -21,16 +21,21 @@ const NOTE_SECONDS = 60;
 
 interface TokenNote {
   user: string;
+  /** The site session that asked (a prefix of its hash): another session of the same person cannot use the note. */
+  session: string;
   generation: number;
   rotated: boolean;
+  /** Epoch ms: the note is over then, whatever the browser does with the cookie. */
+  expires: number;
 }
 
 export function tokenPages(router: SiteRouter, deps: SiteDeps): void {
   const signedIn = requireSession(deps);
   const noteCookie = platformCookieName('token-shown', deps.settings.secure);
 
-  const noteAndRedirect = (ctx: ParameterizedContext<SignedIn>, note: TokenNote) => {
-    setCookie(ctx, deps, noteCookie, signJson(deps.secretKey, NOTE_PURPOSE, note), NOTE_SECONDS);
+  const noteAndRedirect = (ctx: ParameterizedContext<SignedIn>, note: Pick<TokenNote, 'user' | 'generation' | 'rotated'>) => {
+    const full: TokenNote = { ...note, session: ctx.state.session.tokenHash.slice(0, 16), expires: Date.now() + NOTE_SECONDS * 1000 };
+    setCookie(ctx, deps, noteCookie, signJson(deps.secretKey, NOTE_PURPOSE, full), NOTE_SECONDS);
     seeOther(ctx, '/dashboard/token');
   };
 
@@ -57,7 +62,14 @@ export function tokenPages(router: SiteRouter, deps: SiteDeps): void {
     const note = verifyJson<TokenNote>(deps.secretKey, NOTE_PURPOSE, readPlatformCookie(ctx.get('cookie'), noteCookie));
     const instance = await ownInstance(deps, session.user.handle, session.user.id);
     setCookie(ctx, deps, noteCookie, '', 0);
-    if (!note || !instance || note.user !== session.user.id || note.generation !== instance.access_generation) return seeOther(ctx, '/dashboard');
+    const current =
+      note &&
+      instance &&
+      note.user === session.user.id &&
+      note.session === session.tokenHash.slice(0, 16) &&
+      note.expires > Date.now() &&
+      note.generation === instance.access_generation;
+    if (!current) return seeOther(ctx, '/dashboard');
     const token = deriveCredential(deps.secretKey, 'instance-token', instance.handle, instance.access_generation);
     html(ctx, 200, tokenPage(pageUser(session)!, token, deps.instanceUrl(instance.handle), note.rotated));
   });

@@ -106,6 +106,17 @@ test('--user resolves an email, a handle or an id, and refuses when nobody match
   const again = await cli('provision', 'cli-dana', '--user', 'cli-dana', '--no-wait', '--json');
   t.false((JSON.parse(again.stdout) as { created: boolean }).created, 'by handle: the same person, nothing new');
   t.is((await cli('destroy', 'cli-dana', '--yes', '--purge')).code, 0);
+  // Two accounts whose emails differ only in case: the exact one, or a refusal, never a guess.
+  await users.bulkCreate([
+    { id: 'u-dup-1', email: 'Dup@example.com' },
+    { id: 'u-dup-2', email: 'dup@example.com' },
+  ]);
+  const ambiguous = await cli('open', 'cli-life', '--user', 'DUP@example.com');
+  t.is(ambiguous.code, 1);
+  t.regex(ambiguous.stderr, /More than one account has the email "DUP@example\.com"/);
+  const exact = await cli('provision', 'cli-dup', '--user', 'dup@example.com', '--no-wait', '--json');
+  t.is((JSON.parse(exact.stdout) as { instance: { owner: string } }).instance.owner, 'u-dup-2');
+  t.is((await cli('destroy', 'cli-dup', '--yes', '--purge')).code, 0);
 });
 
 test('an unknown handle exits 1 with the API message', async (t) => {

@@ -1,8 +1,10 @@
 /** What a page on a tenant's host can make a signed-in browser do on the site: nothing. */
 import test from 'ava';
+import { WebSocket } from 'ws';
 import { startTestPlatform } from '../helpers/platform.ts';
 import { sendRaw } from '../helpers/router.ts';
 import { siteClient } from '../helpers/site.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
 
@@ -96,11 +98,18 @@ test('signing out of the site ends the instance sessions on every host; signing 
   const instance = await open(cookie);
   const info = () => sendRaw(port, { host, path: '/api/system/info', headers: { cookie: instance } });
   t.is((await info()).status, 200);
+  // A WebSocket the browser opened with that session, before the sign-out.
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host, cookie: instance, origin: `http://${host}` } });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
 
   const csrf = csrfOf((await site.send('/dashboard', { cookie })).text);
   t.is((await site.send('/logout', { cookie, form: { csrf } })).status, 303);
   t.is((await site.send('/dashboard', { cookie })).status, 302, 'signed out of the site');
   t.is((await info()).status, 401, 'and of the instance: its session ended with the sign-out');
+  await waitUntil(() => ws.readyState === WebSocket.CLOSED, { message: 'the WebSocket opened before the sign-out to close' });
 
   const again = await site.signIn('gus@example.com');
   const fresh = await open(again.cookie);

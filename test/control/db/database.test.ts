@@ -22,7 +22,18 @@ for (const target of targets) {
     const [applied] = await db.sequelize.query('SELECT name FROM schema_migrations');
     t.deepEqual(
       (applied as Array<{ name: string }>).map((r) => r.name),
-      ['0001-initial', '0002-router', '0003-site', '0004-user-order', '0005-runtime-ref', '0006-suspension', '0007-meter', '0008-social', '0009-admission'],
+      [
+        '0001-initial',
+        '0002-router',
+        '0003-site',
+        '0004-user-order',
+        '0005-runtime-ref',
+        '0006-suspension',
+        '0007-meter',
+        '0008-social',
+        '0009-admission',
+        '0010-sign-out',
+      ],
     );
   });
 

@@ -85,7 +85,7 @@ test('a crash loop ends in failed with the reason after the limit, and nothing k
   const site = siteClient(platform);
   const { cookie } = await site.signIn('root@example.com');
   const admin = await site.send('/admin/users?q=loopy', { cookie });
-  t.regex(admin.text, /failed<br><span class="error">The instance exited with signal SIGKILL\. It was restarted 2 times in 10 min/);
+  t.regex(admin.text, /failed<\/span><br><span class="error">The instance exited with signal SIGKILL\. It was restarted 2 times in 10 min/);
 
   // A person starting it again begins a new count: the next crash is restarted.
   await platform.api('/containers/loopy/start', { method: 'POST' });
