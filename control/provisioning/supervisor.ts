@@ -34,6 +34,8 @@ const CHECK_REUSE_MS = 5000;
 export class Supervisor {
   private unwatch: (() => void) | null = null;
   private readonly checks = new Map<string, Promise<void>>();
+  /** News about one instance is handled one piece at a time, in the order it came. */
+  private readonly queues = new Map<string, Promise<unknown>>();
   /** When a check last found each instance running as recorded. */
   private readonly fine = new Map<string, number>();
   /** Handles whose process went away while they were still starting: checked again once they run. */
@@ -55,7 +57,7 @@ export class Supervisor {
   /** Listens to the orchestrator (when its driver can watch) and to this process's transitions. */
   start(): void {
     const { orchestrator, store } = this.deps;
-    this.unwatch = orchestrator.watch?.((status) => void this.observe(status, new Date())) ?? null;
+    this.unwatch = orchestrator.watch?.((status) => this.inOrder(status.handle, () => this.observe(status, new Date(), { confirm: true }))) ?? null;
     store.bus.on('transition', this.onTransition);
   }
 
@@ -90,17 +92,33 @@ export class Supervisor {
     return done;
   }
 
+  private inOrder(handle: string, task: () => Promise<unknown>): void {
+    const next = (this.queues.get(handle) ?? Promise.resolve()).then(task, task);
+    this.queues.set(handle, next);
+    void next.finally(() => {
+      if (this.queues.get(handle) === next) this.queues.delete(handle);
+    });
+  }
+
   /**
    * Compares what the orchestrator says with the database and acts; never throws.
-   * 'fine': a running instance is running where the route says.
+   * 'fine': a running instance is running where the route says. `confirm`: news from a
+   * watch that says it is not running is checked with the orchestrator first (a lost
+   * allocation may already have a replacement running elsewhere).
    */
-  private async observe(status: RuntimeStatus, observedAt: Date): Promise<'fine' | 'acted' | 'ignored'> {
-    const { store, logger } = this.deps;
+  private async observe(reported: RuntimeStatus, observedAt: Date, options: { confirm?: boolean } = {}): Promise<'fine' | 'acted' | 'ignored'> {
+    const { store, logger, orchestrator } = this.deps;
+    let status = reported;
     try {
       const row = await store.findByHandle(status.handle);
       if (!row) return 'ignored';
       if (row.status === 'starting' && status.state !== 'running' && status.state !== 'starting') this.exitedWhileStarting.add(row.handle);
       if (row.status !== 'running') return 'ignored';
+      if (options.confirm && status.state !== 'running') {
+        // Still down: the report says best what happened (the exit signal). Up again, or being placed: that wins.
+        const now = await orchestrator.status(status.handle).catch(() => reported);
+        if (now.state === 'running' || now.state === 'starting') status = now;
+      }
       // Being placed or started by the orchestrator itself (Nomad): not a crash; news follows when it runs or fails.
       if (status.state === 'starting') return 'ignored';
       if (status.state === 'running') {
