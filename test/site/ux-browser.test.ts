@@ -41,26 +41,38 @@ async function signIn(browser: Browser, site: string, email: string, viewport?: 
   return { context, page };
 }
 
+/** The platform on a fixed public port (browsers need the real address) with an admin, and Chromium. */
+async function startSite(
+  t: ExecutionContext,
+  env: Record<string, string> = {},
+): Promise<{ site: string; port: number; platform: TestPlatform; browser: Browser }> {
+  const port = await freePort();
+  const site = `http://localhost:${port}`;
+  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: site, ADMIN_EMAILS: 'root@example.com', ...env } });
+  return { site, port, platform, browser: await launchBrowser(t) };
+}
+
+/** Signs `email` up with `handle` and waits until the dashboard shows the instance running. */
+async function signUp(browser: Browser, site: string, email: string, handle: string): Promise<Page> {
+  const { page } = await signIn(browser, site, email);
+  await page.getByLabel('Handle').fill(handle);
+  await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
+  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
+  return page;
+}
+
 async function generation(platform: TestPlatform, handle: string): Promise<number> {
   return (await platform.store.findByHandle(handle))!.access_generation;
 }
 
 browserTest('every page passes axe, fits a phone, names nobody by id; a token click creates one token; community links open profiles', async (t) => {
-  const port = await freePort();
-  const site = `http://localhost:${port}`;
-  const platform = await startTestPlatform(t, {
-    env: {
-      PUBLIC_PORT: String(port),
-      PUBLIC_URL: site,
-      ADMIN_EMAILS: 'root@example.com',
-      SUPPORT_CONTACT: 'help@hack.example',
-      EVENT_NAME: 'Matrix Hack',
-      EVENT_DATES: '5–6 December',
-      MAX_RUNNING_INSTANCES: '10',
-    },
+  const { site, port, platform, browser } = await startSite(t, {
+    SUPPORT_CONTACT: 'help@hack.example',
+    EVENT_NAME: 'Matrix Hack',
+    EVENT_DATES: '5–6 December',
+    MAX_RUNNING_INSTANCES: '10',
   });
   fs.mkdirSync(SHOTS, { recursive: true });
-  const browser = await launchBrowser(t);
   const ids = async () => (await platform.db.models.User.findAll({ attributes: ['id'], raw: true })).map((u) => (u as { id: string }).id);
 
   // A neighbour to find in the community.
@@ -166,14 +178,8 @@ browserTest('every page passes axe, fits a phone, names nobody by id; a token cl
 });
 
 browserTest("pages follow an instance's state by themselves: the admin list, and the dashboard without losing the focus", async (t) => {
-  const port = await freePort();
-  const site = `http://localhost:${port}`;
-  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: site, ADMIN_EMAILS: 'root@example.com' } });
-  const browser = await launchBrowser(t);
-  const { page } = await signIn(browser, site, 'max@example.com');
-  await page.getByLabel('Handle').fill('max');
-  await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
-  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
+  const { site, platform, browser } = await startSite(t);
+  const page = await signUp(browser, site, 'max@example.com', 'max');
   await page.reload();
   const admin = await signIn(browser, site, 'root@example.com');
   await admin.page.goto(`${site}/admin/users?q=max`);
@@ -198,14 +204,8 @@ browserTest("pages follow an instance's state by themselves: the admin list, and
 });
 
 browserTest('an instance an admin destroyed can be had again from the dashboard; the admin sees the result once', async (t) => {
-  const port = await freePort();
-  const site = `http://localhost:${port}`;
-  const platform = await startTestPlatform(t, { env: { PUBLIC_PORT: String(port), PUBLIC_URL: site, ADMIN_EMAILS: 'root@example.com' } });
-  const browser = await launchBrowser(t);
-  const { page } = await signIn(browser, site, 'otto@example.com');
-  await page.getByLabel('Handle').fill('otto');
-  await page.getByRole('button', { name: 'Create my Matrix OS' }).click();
-  await page.locator('#instance-status[data-status="running"]').waitFor({ timeout: 60_000 });
+  const { site, platform, browser } = await startSite(t);
+  const page = await signUp(browser, site, 'otto@example.com', 'otto');
 
   const admin = (await signIn(browser, site, 'root@example.com')).page;
   await admin.goto(`${site}/admin/users?q=otto`);
