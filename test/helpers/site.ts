@@ -11,6 +11,8 @@ export interface SiteClient {
   /** Sends to the apex (Host: localhost:8000, as PUBLIC_URL says) with the given cookie. */
   send(path: string, options?: { method?: string; cookie?: string; form?: Record<string, string>; headers?: Record<string, string> }): Promise<Sent>;
   signIn(email: string): Promise<{ cookie: string; landedOn: string }>;
+  /** Signs `email` in and chooses `handle` on the sign-up form, as a person does; returns the site cookie. */
+  signUp(email: string, handle: string): Promise<string>;
 }
 
 export function siteClient(platform: TestPlatform): SiteClient {
@@ -38,6 +40,13 @@ export function siteClient(platform: TestPlatform): SiteClient {
       if (done.status !== 302) throw new Error(`callback answered ${done.status}: ${done.text.slice(0, 300)}`);
       const cookie = done.headers['set-cookie']!.map((c) => c.split(';')[0]!).find((c) => /^(__Host-)?mxos_site=/.test(c))!;
       return { cookie, landedOn: done.headers.location! };
+    },
+    async signUp(email, handle) {
+      const { cookie } = await this.signIn(email);
+      const csrf = /name="csrf" value="([^"]+)"/.exec((await send('/signup', { cookie })).text)![1]!;
+      const chosen = await send('/signup', { cookie, form: { csrf, handle } });
+      if (chosen.status !== 303) throw new Error(`sign-up as ${handle} answered ${chosen.status}: ${chosen.text.slice(0, 300)}`);
+      return cookie;
     },
   };
 }

@@ -81,8 +81,7 @@ test('site pages cannot be framed and send no Referer elsewhere', async (t) => {
 test('signing out of the site ends the instance sessions on every host; signing in again opens it again', async (t) => {
   const platform = await startTestPlatform(t);
   const site = siteClient(platform);
-  const { cookie } = await site.signIn('gus@example.com');
-  await site.send('/signup', { cookie, form: { csrf: csrfOf((await site.send('/signup', { cookie })).text), handle: 'gus' } });
+  const cookie = await site.signUp('gus@example.com', 'gus');
   await platform.waitFor('gus', 'running');
   const port = site.port;
   const host = `gus.localhost:${port}`;

@@ -95,8 +95,7 @@ test("a user cannot open someone else's instance; suspension ends every session 
 test('a person whose instance was destroyed gets it again from the dashboard, under the same handle', async (t) => {
   const platform = await startTestPlatform(t);
   const site = siteClient(platform);
-  const { cookie } = await site.signIn('hal@example.com');
-  await site.send('/signup', { cookie, form: { csrf: csrfOf((await site.send('/signup', { cookie })).text), handle: 'hal' } });
+  const cookie = await site.signUp('hal@example.com', 'hal');
   await platform.waitFor('hal', 'running');
   await platform.api('/containers/hal?confirm=hal', { method: 'DELETE' });
   await platform.waitFor('hal', 'destroyed');
@@ -215,8 +214,7 @@ test("the landing page is the event's page: what Matrix OS is, what participants
   t.regex(landing, /Sign-up is open\.<span id="places"> 2 of 3 places are free right now\.<\/span>/);
 
   // The dashboard says the same, with the instance's own address as a link.
-  const { cookie } = await site.signIn('jo@example.com');
-  await site.send('/signup', { cookie, form: { csrf: csrfOf((await site.send('/signup', { cookie })).text), handle: 'joan' } });
+  const cookie = await site.signUp('jo@example.com', 'joan');
   const dashboard = (await site.send('/dashboard', { cookie })).text;
   t.regex(dashboard, /<a class="address" href="http:\/\/joan\.localhost:8000">http:\/\/joan\.localhost:8000<\/a>/);
   t.regex(dashboard, /<h2>What you get<\/h2>/);
